@@ -1,0 +1,49 @@
+"""Anthropic's Messages API (or any server speaking it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from connectors import anthropic_wire
+from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.errors import UpstreamUnavailable
+from connectors.http import load_event, open_stream, post_json, sse_events
+
+API_VERSION = "2023-06-01"
+
+
+class AnthropicConnector:
+    """Sends neutral requests to `{base_url}/v1/messages`.
+
+        >>> AnthropicConnector(httpx.AsyncClient(), "https://api.anthropic.com", "sk-ant-...", "claude-x").url
+        'https://api.anthropic.com/v1/messages'
+    """
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, model: str,
+                 headers: dict[str, str] | None = None) -> None:
+        self.client = client
+        base = base_url.rstrip("/")
+        self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        self.model = model
+        self.headers = {"anthropic-version": API_VERSION, **(headers or {})}
+        if api_key:
+            self.headers["x-api-key"] = api_key
+
+    async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        body = anthropic_wire.render_request(request.model_copy(update={"stream": False}), self.model)
+        return anthropic_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
+
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+        body = anthropic_wire.render_request(request.model_copy(update={"stream": True}), self.model)
+        parser = anthropic_wire.EventParser()
+        async with open_stream(self.client, self.url, body, self.headers, timeout) as response:
+            async for _, data in sse_events(response, self.url):
+                event = load_event(data)
+                for neutral in parser.feed(event):
+                    yield neutral
+                if event.get("type") == "message_stop":
+                    yield parser.end()
+                    return
+        raise UpstreamUnavailable(f"upstream {self.url} closed the stream before message_stop")

@@ -1,0 +1,324 @@
+"""Anthropic Messages wire format <-> the neutral format, in both directions.
+
+The gateway's Anthropic surface uses `parse_request` / `render_response` / `EventRenderer`; the Anthropic
+connector uses `render_request` / `parse_response` / `EventParser`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StopReason,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+from connectors.errors import UpstreamError, WireFormatError
+
+_STOP_IN: dict[str | None, StopReason] = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+_STOP_OUT: dict[StopReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
+                                    "content_filter": "refusal"}
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Block(_Lenient):
+    type: str
+    text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
+    tool_use_id: str | None = None
+    content: str | list[_Block] | None = None
+    is_error: bool = False
+
+
+class _Message(_Lenient):
+    role: Literal["user", "assistant"]
+    content: str | list[_Block]
+
+
+class _Tool(_Lenient):
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+
+
+class _Request(_Lenient):
+    model: str
+    max_tokens: int
+    messages: list[_Message] = Field(min_length=1)
+    system: str | list[_Block] | None = None
+    tools: list[_Tool] | None = None
+    tool_choice: dict[str, Any] | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stream: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+def _block_text(content: str | list[_Block] | None, where: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    for i, block in enumerate(content):
+        if block.type != "text":
+            raise WireFormatError(f"content block type {block.type!r} is not supported here", f"{where}[{i}]")
+    return "".join(b.text or "" for b in content)
+
+
+def _user_messages(blocks: list[_Block], where: str) -> list[Message]:
+    out: list[Message] = []
+    texts: list[str] = []
+    for i, block in enumerate(blocks):
+        if block.type == "tool_result":
+            text = _block_text(block.content, f"{where}[{i}].content")
+            out.append(Message(role="tool", tool_call_id=block.tool_use_id, content=text))
+        elif block.type == "text":
+            texts.append(block.text or "")
+        else:
+            raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
+    if texts:
+        out.append(Message(role="user", content="".join(texts)))
+    return out
+
+
+def _assistant_message(blocks: list[_Block], where: str) -> Message:
+    texts, calls = [], []
+    for i, block in enumerate(blocks):
+        if block.type == "text":
+            texts.append(block.text or "")
+        elif block.type == "tool_use":
+            calls.append(ToolCall(id=block.id or f"toolu_{i}", name=block.name or "", arguments=json.dumps(block.input or {})))
+        elif block.type not in ("thinking", "redacted_thinking"):
+            raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
+    return Message(role="assistant", content="".join(texts) or None, tool_calls=calls)
+
+
+def _messages(wire: _Request) -> list[Message]:
+    out: list[Message] = []
+    if wire.system:
+        out.append(Message(role="system", content=_block_text(wire.system, "system")))
+    for i, m in enumerate(wire.messages):
+        where = f"messages.{i}.content"
+        if isinstance(m.content, str):
+            out.append(Message(role=m.role, content=m.content))
+        elif m.role == "user":
+            out.extend(_user_messages(m.content, where))
+        else:
+            out.append(_assistant_message(m.content, where))
+    return out
+
+
+def _tool_choice(choice: dict[str, Any] | None) -> str | None:
+    if not choice:
+        return None
+    kind = choice.get("type")
+    if kind == "tool":
+        return str(choice.get("name"))
+    return {"auto": "auto", "any": "required", "none": "none"}.get(str(kind))
+
+
+def parse_request(body: Any) -> ChatRequest:
+    """Validate an Anthropic Messages request body into the neutral request."""
+    try:
+        wire = _Request.model_validate(body)
+    except ValidationError as exc:
+        raise WireFormatError.from_validation(exc) from exc
+    tools = [ToolSpec(name=t.name, description=t.description, parameters=t.input_schema) for t in wire.tools or []]
+    user = (wire.metadata or {}).get("user_id")
+    return ChatRequest(
+        model=wire.model, messages=_messages(wire), tools=tools, tool_choice=_tool_choice(wire.tool_choice),
+        max_tokens=wire.max_tokens, temperature=wire.temperature, top_p=wire.top_p,
+        stop=wire.stop_sequences or [], stream=wire.stream, user=user if isinstance(user, str) else None,
+    )
+
+
+def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+    for t in m.tool_calls:
+        blocks.append({"type": "tool_use", "id": t.id, "name": t.name, "input": _arguments(t.arguments)})
+    return blocks
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {"_raw": text}
+
+
+def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
+    if out and out[-1]["role"] == role:  # Anthropic wants alternating turns: merge neighbours
+        out[-1]["content"].extend(blocks)
+    else:
+        out.append({"role": role, "content": blocks})
+
+
+def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The body to send to an Anthropic Messages server for `model`."""
+    system = "\n\n".join(m.text() for m in request.messages if m.role == "system")
+    messages: list[dict[str, Any]] = []
+    for m in request.messages:
+        if m.role == "user":
+            _append(messages, "user", [{"type": "text", "text": m.text()}])
+        elif m.role == "tool":
+            _append(messages, "user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}])
+        elif m.role == "assistant":
+            _append(messages, "assistant", _assistant_blocks(m))
+    body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens or 4096, "messages": messages}
+    if system:
+        body["system"] = system
+    if request.tools:
+        body["tools"] = [{"name": t.name, "description": t.description or "", "input_schema": t.parameters}
+                         for t in request.tools]
+        choice = _render_tool_choice(request.tool_choice)
+        if choice:
+            body["tool_choice"] = choice
+    optional = {"temperature": request.temperature, "top_p": request.top_p, "stop_sequences": request.stop or None,
+                "metadata": {"user_id": request.user} if request.user else None, "stream": request.stream or None}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def _render_tool_choice(choice: str | None) -> dict[str, Any] | None:
+    if choice is None:
+        return None
+    named = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+    return named.get(choice, {"type": "tool", "name": choice})
+
+
+def _usage(raw: Any) -> Usage:
+    raw = raw or {}
+    return Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0)
+
+
+def parse_response(body: Any) -> ChatResponse:
+    """An Anthropic message body as a neutral response."""
+    try:
+        texts = [b["text"] for b in body["content"] if b["type"] == "text"]
+        calls = [ToolCall(id=b["id"], name=b["name"], arguments=json.dumps(b.get("input") or {}))
+                 for b in body["content"] if b["type"] == "tool_use"]
+        return ChatResponse(id=body.get("id") or "", model=body.get("model") or "", content="".join(texts) or None,
+                            tool_calls=calls, stop_reason=_STOP_IN.get(body.get("stop_reason"), "stop"),
+                            usage=_usage(body.get("usage")))
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise UpstreamError(f"upstream sent a malformed message: {exc!r}", status=502) from exc
+
+
+def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
+    """A neutral response as the Anthropic message body the agent expects."""
+    blocks = _assistant_blocks(Message(role="assistant", content=response.content, tool_calls=response.tool_calls))
+    return {"id": response.id, "type": "message", "role": "assistant", "model": model, "content": blocks,
+            "stop_reason": _STOP_OUT[response.stop_reason], "stop_sequence": None,
+            "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens}}
+
+
+class EventParser:
+    """Turns the events of an Anthropic stream into neutral events."""
+
+    def __init__(self) -> None:
+        self.tool_index: dict[int, int] = {}  # content block index -> tool call index
+        self.stop_reason: StopReason = "stop"
+        self.usage = Usage()
+
+    def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
+        kind = event.get("type")
+        if kind == "message_start":
+            msg = event.get("message") or {}
+            self.usage = _usage(msg.get("usage"))
+            return [StreamStart(id=msg.get("id") or "", model=msg.get("model") or "")]
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self.tool_index[event["index"]] = len(self.tool_index)
+                return [ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))]
+            return [TextDelta(text=block["text"])] if block.get("text") else []
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "message_delta":
+            self.stop_reason = _STOP_IN.get((event.get("delta") or {}).get("stop_reason"), "stop")
+            out = (event.get("usage") or {}).get("output_tokens")
+            self.usage = Usage(input_tokens=self.usage.input_tokens, output_tokens=out or self.usage.output_tokens)
+        if kind == "error":
+            err = event.get("error") or {}
+            raise UpstreamError(f"upstream stream error: {err.get('type')}: {err.get('message')}", status=502)
+        return []
+
+    def _delta(self, event: dict[str, Any]) -> list[StreamEvent]:
+        delta = event.get("delta") or {}
+        if delta.get("type") == "text_delta":
+            return [TextDelta(text=delta.get("text") or "")]
+        if delta.get("type") == "input_json_delta" and event.get("index") in self.tool_index:
+            return [ToolCallDelta(index=self.tool_index[event["index"]], arguments=delta.get("partial_json") or "")]
+        return []
+
+    def end(self) -> StreamEnd:
+        return StreamEnd(stop_reason=self.stop_reason, usage=self.usage)
+
+
+class EventRenderer:
+    """Turns neutral events into Anthropic stream events (name, payload) for the agent."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.block = -1  # index of the open content block, -1: none
+        self.open_kind: str | None = None  # "text" or "tool:<n>"
+
+    def _open(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        events = self._close()
+        self.block += 1
+        self.open_kind = kind
+        events.append(("content_block_start", {"type": "content_block_start", "index": self.block,
+                                                "content_block": block}))
+        return events
+
+    def _close(self) -> list[tuple[str, dict[str, Any]]]:
+        if self.open_kind is None:
+            return []
+        self.open_kind = None
+        return [("content_block_stop", {"type": "content_block_stop", "index": self.block})]
+
+    def render(self, event: StreamEvent) -> list[tuple[str, dict[str, Any]]]:
+        if isinstance(event, StreamStart):
+            message = {"id": event.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
+                       "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+            return [("message_start", {"type": "message_start", "message": message})]
+        if isinstance(event, TextDelta):
+            out = [] if self.open_kind == "text" else self._open("text", {"type": "text", "text": ""})
+            return out + [self._delta({"type": "text_delta", "text": event.text})]
+        if isinstance(event, ToolCallDelta):
+            kind = f"tool:{event.index}"
+            out = []
+            if self.open_kind != kind:
+                out = self._open(kind, {"type": "tool_use", "id": event.id or "", "name": event.name or "", "input": {}})
+            if event.arguments:
+                out.append(self._delta({"type": "input_json_delta", "partial_json": event.arguments}))
+            return out
+        usage = {"input_tokens": event.usage.input_tokens, "output_tokens": event.usage.output_tokens}
+        return self._close() + [
+            ("message_delta", {"type": "message_delta", "usage": usage,
+                               "delta": {"stop_reason": _STOP_OUT[event.stop_reason], "stop_sequence": None}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+
+    def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return ("content_block_delta", {"type": "content_block_delta", "index": self.block, "delta": delta})
+
+
+def error_body(message: str, type_: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": type_, "message": message}}

@@ -1,0 +1,112 @@
+"""The neutral chat format every surface and connector speaks, and the connector protocol.
+
+Surfaces parse a wire format (OpenAI, Anthropic) into a `ChatRequest`; connectors render it into a
+provider's wire format and parse the answer back into a `ChatResponse` (or a stream of `StreamEvent`).
+Translating OpenAI <-> Anthropic is therefore two independent halves that meet here.
+
+    >>> req = ChatRequest(model="gpt-4o-mini", messages=[Message(role="user", content="hi")])
+    >>> req.messages[0].text()
+    'hi'
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+StopReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+class ToolCall(BaseModel):
+    """A function call the model asks the agent to make; `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolSpec(BaseModel):
+    """A tool the agent offers to the model (JSON Schema parameters)."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Message(BaseModel):
+    role: Role
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    tool_call_id: str | None = None  # role == "tool": which call this is the result of
+    name: str | None = None
+
+    def text(self) -> str:
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str
+    messages: list[Message]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    tool_choice: Literal["auto", "none", "required"] | str | None = None  # str: one named tool
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] = Field(default_factory=list)
+    stream: bool = False
+    user: str | None = None
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ChatResponse(BaseModel):
+    id: str
+    model: str
+    content: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    stop_reason: StopReason = "stop"
+    usage: Usage = Field(default_factory=Usage)
+
+
+class TextDelta(BaseModel):
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of tool call `index`; `id` and `name` arrive with the first piece."""
+
+    kind: Literal["tool_call"] = "tool_call"
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class StreamStart(BaseModel):
+    kind: Literal["start"] = "start"
+    id: str
+    model: str
+
+
+class StreamEnd(BaseModel):
+    kind: Literal["end"] = "end"
+    stop_reason: StopReason = "stop"
+    usage: Usage = Field(default_factory=Usage)
+
+
+StreamEvent = StreamStart | TextDelta | ToolCallDelta | StreamEnd
+
+
+class Connector(Protocol):
+    """One upstream kind. Raise `connectors.errors.UpstreamError` subclasses, nothing else."""
+
+    async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse: ...
+
+    def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]: ...

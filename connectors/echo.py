@@ -1,0 +1,84 @@
+"""The built-in demo upstream: answers without any network or API key.
+
+It echoes the last user message. To demo tool calls, a user message `/tool NAME {"json": "args"}` makes
+it ask for tool NAME (when the agent offered that tool); a tool result is echoed back as the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+
+def _tool_call(request: ChatRequest) -> ToolCall | None:
+    last = request.messages[-1]
+    if last.role != "user" or not last.text().startswith("/tool "):
+        return None
+    name, _, args = last.text()[6:].strip().partition(" ")
+    if name not in {t.name for t in request.tools}:
+        return None
+    try:
+        arguments = json.dumps(json.loads(args or "{}"))
+    except json.JSONDecodeError:
+        arguments = json.dumps({"text": args})
+    return ToolCall(id=f"call_{uuid.uuid4().hex[:12]}", name=name, arguments=arguments)
+
+
+def _answer(request: ChatRequest) -> str:
+    last = request.messages[-1]
+    if last.role == "tool":
+        return f"The tool returned: {last.text()}"
+    return f"echo: {last.text()}"
+
+
+def _usage(request: ChatRequest, output: str) -> Usage:
+    words = sum(len(m.text().split()) for m in request.messages)
+    return Usage(input_tokens=words, output_tokens=len(output.split()))
+
+
+class EchoConnector:
+    """Answers from the request itself.
+
+        >>> import asyncio
+        >>> from connectors.base import Message
+        >>> req = ChatRequest(model="echo", messages=[Message(role="user", content="hi")])
+        >>> asyncio.run(EchoConnector("echo").complete(req, timeout=1)).content
+        'echo: hi'
+    """
+
+    def __init__(self, model: str = "echo") -> None:
+        self.model = model
+
+    async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        call = _tool_call(request)
+        rid = f"echo-{uuid.uuid4().hex[:16]}"
+        if call:
+            return ChatResponse(id=rid, model=self.model, tool_calls=[call], stop_reason="tool_calls",
+                                usage=_usage(request, call.arguments))
+        text = _answer(request)
+        return ChatResponse(id=rid, model=self.model, content=text, usage=_usage(request, text))
+
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+        response = await self.complete(request, timeout=timeout)
+        yield StreamStart(id=response.id, model=self.model)
+        for i, call in enumerate(response.tool_calls):
+            yield ToolCallDelta(index=i, id=call.id, name=call.name)
+            yield ToolCallDelta(index=i, arguments=call.arguments)
+        words = (response.content or "").split(" ")
+        for i, word in enumerate(words):
+            if word or i:
+                yield TextDelta(text=word if i == 0 else " " + word)
+        yield StreamEnd(stop_reason=response.stop_reason, usage=response.usage)

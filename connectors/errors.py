@@ -1,0 +1,48 @@
+"""Errors a connector raises. httpx errors never leave a connector; these do.
+
+    UpstreamError                 base; `status` is what the provider answered (0: no answer)
+    ├── UpstreamUnavailable       connection refused / reset / dropped mid-stream (retryable)
+    ├── UpstreamTimeout           no answer within the route's timeout (retryable)
+    └── UpstreamHTTPError         the provider answered with an error status (retryable on 429 / 5xx)
+"""
+
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    retryable = True
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class UpstreamUnavailable(UpstreamError):
+    pass
+
+
+class UpstreamTimeout(UpstreamError):
+    pass
+
+
+class UpstreamHTTPError(UpstreamError):
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message, status=status)
+        self.retryable = status == 429 or status >= 500
+
+
+class WireFormatError(ValueError):
+    """A request body that does not follow its wire format; `param` names the offending field."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    @classmethod
+    def from_validation(cls, exc: Exception) -> WireFormatError:
+        errors = getattr(exc, "errors", lambda: [])()
+        if not errors:
+            return cls(str(exc))
+        param = ".".join(str(p) for p in errors[0]["loc"])
+        return cls(f"{param}: {errors[0]['msg']}" if param else errors[0]["msg"], param or None)

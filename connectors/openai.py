@@ -1,0 +1,45 @@
+"""Any OpenAI-compatible Chat Completions server: OpenAI, Azure OpenAI (via base_url), vLLM, Ollama, ..."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+
+from connectors import openai_wire
+from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.errors import UpstreamUnavailable
+from connectors.http import load_event, open_stream, post_json, sse_events
+
+
+class OpenAIConnector:
+    """Sends neutral requests to `{base_url}/chat/completions`.
+
+        >>> OpenAIConnector(httpx.AsyncClient(), "http://127.0.0.1:9000/v1", "sk-...", "gpt-4o-mini").url
+        'http://127.0.0.1:9000/v1/chat/completions'
+    """
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, model: str,
+                 headers: dict[str, str] | None = None) -> None:
+        self.client = client
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.headers = dict(headers or {})
+        if api_key:
+            self.headers["authorization"] = f"Bearer {api_key}"
+
+    async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
+        body = openai_wire.render_request(request.model_copy(update={"stream": False}), self.model)
+        return openai_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
+
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+        body = openai_wire.render_request(request.model_copy(update={"stream": True}), self.model)
+        parser = openai_wire.ChunkParser()
+        async with open_stream(self.client, self.url, body, self.headers, timeout) as response:
+            async for _, data in sse_events(response, self.url):
+                if data.strip() == "[DONE]":
+                    yield parser.end()
+                    return
+                for event in parser.feed(load_event(data)):
+                    yield event
+        raise UpstreamUnavailable(f"upstream {self.url} closed the stream before [DONE]")

@@ -1,0 +1,298 @@
+"""OpenAI Chat Completions wire format <-> the neutral format, in both directions.
+
+The gateway's OpenAI surface uses `parse_request` / `render_response` / `ChunkRenderer`; the OpenAI
+connector uses `render_request` / `parse_response` / `ChunkParser`. Keeping both halves here keeps them
+inverse to each other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    StopReason,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+from connectors.errors import UpstreamError, WireFormatError
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Function(_Lenient):
+    name: str
+    arguments: str = "{}"
+
+
+class _ToolCall(_Lenient):
+    id: str
+    type: Literal["function"] = "function"
+    function: _Function
+
+
+class _Part(_Lenient):
+    type: str
+    text: str | None = None
+
+
+class _Message(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[_Part] | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class _FunctionSpec(_Lenient):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class _Tool(_Lenient):
+    type: Literal["function"] = "function"
+    function: _FunctionSpec
+
+
+class _StreamOptions(_Lenient):
+    include_usage: bool = False
+
+
+class _Request(_Lenient):
+    model: str
+    messages: list[_Message] = Field(min_length=1)
+    tools: list[_Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | list[str] | None = None
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    user: str | None = None
+    n: int = 1
+
+
+def _text_of(content: str | list[_Part] | None, where: str) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    texts = []
+    for i, part in enumerate(content):
+        if part.type != "text" or part.text is None:
+            raise WireFormatError(f"content part type {part.type!r} is not supported", f"{where}.content[{i}]")
+        texts.append(part.text)
+    return "".join(texts)
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+    if choice is None or isinstance(choice, str):
+        return choice
+    name = (choice.get("function") or {}).get("name")
+    if not isinstance(name, str):
+        raise WireFormatError("tool_choice must name a function", "tool_choice")
+    return name
+
+
+def parse_request(body: Any) -> tuple[ChatRequest, bool]:
+    """Validate an OpenAI request body; returns the neutral request and whether usage is streamed."""
+    try:
+        wire = _Request.model_validate(body)
+    except ValidationError as exc:
+        raise WireFormatError.from_validation(exc) from exc
+    if wire.n != 1:
+        raise WireFormatError("only n=1 is supported", "n")
+    messages = [
+        Message(
+            role="system" if m.role == "developer" else m.role,
+            content=_text_of(m.content, f"messages[{i}]"),
+            tool_calls=[ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []],
+            tool_call_id=m.tool_call_id,
+            name=m.name,
+        )
+        for i, m in enumerate(wire.messages)
+    ]
+    tools = [
+        ToolSpec(name=t.function.name, description=t.function.description, parameters=t.function.parameters or {})
+        for t in wire.tools or []
+    ]
+    stop = [wire.stop] if isinstance(wire.stop, str) else wire.stop or []
+    request = ChatRequest(
+        model=wire.model, messages=messages, tools=tools, tool_choice=_tool_choice(wire.tool_choice),
+        max_tokens=wire.max_completion_tokens or wire.max_tokens, temperature=wire.temperature, top_p=wire.top_p,
+        stop=stop, stream=wire.stream, user=wire.user,
+    )
+    return request, bool(wire.stream_options and wire.stream_options.include_usage)
+
+
+def _render_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}} for t in m.tool_calls
+        ]
+    if m.tool_call_id:
+        out["tool_call_id"] = m.tool_call_id
+    if m.name and m.role != "tool":
+        out["name"] = m.name
+    return out
+
+
+def _render_tool_choice(choice: str | None) -> str | dict[str, Any] | None:
+    if choice is None or choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": choice}}
+
+
+def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The body to send to an OpenAI-compatible server for `model`."""
+    body: dict[str, Any] = {"model": model, "messages": [_render_message(m) for m in request.messages]}
+    if request.tools:
+        body["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+        if request.tool_choice:
+            body["tool_choice"] = _render_tool_choice(request.tool_choice)
+    optional = {"max_tokens": request.max_tokens, "temperature": request.temperature, "top_p": request.top_p,
+                "user": request.user, "stop": request.stop or None}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    if request.stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _stop_reason(finish: str | None) -> StopReason:
+    mapping: dict[str | None, StopReason] = {"length": "length", "tool_calls": "tool_calls",
+                                             "function_call": "tool_calls", "content_filter": "content_filter"}
+    return mapping.get(finish, "stop")
+
+
+def _usage(raw: Any) -> Usage:
+    raw = raw or {}
+    return Usage(input_tokens=raw.get("prompt_tokens") or 0, output_tokens=raw.get("completion_tokens") or 0)
+
+
+def parse_response(body: Any) -> ChatResponse:
+    """An OpenAI chat.completion body as a neutral response."""
+    try:
+        choice = body["choices"][0]
+        message = choice["message"]
+        tool_calls = [
+            ToolCall(id=t["id"], name=t["function"]["name"], arguments=t["function"].get("arguments") or "{}")
+            for t in message.get("tool_calls") or []
+        ]
+        return ChatResponse(
+            id=body.get("id") or "", model=body.get("model") or "", content=message.get("content"),
+            tool_calls=tool_calls, stop_reason=_stop_reason(choice.get("finish_reason")), usage=_usage(body.get("usage")),
+        )
+    except (KeyError, IndexError, TypeError, ValidationError) as exc:
+        raise UpstreamError(f"upstream sent a malformed chat completion: {exc!r}", status=502) from exc
+
+
+def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
+    """A neutral response as the OpenAI chat.completion body the agent expects."""
+    message: dict[str, Any] = {"role": "assistant", "content": response.content}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+            for t in response.tool_calls
+        ]
+    usage = response.usage
+    return {
+        "id": response.id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": response.stop_reason, "logprobs": None}],
+        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+                  "total_tokens": usage.input_tokens + usage.output_tokens},
+    }
+
+
+class ChunkParser:
+    """Turns the `data:` payloads of an OpenAI stream into neutral events."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.stop_reason: StopReason = "stop"
+        self.usage = Usage()
+
+    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if not self.started:
+            self.started = True
+            events.append(StreamStart(id=chunk.get("id") or "", model=chunk.get("model") or ""))
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                events.append(TextDelta(text=delta["content"]))
+            for t in delta.get("tool_calls") or []:
+                fn = t.get("function") or {}
+                events.append(ToolCallDelta(index=t.get("index", 0), id=t.get("id"), name=fn.get("name"),
+                                            arguments=fn.get("arguments") or ""))
+            if choice.get("finish_reason"):
+                self.stop_reason = _stop_reason(choice["finish_reason"])
+        return events
+
+    def end(self) -> StreamEnd:
+        return StreamEnd(stop_reason=self.stop_reason, usage=self.usage)
+
+
+class ChunkRenderer:
+    """Turns neutral events into OpenAI `chat.completion.chunk` payloads for the agent."""
+
+    def __init__(self, model: str, include_usage: bool) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.id = ""
+        self.created = int(time.time())
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+    def render(self, event: StreamEvent) -> list[dict[str, Any]]:
+        if isinstance(event, StreamStart):
+            self.id = event.id
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if isinstance(event, TextDelta):
+            return [self._chunk({"content": event.text})]
+        if isinstance(event, ToolCallDelta):
+            call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
+            if event.id:
+                call.update(id=event.id, type="function")
+            if event.name:
+                call["function"]["name"] = event.name
+            return [self._chunk({"tool_calls": [call]})]
+        chunks = [self._chunk({}, event.stop_reason)]
+        if self.include_usage:
+            u = event.usage
+            chunks.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                           "model": self.model, "choices": [],
+                           "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
+                                     "total_tokens": u.input_tokens + u.output_tokens}})
+        return chunks
+
+
+def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, separators=(",", ":"))

@@ -1,0 +1,62 @@
+"""create_app(settings): routes, lifespan (where every service is built), error handlers. No logic here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.http import new_client
+from gateway.audit.records import AuditLog
+from gateway.pipeline import Pipeline
+from gateway.policy.factory import build_engine
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.keys import KeyStore
+from gateway.surfaces import anthropic, openai, ops
+
+log = logging.getLogger("gateway")
+
+
+async def build_services(settings: Settings) -> Services:
+    db = Database(settings.database_url)
+    await db.migrate()
+    policy = await build_engine(settings.policy)
+    return Services(settings=settings, db=db, keys=KeyStore(db), audit=AuditLog(db), policy=policy, http=new_client())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "error")
+    if request.url.path.startswith("/v1/messages"):
+        return JSONResponse({"type": "error", "error": {"type": "not_found_error", "message": detail}}, status)
+    return JSONResponse({"error": {"message": detail, "type": "invalid_request_error", "param": None,
+                                   "code": str(status)}}, status)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI app. Services live in the lifespan, so two apps can run in one process.
+
+        >>> app = create_app(Settings())  # doctest: +SKIP
+        >>> uvicorn.run(app)  # doctest: +SKIP
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = await build_services(settings)
+        app.state.services = services
+        app.state.pipeline = Pipeline(services)
+        log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
+        try:
+            yield
+        finally:
+            await services.aclose()
+
+    return Starlette(routes=[*openai.routes, *anthropic.routes, *ops.routes], lifespan=lifespan,
+                     exception_handlers={HTTPException: _http_error})

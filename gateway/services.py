@@ -1,0 +1,43 @@
+"""The long-lived services the stages need, built once in the app's lifespan and passed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from connectors import registry
+from connectors.base import Connector
+from gateway.audit.records import AuditLog
+from gateway.metrics import Metrics
+from gateway.policy.engine import PolicyEngine
+from gateway.settings import RouteTarget, Settings
+from gateway.store.db import Database
+from gateway.store.keys import KeyStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    keys: KeyStore
+    audit: AuditLog
+    policy: PolicyEngine
+    http: httpx.AsyncClient
+    metrics: Metrics = field(default_factory=Metrics)
+    _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
+
+    def connector(self, target: RouteTarget) -> Connector:
+        key = (target.provider, target.model)
+        if key not in self._connectors:
+            provider = self.settings.providers[target.provider]
+            secret = provider.api_key()
+            self._connectors[key] = registry.build(provider.kind, self.http, provider.base_url,
+                                                   secret.get_secret_value() if secret else None, target.model,
+                                                   provider.headers)
+        return self._connectors[key]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.policy.aclose()
+        await self.db.aclose()

@@ -1,0 +1,141 @@
+"""The one settings object: the YAML config file, validated, plus the environment (read once, here).
+
+    >>> s = Settings.model_validate({"routes": {"fast": {"provider": "echo", "model": "echo"}}})
+    >>> s.routes["fast"].provider
+    'echo'
+
+Unknown keys are an error that names the key and the file. `GATEWAY_CONFIG` names the file when
+`--config` is not given; `GATEWAY_DATABASE_URL` overrides `database_url`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from gateway.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gateway.db"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderConfig(_Strict):
+    """An upstream: `openai` (any OpenAI-compatible server), `anthropic`, or `echo` (built-in demo)."""
+
+    kind: Literal["openai", "anthropic", "echo"]
+    base_url: str = ""
+    api_key_env: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> ProviderConfig:
+        if self.kind != "echo" and not self.base_url:
+            raise ValueError(f"a provider of kind {self.kind!r} needs base_url")
+        return self
+
+    def api_key(self) -> SecretStr | None:
+        value = os.environ.get(self.api_key_env) if self.api_key_env else None
+        return SecretStr(value) if value else None
+
+
+class RouteTarget(_Strict):
+    provider: str
+    model: str
+
+
+class RouteConfig(RouteTarget):
+    """A model alias agents may ask for: a primary target, fallbacks tried in order, and limits."""
+
+    fallbacks: list[RouteTarget] = Field(default_factory=list)
+    timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)  # extra tries per target on retryable errors
+    backoff_s: float = Field(default=0.2, ge=0)  # doubled after each retry
+
+    def targets(self) -> list[RouteTarget]:
+        return [RouteTarget(provider=self.provider, model=self.model), *self.fallbacks]
+
+
+class PolicyConfig(_Strict):
+    engine: Literal["embedded", "opa"] = "embedded"
+    dir: Path = Path("policies")
+    opa_url: str = "http://127.0.0.1:8181"
+    timeout_ms: float = Field(default=250.0, gt=0)  # time budget of one decision; past it the call is denied
+    push: bool = True  # opa engine: push policy.dir to the server at start (false: the server loads a bundle)
+    reload: bool = True  # watch policy.dir and swap in a new version when it compiles
+    fail_open: bool = False  # only if written here: an engine failure allows (and is audited as fail_open)
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"echo": ProviderConfig(kind="echo")}
+
+
+def _default_routes() -> dict[str, RouteConfig]:
+    return {"echo": RouteConfig(provider="echo", model="echo")}
+
+
+class Settings(_Strict):
+    database_url: str = DEFAULT_DATABASE_URL
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _routes_name_providers(self) -> Settings:
+        for alias, route in self.routes.items():
+            for target in route.targets():
+                if target.provider not in self.providers:
+                    raise ValueError(f"route {alias!r} names provider {target.provider!r}, which is not configured")
+        return self
+
+    @property
+    def is_demo(self) -> bool:
+        return self.config_file is None
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{where}'")
+        else:
+            lines.append(f"{source}: {where + ': ' if where else ''}{err['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the config file must be a mapping of keys")
+    return raw
+
+
+def load_settings(config: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read the config file (or the embedded defaults) and apply the environment overrides."""
+    env = dict(os.environ if env is None else env)
+    path = Path(config) if config else (Path(env["GATEWAY_CONFIG"]) if env.get("GATEWAY_CONFIG") else None)
+    raw = _read_yaml(path) if path else {}
+    if env.get("GATEWAY_DATABASE_URL"):
+        raw["database_url"] = env["GATEWAY_DATABASE_URL"]
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path) if path else "settings")) from exc
+    if path is not None:
+        settings.config_file = path
+        if not settings.policy.dir.is_absolute():
+            settings.policy.dir = path.parent / settings.policy.dir
+    return settings

@@ -1,0 +1,92 @@
+"""Stage 7: send the call to the route's targets in order, with bounded retries, backoff and timeouts.
+
+Connection errors, timeouts, 429 and 5xx move on (retry, then the next target); any other 4xx is the
+provider refusing the request itself and goes straight back to the agent. A stream falls back only
+until its first event has arrived; after that a failure ends the stream with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
+from gateway.errors import GatewayError, UpstreamFailed, UpstreamRateLimited, UpstreamRejected, UpstreamTimedOut
+from gateway.model import Attempt, Trace
+from gateway.services import Services
+from gateway.settings import RouteConfig, RouteTarget
+
+T = TypeVar("T")
+
+
+def to_gateway_error(exc: UpstreamError) -> GatewayError:
+    if isinstance(exc, UpstreamTimeout):
+        return UpstreamTimedOut(exc.message)
+    if isinstance(exc, UpstreamHTTPError) and exc.status == 429:
+        return UpstreamRateLimited(exc.message)
+    if isinstance(exc, UpstreamHTTPError) and not exc.retryable:
+        return UpstreamRejected(exc.message, exc.status)
+    return UpstreamFailed(exc.message)
+
+
+async def _attempts(route: RouteConfig, services: Services, trace: Trace,
+                    send: Callable[[RouteTarget], Awaitable[T]]) -> T:
+    last: UpstreamError | None = None
+    for target in route.targets():
+        backoff = route.backoff_s
+        for attempt in range(route.retries + 1):
+            if attempt:
+                await asyncio.sleep(backoff)
+                backoff *= 2
+            try:
+                result = await send(target)
+            except UpstreamError as exc:
+                trace.attempts.append(Attempt(provider=target.provider, model=target.model, status=exc.status or None,
+                                              error=exc.message))
+                services.metrics.upstream.labels(target.provider, type(exc).__name__).inc()
+                if not exc.retryable:
+                    raise to_gateway_error(exc) from exc
+                last = exc
+                continue
+            trace.attempts.append(Attempt(provider=target.provider, model=target.model, status=200))
+            services.metrics.upstream.labels(target.provider, "ok").inc()
+            trace.provider, trace.upstream_model, trace.upstream_status = target.provider, target.model, 200
+            return result
+    assert last is not None
+    trace.upstream_status = last.status or None
+    raise to_gateway_error(last) from last
+
+
+async def forward(request: ChatRequest, route: RouteConfig, services: Services, trace: Trace) -> ChatResponse:
+    async def send(target: RouteTarget) -> ChatResponse:
+        return await services.connector(target).complete(request, timeout=route.timeout_s)
+
+    return await _attempts(route, services, trace, send)
+
+
+async def _rest(first: StreamEvent, stream: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    yield first
+    try:
+        async for event in stream:
+            yield event
+    except UpstreamError as exc:
+        raise to_gateway_error(exc) from exc
+
+
+async def forward_stream(request: ChatRequest, route: RouteConfig, services: Services,
+                         trace: Trace) -> AsyncIterator[StreamEvent]:
+    """Opens the stream on the first target that produces an event; returns the whole event stream."""
+
+    async def send(target: RouteTarget) -> AsyncIterator[StreamEvent]:
+        stream = services.connector(target).stream(request, timeout=route.timeout_s)
+        try:
+            first = await asyncio.wait_for(anext(stream), timeout=route.timeout_s)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no stream event from {target.provider} within {route.timeout_s:g} s") from exc
+        except StopAsyncIteration as exc:
+            raise UpstreamError(f"{target.provider} sent an empty stream", status=502) from exc
+        return _rest(first, stream)
+
+    return await _attempts(route, services, trace, send)

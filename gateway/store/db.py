@@ -1,0 +1,60 @@
+"""The database: an async SQLAlchemy engine, brought to the newest schema by Alembic at start."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from gateway.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """Engine plus session factory.
+
+        >>> db = Database("sqlite+aiosqlite:///./gateway.db")  # doctest: +SKIP
+        >>> await db.migrate()  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise ConfigError(f"database_url {url!r} is not usable: {exc}") from exc
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def migrate(self) -> None:
+        """Upgrade to the newest schema (Alembic runs its own event loop, so it runs in a thread)."""
+        await asyncio.to_thread(upgrade, self.url)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except (SQLAlchemyError, OSError):
+            return False
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str) -> None:
+    try:
+        command.upgrade(alembic_config(url), "head")
+    except (SQLAlchemyError, OSError) as exc:
+        raise ConfigError(f"cannot migrate database {url!r}: {exc}") from exc

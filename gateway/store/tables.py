@@ -1,0 +1,62 @@
+"""SQLAlchemy table definitions. Change them only together with a migration in `migrations/versions/`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ApiKey(Base):
+    """An agent key. Only its SHA-256 is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    agent: Mapped[str] = mapped_column(String(200), index=True)
+    team: Mapped[str | None] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One policy decision (or gateway rejection) on one call. Append-only; never holds raw content or PII."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(32), unique=True)
+    call_id: Mapped[str] = mapped_column(String(32), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    agent: Mapped[str | None] = mapped_column(String(200))
+    team: Mapped[str | None] = mapped_column(String(200))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    end_user: Mapped[str | None] = mapped_column(String(200))
+    surface: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(16))
+    allow: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    fail_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    provider: Mapped[str | None] = mapped_column(String(200))
+    upstream_model: Mapped[str | None] = mapped_column(String(200))
+    upstream_status: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    tool_calls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    total_ms: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(Text)

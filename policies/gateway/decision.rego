@@ -1,0 +1,43 @@
+# The default gateway policy.
+#
+# The gateway asks for data.gateway.decision once before forwarding a call (phase "request") and once on
+# what comes back (phase "response", where input.call.tool_calls are the calls the model wants the agent
+# to make). Input and output are documented in docs/policy-input.md.
+#
+# - only callers with an agent identity, and not on the blocked list, are allowed
+# - only model aliases the gateway routes (input.routes) may be called
+# - tools on the risky list (data.gateway.risky_tools, in data.json beside this file) are denied
+package gateway
+
+import rego.v1
+
+decision := {
+	"allow": count(deny) == 0,
+	"reasons": [r | some r in deny], # a set iterates in sorted order
+	"hold": null,
+	"redact": [],
+	"route": null,
+}
+
+deny contains "caller has no agent identity" if not has_agent
+
+has_agent if {
+	is_string(input.principal.agent)
+	input.principal.agent != ""
+}
+
+deny contains concat("", ["agent '", input.principal.agent, "' is blocked"]) if {
+	input.principal.agent in data.gateway.blocked_agents
+}
+
+deny contains concat("", ["model '", input.call.target, "' is not a configured route"]) if {
+	input.call.kind == "model"
+	not known_route
+}
+
+known_route if input.call.target in input.routes
+
+deny contains concat("", ["tool '", call.name, "' is on the risky tools list"]) if {
+	some call in input.call.tool_calls
+	call.name in data.gateway.risky_tools
+}

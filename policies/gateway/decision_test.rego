@@ -1,0 +1,78 @@
+# Tests of the default policy: `gateway policy test` (or `opa test policies/`).
+#
+# The input is replaced field by field (`with input.call as ...`) rather than whole (`with input as ...`):
+# the embedded engine (regopy 1.5.2) crashes on `with input as <object>` when the rule calls a builtin.
+package gateway_test
+
+import rego.v1
+
+import data.gateway
+
+# Values are built by functions, not rules: regopy 1.5.2 yields undefined for `with ... as <rule ref>`.
+principal(name) := {"agent": name, "team": "cs", "key_id": "k1"}
+
+routes(_) := ["echo", "gpt-4o-mini"]
+
+model_call(target, phase, tool_calls) := {
+	"kind": "model", "phase": phase, "surface": "openai", "target": target, "tool_calls": tool_calls,
+}
+
+test_known_agent_on_a_route_is_allowed if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "request", [])
+		with input.routes as routes(0)
+	d.allow
+	d.reasons == []
+	d.hold == null
+	d.redact == []
+	d.route == null
+}
+
+test_missing_agent_is_denied if {
+	d := gateway.decision with input.principal as principal("")
+		with input.call as model_call("echo", "request", [])
+		with input.routes as routes(0)
+	not d.allow
+	d.reasons == ["caller has no agent identity"]
+}
+
+test_blocked_agent_is_denied if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "request", [])
+		with input.routes as routes(0)
+		with data.gateway.blocked_agents as ["support-bot"]
+	not d.allow
+	d.reasons == ["agent 'support-bot' is blocked"]
+}
+
+test_unknown_route_is_denied if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("gpt-9", "request", [])
+		with input.routes as routes(0)
+	not d.allow
+	d.reasons == ["model 'gpt-9' is not a configured route"]
+}
+
+test_risky_tool_call_in_response_is_denied if {
+	calls := [{"name": "transfer_funds", "arguments": {"amount": 5000}}]
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", calls)
+		with input.routes as routes(0)
+	not d.allow
+	d.reasons == ["tool 'transfer_funds' is on the risky tools list"]
+}
+
+test_harmless_tool_call_is_allowed if {
+	calls := [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", calls)
+		with input.routes as routes(0)
+	d.allow
+}
+
+test_every_reason_is_reported_in_order if {
+	d := gateway.decision with input.principal as principal("")
+		with input.call as model_call("nope", "request", [])
+		with input.routes as routes(0)
+	d.reasons == ["caller has no agent identity", "model 'nope' is not a configured route"]
+}
