@@ -1,0 +1,42 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from gateway.audit.records import AuditLog
+from gateway.store.db import Database
+
+
+def audit_rows(database_url: str, wait_for: int = 0) -> list[dict[str, Any]]:
+    """Audit rows, oldest first; waits briefly for `wait_for` rows (stream records land after the last byte)."""
+
+    async def read() -> list[dict[str, Any]]:
+        db = Database(database_url)
+        try:
+            return [row async for row in AuditLog(db).read()]
+        finally:
+            await db.aclose()
+
+    deadline = time.monotonic() + 5
+    rows = asyncio.run(read())
+    while len(rows) < wait_for and time.monotonic() < deadline:
+        time.sleep(0.05)
+        rows = asyncio.run(read())
+    return rows
+
+
+_OPEN_CLIENTS: list[Any] = []
+
+
+def track(client: Any) -> Any:
+    """Remember an SDK client so the autouse fixture closes it (unclosed sockets fail the run)."""
+    _OPEN_CLIENTS.append(client)
+    return client
+
+
+def close_clients() -> None:
+    while _OPEN_CLIENTS:
+        _OPEN_CLIENTS.pop().close()

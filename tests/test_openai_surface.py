@@ -1,0 +1,138 @@
+"""The official openai SDK as the agent, against the gateway over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+
+from tests.helpers import audit_rows, track
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+
+
+def client(gw, key: str | None = None) -> openai.OpenAI:
+    return track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key or gw.key, max_retries=0))
+
+
+def test_plain_completion_through_openai_provider(gateway, openai_upstream):
+    reply = client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hello"}])
+    assert reply.choices[0].message.content == "openai says: hello"
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage.prompt_tokens == 11 and reply.usage.completion_tokens == 7
+    assert openai_upstream[0].received[-1]["model"] == "gpt-test"  # alias resolved to the provider's model
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert [(r["phase"], r["allow"]) for r in rows] == [("request", True), ("response", True)]
+    assert rows[1]["agent"] == "support-bot" and rows[1]["team"] == "cs" and rows[1]["provider"] == "oai"
+    assert rows[1]["upstream_model"] == "gpt-test" and rows[1]["upstream_status"] == 200
+    assert rows[1]["input_tokens"] == 11 and rows[1]["output_tokens"] == 7
+    assert {"authenticate", "forward", "decide"} <= set(rows[1]["latency_ms"])
+    assert rows[0]["policy_version"] and rows[0]["surface"] == "openai" and rows[0]["target"] == "gpt"
+
+
+def test_streaming_completion(gateway):
+    stream = client(gateway).chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "stream me"}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip() == "openai says: stream me"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 7
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert rows[-1]["phase"] == "response" and rows[-1]["output_tokens"] == 7
+
+
+def test_tool_call_round_trip(gateway):
+    c = client(gateway)
+    messages = [{"role": "user", "content": "weather in Paris?"}]
+    first = c.chat.completions.create(model="gpt-tool", messages=messages, tools=TOOLS)
+    call = first.choices[0].message.tool_calls[0]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"] == "Paris"
+    messages += [first.choices[0].message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = c.chat.completions.create(model="gpt", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "openai says: weather in Paris?"
+
+
+def test_streamed_tool_call_is_reassembled(gateway):
+    stream = client(gateway).chat.completions.create(
+        model="gpt-tool", messages=[{"role": "user", "content": "go"}], tools=TOOLS, stream=True)
+    args, names = "", []
+    for chunk in stream:
+        for tc in chunk.choices[0].delta.tool_calls or []:
+            args += tc.function.arguments or ""
+            if tc.function.name:
+                names.append(tc.function.name)
+    assert names == ["get_weather"] and json.loads(args) == {"city": "Paris", "amount": 5000}
+
+
+def test_risky_tool_call_from_model_is_denied_and_audited(gateway):
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client(gateway).chat.completions.create(
+            model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS)
+    error = info.value.body
+    assert error["code"] == "policy_denied"
+    assert error["reasons"] == ["tool 'transfer_funds' is on the risky tools list"]
+    assert info.value.response.headers["x-gateway-decision-id"] == error["decision_id"]
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert rows[-1]["phase"] == "response" and rows[-1]["allow"] is False
+    assert rows[-1]["tool_calls"] == ["transfer_funds"] and rows[-1]["decision_id"] == error["decision_id"]
+
+
+def test_risky_tool_call_in_a_stream_never_reaches_the_agent(gateway):
+    stream = client(gateway).chat.completions.create(
+        model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS, stream=True)
+    seen_tool_calls = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            seen_tool_calls += chunk.choices[0].delta.tool_calls or [] if chunk.choices else []
+    assert seen_tool_calls == []
+    assert "risky tools list" in str(info.value)
+
+
+def test_unknown_model_is_denied_by_policy_and_never_forwarded(gateway, openai_upstream):
+    before = len(openai_upstream[0].received)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client(gateway).chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["reasons"] == ["model 'gpt-9' is not a configured route"]
+    assert len(openai_upstream[0].received) == before
+    rows = audit_rows(gateway.settings.database_url, wait_for=1)
+    assert rows[-1]["allow"] is False and rows[-1]["provider"] is None
+
+
+@pytest.mark.parametrize("key", [None, "agk_nope"])
+def test_missing_or_unknown_key_is_401_and_audited(gateway, key):
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers,
+                   json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_api_key" and r.json()["error"]["type"] == "authentication_error"
+    with pytest.raises(openai.AuthenticationError):
+        client(gateway, key="agk_wrong").chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert rows[-1]["allow"] is False and rows[-1]["error_code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"model": "gpt"}', b'{"model": "gpt", "messages": "hi"}',
+                                  b'{"model": "gpt", "messages": [{"role": "wizard", "content": "x"}]}'])
+def test_malformed_request_gets_openai_400(gateway, body):
+    r = httpx.post(f"{gateway.url}/v1/chat/completions", content=body,
+                   headers={"authorization": f"Bearer {gateway.key}", "content-type": "application/json"})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_request" and error["message"]
+
+
+def test_models_lists_routes_the_policy_allows(gateway):
+    models = [m.id for m in client(gateway).models.list()]
+    assert "gpt" in models and "claude" in models and "echo" in models
+
+
+def test_echo_demo_upstream(gateway):
+    reply = client(gateway).chat.completions.create(model="echo", messages=[{"role": "user", "content": "ping"}])
+    assert reply.choices[0].message.content == "echo: ping"
