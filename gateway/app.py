@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from connectors.http import new_client
 from gateway.audit.records import AuditLog
 from gateway.pipeline import Pipeline
-from gateway.policy.factory import build_engine
+from gateway.policy.factory import build_engine, watch
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.store.db import Database
@@ -53,9 +55,14 @@ def create_app(settings: Settings) -> Starlette:
         app.state.services = services
         app.state.pipeline = Pipeline(services)
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
+        watcher = asyncio.create_task(watch(services.policy, settings.policy)) if settings.policy.reload else None
         try:
             yield
         finally:
+            if watcher:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await services.aclose()
 
     return Starlette(routes=[*openai.routes, *anthropic.routes, *ops.routes], lifespan=lifespan,

@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
-from rich.console import Console
 
 from gateway.audit.records import EXPORT_FIELDS, AuditLog
 from gateway.errors import ConfigError
@@ -36,7 +35,10 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
-err = Console(stderr=True)
+
+
+def _error(message: str) -> None:
+    typer.secho(f"error: {message}", err=True, fg="red")
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config file (or GATEWAY_CONFIG).")]
 DirOption = Annotated[Path | None, typer.Option("--dir", help="Policy directory (default: the config's).")]
@@ -46,7 +48,7 @@ def _settings(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        _error(exc.message)
         raise typer.Exit(2) from exc
 
 
@@ -62,7 +64,7 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(run())
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        _error(exc.message)
         raise typer.Exit(2) from exc
 
 
@@ -137,7 +139,7 @@ def _check_policy(directory: Path, engine: str = "embedded") -> EmbeddedEngine |
             return EmbeddedEngine(source)
         return None
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        _error(exc.message)
         raise typer.Exit(1) from exc
 
 
@@ -162,7 +164,7 @@ def policy_test(directory: Annotated[Path | None, typer.Argument(help="Policy di
         source = load_source(root)
         compile_source(source, source.modules)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        _error(exc.message)
         raise typer.Exit(1) from exc
     results = run_tests(source, run)
     for r in results:
@@ -183,7 +185,7 @@ def policy_eval(input_file: Annotated[Path, typer.Option("--input", help="JSON f
     try:
         input_doc = json.loads(input_file.read_text())
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] cannot read input {input_file}: {exc}", highlight=False)
+        _error(f"cannot read input {input_file}: {exc}")
         raise typer.Exit(2) from exc
     started = time.perf_counter()
     raw = asyncio.run(engine.evaluate(input_doc))

@@ -1,12 +1,67 @@
-"""Builds the configured policy engine."""
+"""Builds the configured policy engine and swaps in new policy versions (hot reload)."""
 
 from __future__ import annotations
 
-from gateway.policy.embedded import EmbeddedEngine
+import asyncio
+import logging
+from pathlib import Path
+
+from gateway.errors import ConfigError
+from gateway.policy.check import require_supported
+from gateway.policy.embedded import EmbeddedEngine, compile_source
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.source import load_source
+from gateway.policy.opa import OpaEngine
+from gateway.policy.source import PolicySource, load_source
 from gateway.settings import PolicyConfig
+
+log = logging.getLogger("gateway.policy")
+
+
+def load_checked(config: PolicyConfig) -> PolicySource:
+    """Read the policy dir; for the embedded engine refuse builtins it cannot evaluate, at load time."""
+    source = load_source(config.dir)
+    if config.engine == "embedded":
+        require_supported(source, source.policy_modules())
+    return source
 
 
 async def build_engine(config: PolicyConfig) -> PolicyEngine:
-    return EmbeddedEngine(load_source(config.dir))
+    source = load_checked(config)
+    if config.engine == "opa":
+        return await OpaEngine.start(config, source)
+    return EmbeddedEngine(source)
+
+
+async def apply(engine: PolicyEngine, source: PolicySource) -> None:
+    """Compile/push a new version; raises ConfigError and leaves the old version serving if it is refused."""
+    if isinstance(engine, EmbeddedEngine):
+        engine.swap(compile_source(source))
+    elif isinstance(engine, OpaEngine):
+        await engine.push(source)
+
+
+def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    except OSError:
+        return ()
+
+
+async def watch(engine: PolicyEngine, config: PolicyConfig, interval_s: float = 1.0) -> None:
+    """Poll the policy dir; swap in each version that compiles, log and keep the old one otherwise."""
+    seen = _signature(config.dir)
+    while True:
+        await asyncio.sleep(interval_s)
+        current = _signature(config.dir)
+        if current == seen:
+            continue
+        seen = current
+        try:
+            source = load_checked(config)
+            if source.version == engine.version:
+                continue
+            await apply(engine, source)
+            log.warning("policy reloaded: version %s now serving", source.version)
+        except ConfigError as exc:
+            log.error("policy change rejected, version %s keeps serving: %s", engine.version, exc.message)

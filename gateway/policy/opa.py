@@ -1,0 +1,97 @@
+"""The `opa` engine: an OPA server (sidecar or central) asked for `data.gateway.decision` over its REST API
+with `opa-python-client` (async, one pooled session). The policies in `policy.dir` are pushed at start
+and on every change, unless `policy.push: false` leaves them to an OPA bundle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from opa_client import AsyncOpaClient
+
+from gateway.errors import ConfigError, PolicyEngineError, PolicyUnavailable
+from gateway.policy.source import PolicySource
+from gateway.settings import PolicyConfig
+
+POLICY_PREFIX = "gateway/"
+
+
+def _client(url: str, timeout_s: float) -> AsyncOpaClient:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"policy.opa_url {url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return AsyncOpaClient(host=parts.hostname, port=port, ssl=parts.scheme == "https", retries=0, timeout=timeout_s)
+
+
+class OpaEngine:
+    """Create with `await OpaEngine.start(config, source)`; close with `aclose()`."""
+
+    def __init__(self, config: PolicyConfig, source: PolicySource, client: AsyncOpaClient) -> None:
+        self.config = config
+        self.source = source
+        self.client = client
+        self._version = source.version if config.push else "opa-bundle"
+
+    @classmethod
+    async def start(cls, config: PolicyConfig, source: PolicySource) -> OpaEngine:
+        client = _client(config.opa_url, config.timeout_ms / 1000)
+        await client.__aenter__()
+        engine = cls(config, source, client)
+        if config.push:
+            try:
+                await engine.push(source)
+            except BaseException:
+                await client.close_connection()
+                raise
+        return engine
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    async def push(self, source: PolicySource) -> None:
+        """Load data and modules into the server; a policy it refuses is a ConfigError (old one keeps serving)."""
+        try:
+            await self._replace(source)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - the client raises its own types for a refused policy
+            raise ConfigError(f"OPA refused the policies in {source.root}: {getattr(exc, 'message', exc)}") from exc
+        self.source, self._version = source, source.version
+
+    async def _replace(self, source: PolicySource) -> None:
+        """The server ends up with exactly this version: policy ids under `gateway/` are ours to replace."""
+        wanted = {f"{POLICY_PREFIX}{name}": text for name, text in source.policy_modules().items()}
+        stale = [p for p in await self.client.get_policies_list() if p.startswith(POLICY_PREFIX) and p not in wanted]
+        for key, value in source.data.items():
+            await self.client.update_or_create_data(value, key)
+        for policy_id in stale:
+            await self.client.delete_policy(policy_id)
+        for policy_id, text in wanted.items():
+            await self.client.update_policy_from_string(text, policy_id, rego_compat=False)
+        for key in set(self.source.data) - set(source.data):
+            await self.client.delete_data(key)
+
+    async def evaluate(self, input_doc: dict[str, Any]) -> Any:
+        try:
+            answer = await self.client.query_rule(input_doc, "gateway", "decision")
+        except aiohttp.ClientResponseError as exc:
+            raise PolicyEngineError(f"OPA answered {exc.status}: {exc.message}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PolicyUnavailable(f"OPA at {self.config.opa_url} unreachable: {type(exc).__name__}") from exc
+        if not isinstance(answer, dict):
+            raise PolicyEngineError("OPA sent an answer that is not an object")
+        return answer.get("result")
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.client.check_health(), timeout=1.0))
+        except TimeoutError:
+            return False
+
+    async def aclose(self) -> None:
+        await self.client.close_connection()

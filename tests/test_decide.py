@@ -1,0 +1,69 @@
+"""The decide stage against engines that fail in every way: each failure is a deny, counted and explained."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway.metrics import Metrics
+from gateway.errors import PolicyEngineError, PolicyUnavailable
+from gateway.settings import PolicyConfig
+from gateway.stages.decide import decide
+
+INPUT = {"principal": {"agent": "a"}, "call": {"phase": "request"}, "pii": []}
+GOOD = {"allow": True, "reasons": [], "hold": None, "redact": [], "route": None}
+
+
+class FakeEngine:
+    version = "v-test"
+
+    def __init__(self, answer: Any = None, error: Exception | None = None, delay: float = 0.0) -> None:
+        self.answer, self.error, self.delay = answer, error, delay
+
+    async def evaluate(self, input_doc: dict[str, Any]) -> Any:
+        await asyncio.sleep(self.delay)
+        if self.error:
+            raise self.error
+        return self.answer
+
+
+async def run(engine: FakeEngine, **config: Any) -> tuple[Any, Metrics]:
+    metrics = Metrics()
+    decision = await decide(engine, INPUT, PolicyConfig(timeout_ms=100, **config), metrics)  # type: ignore[arg-type]
+    return decision, metrics
+
+
+async def test_a_well_formed_allow_allows():
+    decision, _ = await run(FakeEngine(GOOD))
+    assert decision.allow and decision.policy_version == "v-test" and decision.error is None
+
+
+@pytest.mark.parametrize(("engine", "code", "detail"), [
+    (FakeEngine(None), "policy_error", "undefined"),
+    (FakeEngine({"allow": True}), "policy_error", "malformed decision: reasons"),
+    (FakeEngine({**GOOD, "allow": "yes"}), "policy_error", "malformed decision: allow"),
+    (FakeEngine({**GOOD, "hold": {"why": "x"}}), "policy_error", "malformed decision: hold"),
+    (FakeEngine([GOOD]), "policy_error", "malformed decision"),
+    (FakeEngine(error=PolicyEngineError("boom")), "policy_error", "boom"),
+    (FakeEngine(error=PolicyUnavailable("OPA down")), "policy_unavailable", "OPA down"),
+    (FakeEngine(GOOD, delay=1.0), "policy_unavailable", "no decision within 100 ms"),
+])
+async def test_every_engine_failure_denies_with_a_reason_and_a_metric(engine, code, detail):
+    decision, metrics = await run(engine)
+    assert decision.allow is False and decision.error == code
+    assert decision.reasons[0].startswith(f"{code}: ") and detail in decision.reasons[0]
+    assert metrics.policy_failures.labels(code)._value.get() == 1
+
+
+async def test_fail_open_only_when_configured_and_marked():
+    decision, _ = await run(FakeEngine(error=PolicyUnavailable("OPA down")), fail_open=True)
+    assert decision.allow is True and decision.fail_open is True and decision.error == "policy_unavailable"
+
+
+async def test_hold_and_redact_cannot_be_enforced_yet_so_they_deny():
+    decision, _ = await run(FakeEngine({**GOOD, "hold": {"reason": "big", "approvers": "finance"}}))
+    assert not decision.allow and "no approval queue" in decision.reasons[-1]
+    decision, _ = await run(FakeEngine({**GOOD, "redact": ["EMAIL_ADDRESS"]}))
+    assert not decision.allow and "EMAIL_ADDRESS" in decision.reasons[-1]

@@ -1,0 +1,175 @@
+"""Both engines against real processes: a real `opa run --server` and the embedded regopy engine."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gateway.policy.embedded import EmbeddedEngine
+from gateway.policy.opa import OpaEngine
+from gateway.policy.source import load_source
+from gateway.settings import PolicyConfig
+from tests.conftest import POLICIES, ROOT, free_port, opa_binary
+from tests.helpers import audit_rows, track
+
+
+@pytest.fixture
+def opa_server() -> Iterator[str]:
+    binary = opa_binary()
+    port = free_port()
+    proc = subprocess.Popen([binary, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("opa did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def generated_inputs() -> list[dict[str, Any]]:
+    """Inputs that make every rule of the default policy both fire and not fire."""
+    agents: list[Any] = ["support-bot", "", "blocked-bot", None]
+    targets = ["echo", "gpt-9"]
+    kinds = ["model", "tool"]
+    phases = ["request", "response"]
+    calls = [[], [{"name": "transfer_funds", "arguments": {"amount": 5000}}],
+             [{"name": "get_weather", "arguments": "not json"}],
+             [{"name": "get_weather", "arguments": {}}, {"name": "execute_shell", "arguments": {"cmd": "ls"}}]]
+    out = []
+    for agent, target, kind, phase, tool_calls in itertools.product(agents, targets, kinds, phases, calls):
+        principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
+        out.append({"principal": principal, "pii": [], "routes": ["echo", "gpt-4o-mini"],
+                    "call": {"kind": kind, "phase": phase, "surface": "openai", "target": target,
+                             "tool_calls": tool_calls, "tools": [], "stream": False}})
+    return out
+
+
+def policy_dirs(tmp_path: Path) -> list[Path]:
+    """The shipped policies, a variant whose data blocks an agent, and the docs' worked examples."""
+    blocked = tmp_path / "blocked"
+    shutil.copytree(POLICIES, blocked)
+    data = json.loads((blocked / "gateway/data.json").read_text())
+    (blocked / "gateway/data.json").write_text(json.dumps({**data, "blocked_agents": ["blocked-bot"]}))
+    examples = sorted(p for p in (ROOT / "docs/examples").glob("*") if p.is_dir())
+    return [POLICIES, blocked, *examples]
+
+
+async def _differences(policy_dir: Path, opa_url: str, inputs: list[dict[str, Any]]) -> list[str]:
+    source = load_source(policy_dir)
+    embedded = EmbeddedEngine(source)
+    opa = await OpaEngine.start(PolicyConfig(engine="opa", opa_url=opa_url, dir=policy_dir, timeout_ms=5000), source)
+    try:
+        diffs = []
+        for doc in inputs:
+            mine, theirs = await embedded.evaluate(doc), await opa.evaluate(doc)
+            if mine != theirs:
+                diffs.append(f"{policy_dir.name}: {json.dumps(doc)}\n  embedded: {mine}\n  opa:      {theirs}")
+        return diffs
+    finally:
+        await embedded.aclose()
+        await opa.aclose()
+
+
+def example_inputs(policy_dir: Path) -> list[dict[str, Any]]:
+    path = policy_dir / "inputs.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def test_both_engines_give_the_same_decision(opa_server, tmp_path):
+    inputs = generated_inputs()
+    for policy_dir in policy_dirs(tmp_path):
+        # one server for all dirs: each push replaces the previous version's modules (as a hot reload does)
+        diffs = asyncio.run(_differences(policy_dir, opa_server, inputs + example_inputs(policy_dir)))
+        assert not diffs, "\n".join(diffs[:5])
+
+
+def test_default_policy_decisions_cover_every_rule(tmp_path):
+    source = load_source(policy_dirs(tmp_path)[1])
+    engine = EmbeddedEngine(source)
+    reasons = {r for doc in generated_inputs() for r in engine.evaluate_sync(engine._compiled, doc)["reasons"]}
+    assert {"caller has no agent identity", "agent 'blocked-bot' is blocked", "model 'gpt-9' is not a configured route",
+            "tool 'transfer_funds' is on the risky tools list", "tool 'execute_shell' is on the risky tools list"} <= reasons
+
+
+def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
+    gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES)})
+    client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+    assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.body["reasons"] == ["model 'nope' is not a configured route"]
+    assert httpx.get(f"{gw.url}/readyz").json()["checks"]["policy"] is True
+
+
+def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqlite_url, opa_server):
+    gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES),
+                                             "timeout_ms": 500})
+    # stop the OPA server under the running gateway
+    subprocess.run(["pkill", "-f", f"127.0.0.1:{opa_server.rsplit(':', 1)[1]}"], check=False)
+    time.sleep(0.3)
+    client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.body["reasons"][0].startswith("policy_unavailable: ")
+    rows = audit_rows(sqlite_url, wait_for=1)
+    assert rows[-1]["allow"] is False and rows[-1]["error_code"] == "policy_unavailable"
+    ready = httpx.get(f"{gw.url}/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
+    metrics = httpx.get(f"{gw.url}/metrics").text
+    assert 'gateway_policy_failures_total{reason="policy_unavailable"} 1.0' in metrics
+
+
+def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(gateway_factory, sqlite_url, tmp_path):
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies)
+    gw = gateway_factory(sqlite_url, policy={"dir": str(policies)})
+    client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+
+    def ask() -> str:
+        try:
+            client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+            return "allowed"
+        except openai.PermissionDeniedError:
+            return "denied"
+
+    def wait_for(expected: str) -> None:
+        deadline = time.monotonic() + 10
+        while ask() != expected:
+            assert time.monotonic() < deadline, f"policy change not picked up (want {expected})"
+            time.sleep(0.2)
+
+    assert ask() == "allowed"
+    first_version = audit_rows(sqlite_url, wait_for=1)[-1]["policy_version"]
+    data = policies / "gateway/data.json"
+    data.write_text(json.dumps({**json.loads(data.read_text()), "blocked_agents": ["support-bot"]}))
+    wait_for("denied")
+    (policies / "gateway/broken.rego").write_text("package gateway\nthis is not rego\n")
+    time.sleep(2.5)
+    assert ask() == "denied"  # the broken version was refused; the last good one keeps serving
+    (policies / "gateway/broken.rego").unlink()
+    data.write_text(json.dumps({**json.loads(data.read_text()), "blocked_agents": []}))
+    wait_for("allowed")
+    versions = {r["policy_version"] for r in audit_rows(sqlite_url)}
+    assert first_version in versions and len(versions) >= 2
