@@ -17,12 +17,18 @@ API_VERSION = "2023-06-01"
 class AnthropicConnector:
     """Sends neutral requests to `{base_url}/v1/messages`.
 
-        >>> AnthropicConnector(httpx.AsyncClient(), "https://api.anthropic.com", "sk-ant-...", "claude-x").url
-        'https://api.anthropic.com/v1/messages'
+    >>> AnthropicConnector(httpx.AsyncClient(), "https://api.anthropic.com", "sk-ant-...", "claude-x").url
+    'https://api.anthropic.com/v1/messages'
     """
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, model: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.client = client
         base = base_url.rstrip("/")
         self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")

@@ -28,8 +28,12 @@ from connectors.base import (
 from connectors.errors import UpstreamError, WireFormatError
 
 _STOP_IN: dict[str | None, StopReason] = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
-_STOP_OUT: dict[StopReason, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                                    "content_filter": "refusal"}
+_STOP_OUT: dict[StopReason, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
 
 
 class _Lenient(BaseModel):
@@ -103,7 +107,9 @@ def _assistant_message(blocks: list[_Block], where: str) -> Message:
         if block.type == "text":
             texts.append(block.text or "")
         elif block.type == "tool_use":
-            calls.append(ToolCall(id=block.id or f"toolu_{i}", name=block.name or "", arguments=json.dumps(block.input or {})))
+            calls.append(
+                ToolCall(id=block.id or f"toolu_{i}", name=block.name or "", arguments=json.dumps(block.input or {}))
+            )
         elif block.type not in ("thinking", "redacted_thinking"):
             raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
     return Message(role="assistant", content="".join(texts) or None, tool_calls=calls)
@@ -142,9 +148,16 @@ def parse_request(body: Any) -> ChatRequest:
     tools = [ToolSpec(name=t.name, description=t.description, parameters=t.input_schema) for t in wire.tools or []]
     user = (wire.metadata or {}).get("user_id")
     return ChatRequest(
-        model=wire.model, messages=_messages(wire), tools=tools, tool_choice=_tool_choice(wire.tool_choice),
-        max_tokens=wire.max_tokens, temperature=wire.temperature, top_p=wire.top_p,
-        stop=wire.stop_sequences or [], stream=wire.stream, user=user if isinstance(user, str) else None,
+        model=wire.model,
+        messages=_messages(wire),
+        tools=tools,
+        tool_choice=_tool_choice(wire.tool_choice),
+        max_tokens=wire.max_tokens,
+        temperature=wire.temperature,
+        top_p=wire.top_p,
+        stop=wire.stop_sequences or [],
+        stream=wire.stream,
+        user=user if isinstance(user, str) else None,
     )
 
 
@@ -184,13 +197,19 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = [{"name": t.name, "description": t.description or "", "input_schema": t.parameters}
-                         for t in request.tools]
+        body["tools"] = [
+            {"name": t.name, "description": t.description or "", "input_schema": t.parameters} for t in request.tools
+        ]
         choice = _render_tool_choice(request.tool_choice)
         if choice:
             body["tool_choice"] = choice
-    optional = {"temperature": request.temperature, "top_p": request.top_p, "stop_sequences": request.stop or None,
-                "metadata": {"user_id": request.user} if request.user else None, "stream": request.stream or None}
+    optional = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stop_sequences": request.stop or None,
+        "metadata": {"user_id": request.user} if request.user else None,
+        "stream": request.stream or None,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
 
@@ -211,11 +230,19 @@ def parse_response(body: Any) -> ChatResponse:
     """An Anthropic message body as a neutral response."""
     try:
         texts = [b["text"] for b in body["content"] if b["type"] == "text"]
-        calls = [ToolCall(id=b["id"], name=b["name"], arguments=json.dumps(b.get("input") or {}))
-                 for b in body["content"] if b["type"] == "tool_use"]
-        return ChatResponse(id=body.get("id") or "", model=body.get("model") or "", content="".join(texts) or None,
-                            tool_calls=calls, stop_reason=_STOP_IN.get(body.get("stop_reason"), "stop"),
-                            usage=_usage(body.get("usage")))
+        calls = [
+            ToolCall(id=b["id"], name=b["name"], arguments=json.dumps(b.get("input") or {}))
+            for b in body["content"]
+            if b["type"] == "tool_use"
+        ]
+        return ChatResponse(
+            id=body.get("id") or "",
+            model=body.get("model") or "",
+            content="".join(texts) or None,
+            tool_calls=calls,
+            stop_reason=_STOP_IN.get(body.get("stop_reason"), "stop"),
+            usage=_usage(body.get("usage")),
+        )
     except (KeyError, TypeError, ValidationError) as exc:
         raise UpstreamError(f"upstream sent a malformed message: {exc!r}", status=502) from exc
 
@@ -223,9 +250,16 @@ def parse_response(body: Any) -> ChatResponse:
 def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
     """A neutral response as the Anthropic message body the agent expects."""
     blocks = _assistant_blocks(Message(role="assistant", content=response.content, tool_calls=response.tool_calls))
-    return {"id": response.id, "type": "message", "role": "assistant", "model": model, "content": blocks,
-            "stop_reason": _STOP_OUT[response.stop_reason], "stop_sequence": None,
-            "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens}}
+    return {
+        "id": response.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": blocks,
+        "stop_reason": _STOP_OUT[response.stop_reason],
+        "stop_sequence": None,
+        "usage": {"input_tokens": response.usage.input_tokens, "output_tokens": response.usage.output_tokens},
+    }
 
 
 class EventParser:
@@ -283,8 +317,9 @@ class EventRenderer:
         events = self._close()
         self.block += 1
         self.open_kind = kind
-        events.append(("content_block_start", {"type": "content_block_start", "index": self.block,
-                                                "content_block": block}))
+        events.append(
+            ("content_block_start", {"type": "content_block_start", "index": self.block, "content_block": block})
+        )
         return events
 
     def _close(self) -> list[tuple[str, dict[str, Any]]]:
@@ -295,8 +330,16 @@ class EventRenderer:
 
     def render(self, event: StreamEvent) -> list[tuple[str, dict[str, Any]]]:
         if isinstance(event, StreamStart):
-            message = {"id": event.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
-                       "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 0, "output_tokens": 0}}
+            message: dict[str, Any] = {
+                "id": event.id,
+                "type": "message",
+                "role": "assistant",
+                "model": self.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }
             return [("message_start", {"type": "message_start", "message": message})]
         if isinstance(event, TextDelta):
             out = [] if self.open_kind == "text" else self._open("text", {"type": "text", "text": ""})
@@ -305,14 +348,22 @@ class EventRenderer:
             kind = f"tool:{event.index}"
             out = []
             if self.open_kind != kind:
-                out = self._open(kind, {"type": "tool_use", "id": event.id or "", "name": event.name or "", "input": {}})
+                out = self._open(
+                    kind, {"type": "tool_use", "id": event.id or "", "name": event.name or "", "input": {}}
+                )
             if event.arguments:
                 out.append(self._delta({"type": "input_json_delta", "partial_json": event.arguments}))
             return out
         usage = {"input_tokens": event.usage.input_tokens, "output_tokens": event.usage.output_tokens}
         return self._close() + [
-            ("message_delta", {"type": "message_delta", "usage": usage,
-                               "delta": {"stop_reason": _STOP_OUT[event.stop_reason], "stop_sequence": None}}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "usage": usage,
+                    "delta": {"stop_reason": _STOP_OUT[event.stop_reason], "stop_sequence": None},
+                },
+            ),
             ("message_stop", {"type": "message_stop"}),
         ]
 

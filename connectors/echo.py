@@ -52,11 +52,11 @@ def _usage(request: ChatRequest, output: str) -> Usage:
 class EchoConnector:
     """Answers from the request itself.
 
-        >>> import asyncio
-        >>> from connectors.base import Message
-        >>> req = ChatRequest(model="echo", messages=[Message(role="user", content="hi")])
-        >>> asyncio.run(EchoConnector("echo").complete(req, timeout=1)).content
-        'echo: hi'
+    >>> import asyncio
+    >>> from connectors.base import Message
+    >>> req = ChatRequest(model="echo", messages=[Message(role="user", content="hi")])
+    >>> asyncio.run(EchoConnector("echo").complete(req, timeout=1)).content
+    'echo: hi'
     """
 
     def __init__(self, model: str = "echo") -> None:
@@ -66,8 +66,13 @@ class EchoConnector:
         call = _tool_call(request)
         rid = f"echo-{uuid.uuid4().hex[:16]}"
         if call:
-            return ChatResponse(id=rid, model=self.model, tool_calls=[call], stop_reason="tool_calls",
-                                usage=_usage(request, call.arguments))
+            return ChatResponse(
+                id=rid,
+                model=self.model,
+                tool_calls=[call],
+                stop_reason="tool_calls",
+                usage=_usage(request, call.arguments),
+            )
         text = _answer(request)
         return ChatResponse(id=rid, model=self.model, content=text, usage=_usage(request, text))
 

@@ -1,12 +1,14 @@
 """Errors a connector raises. httpx errors never leave a connector; these do.
 
-    UpstreamError                 base; `status` is what the provider answered (0: no answer)
-    ├── UpstreamUnavailable       connection refused / reset / dropped mid-stream (retryable)
-    ├── UpstreamTimeout           no answer within the route's timeout (retryable)
-    └── UpstreamHTTPError         the provider answered with an error status (retryable on 429 / 5xx)
+UpstreamError                 base; `status` is what the provider answered (0: no answer)
+├── UpstreamUnavailable       connection refused / reset / dropped mid-stream (retryable)
+├── UpstreamTimeout           no answer within the route's timeout (retryable)
+└── UpstreamHTTPError         the provider answered with an error status (retryable on 429 / 5xx)
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class UpstreamError(Exception):
@@ -41,7 +43,7 @@ class WireFormatError(ValueError):
 
     @classmethod
     def from_validation(cls, exc: Exception) -> WireFormatError:
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         if not errors:
             return cls(str(exc))
         param = ".".join(str(p) for p in errors[0]["loc"])

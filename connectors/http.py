@@ -41,8 +41,9 @@ async def post_json(client: httpx.AsyncClient, url: str, body: Any, headers: dic
     except httpx.HTTPError as exc:
         raise translate(exc, url) from exc
     if response.status_code >= 400:
-        raise UpstreamHTTPError(f"upstream answered {response.status_code}: {_error_message(response)}",
-                                status=response.status_code)
+        raise UpstreamHTTPError(
+            f"upstream answered {response.status_code}: {_error_message(response)}", status=response.status_code
+        )
     try:
         return response.json()
     except ValueError as exc:
@@ -61,8 +62,9 @@ async def open_stream(
     try:
         if response.status_code >= 400:
             await response.aread()
-            raise UpstreamHTTPError(f"upstream answered {response.status_code}: {_error_message(response)}",
-                                    status=response.status_code)
+            raise UpstreamHTTPError(
+                f"upstream answered {response.status_code}: {_error_message(response)}", status=response.status_code
+            )
         yield response
     finally:
         await response.aclose()
@@ -70,13 +72,13 @@ async def open_stream(
 
 async def sse_events(response: httpx.Response, url: str) -> AsyncIterator[tuple[str, str]]:
     """(event name, data) pairs of a server-sent event stream; network errors become UpstreamError."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     try:
         async for line in response.aiter_lines():
             if not line:
                 if data:
                     yield event, "\n".join(data)
-                event, data = "message", []
+                event, data = "message", list[str]()
             elif line.startswith("event:"):
                 event = line[6:].strip()
             elif line.startswith("data:"):

@@ -15,12 +15,18 @@ from connectors.http import load_event, open_stream, post_json, sse_events
 class OpenAIConnector:
     """Sends neutral requests to `{base_url}/chat/completions`.
 
-        >>> OpenAIConnector(httpx.AsyncClient(), "http://127.0.0.1:9000/v1", "sk-...", "gpt-4o-mini").url
-        'http://127.0.0.1:9000/v1/chat/completions'
+    >>> OpenAIConnector(httpx.AsyncClient(), "http://127.0.0.1:9000/v1", "sk-...", "gpt-4o-mini").url
+    'http://127.0.0.1:9000/v1/chat/completions'
     """
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, api_key: str | None, model: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model

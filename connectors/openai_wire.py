@@ -121,7 +121,9 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
         Message(
             role="system" if m.role == "developer" else m.role,
             content=_text_of(m.content, f"messages[{i}]"),
-            tool_calls=[ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []],
+            tool_calls=[
+                ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []
+            ],
             tool_call_id=m.tool_call_id,
             name=m.name,
         )
@@ -133,9 +135,16 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
     ]
     stop = [wire.stop] if isinstance(wire.stop, str) else wire.stop or []
     request = ChatRequest(
-        model=wire.model, messages=messages, tools=tools, tool_choice=_tool_choice(wire.tool_choice),
-        max_tokens=wire.max_completion_tokens or wire.max_tokens, temperature=wire.temperature, top_p=wire.top_p,
-        stop=stop, stream=wire.stream, user=wire.user,
+        model=wire.model,
+        messages=messages,
+        tools=tools,
+        tool_choice=_tool_choice(wire.tool_choice),
+        max_tokens=wire.max_completion_tokens or wire.max_tokens,
+        temperature=wire.temperature,
+        top_p=wire.top_p,
+        stop=stop,
+        stream=wire.stream,
+        user=wire.user,
     )
     return request, bool(wire.stream_options and wire.stream_options.include_usage)
 
@@ -144,7 +153,8 @@ def _render_message(m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.tool_calls:
         out["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}} for t in m.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+            for t in m.tool_calls
         ]
     if m.tool_call_id:
         out["tool_call_id"] = m.tool_call_id
@@ -169,8 +179,13 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
         ]
         if request.tool_choice:
             body["tool_choice"] = _render_tool_choice(request.tool_choice)
-    optional = {"max_tokens": request.max_tokens, "temperature": request.temperature, "top_p": request.top_p,
-                "user": request.user, "stop": request.stop or None}
+    optional = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "user": request.user,
+        "stop": request.stop or None,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     if request.stream:
         body["stream"] = True
@@ -179,8 +194,12 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
 
 
 def _stop_reason(finish: str | None) -> StopReason:
-    mapping: dict[str | None, StopReason] = {"length": "length", "tool_calls": "tool_calls",
-                                             "function_call": "tool_calls", "content_filter": "content_filter"}
+    mapping: dict[str | None, StopReason] = {
+        "length": "length",
+        "tool_calls": "tool_calls",
+        "function_call": "tool_calls",
+        "content_filter": "content_filter",
+    }
     return mapping.get(finish, "stop")
 
 
@@ -199,8 +218,12 @@ def parse_response(body: Any) -> ChatResponse:
             for t in message.get("tool_calls") or []
         ]
         return ChatResponse(
-            id=body.get("id") or "", model=body.get("model") or "", content=message.get("content"),
-            tool_calls=tool_calls, stop_reason=_stop_reason(choice.get("finish_reason")), usage=_usage(body.get("usage")),
+            id=body.get("id") or "",
+            model=body.get("model") or "",
+            content=message.get("content"),
+            tool_calls=tool_calls,
+            stop_reason=_stop_reason(choice.get("finish_reason")),
+            usage=_usage(body.get("usage")),
         )
     except (KeyError, IndexError, TypeError, ValidationError) as exc:
         raise UpstreamError(f"upstream sent a malformed chat completion: {exc!r}", status=502) from exc
@@ -216,10 +239,16 @@ def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
         ]
     usage = response.usage
     return {
-        "id": response.id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "id": response.id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": response.stop_reason, "logprobs": None}],
-        "usage": {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-                  "total_tokens": usage.input_tokens + usage.output_tokens},
+        "usage": {
+            "prompt_tokens": usage.input_tokens,
+            "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+        },
     }
 
 
@@ -244,8 +273,14 @@ class ChunkParser:
                 events.append(TextDelta(text=delta["content"]))
             for t in delta.get("tool_calls") or []:
                 fn = t.get("function") or {}
-                events.append(ToolCallDelta(index=t.get("index", 0), id=t.get("id"), name=fn.get("name"),
-                                            arguments=fn.get("arguments") or ""))
+                events.append(
+                    ToolCallDelta(
+                        index=t.get("index", 0),
+                        id=t.get("id"),
+                        name=fn.get("name"),
+                        arguments=fn.get("arguments") or "",
+                    )
+                )
             if choice.get("finish_reason"):
                 self.stop_reason = _stop_reason(choice["finish_reason"])
         return events
@@ -264,8 +299,13 @@ class ChunkRenderer:
         self.created = int(time.time())
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
 
     def render(self, event: StreamEvent) -> list[dict[str, Any]]:
         if isinstance(event, StreamStart):
@@ -283,10 +323,20 @@ class ChunkRenderer:
         chunks = [self._chunk({}, event.stop_reason)]
         if self.include_usage:
             u = event.usage
-            chunks.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                           "model": self.model, "choices": [],
-                           "usage": {"prompt_tokens": u.input_tokens, "completion_tokens": u.output_tokens,
-                                     "total_tokens": u.input_tokens + u.output_tokens}})
+            chunks.append(
+                {
+                    "id": self.id,
+                    "object": "chat.completion.chunk",
+                    "created": self.created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": u.input_tokens,
+                        "completion_tokens": u.output_tokens,
+                        "total_tokens": u.input_tokens + u.output_tokens,
+                    },
+                }
+            )
         return chunks
 
 

@@ -20,12 +20,18 @@ FACTORIES: dict[str, Factory] = {
 }
 
 
-def build(kind: str, client: httpx.AsyncClient, base_url: str, api_key: str | None, model: str,
-          headers: dict[str, str] | None = None) -> Connector:
+def build(
+    kind: str,
+    client: httpx.AsyncClient,
+    base_url: str,
+    api_key: str | None,
+    model: str,
+    headers: dict[str, str] | None = None,
+) -> Connector:
     """A connector for one (provider, model) pair.
 
-        >>> build("echo", httpx.AsyncClient(), "", None, "echo").model
-        'echo'
+    >>> build("echo", httpx.AsyncClient(), "", None, "echo").model
+    'echo'
     """
     try:
         factory = FACTORIES[kind]

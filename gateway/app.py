@@ -38,15 +38,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     detail = getattr(exc, "detail", "error")
     if request.url.path.startswith("/v1/messages"):
         return JSONResponse({"type": "error", "error": {"type": "not_found_error", "message": detail}}, status)
-    return JSONResponse({"error": {"message": detail, "type": "invalid_request_error", "param": None,
-                                   "code": str(status)}}, status)
+    return JSONResponse(
+        {"error": {"message": detail, "type": "invalid_request_error", "param": None, "code": str(status)}}, status
+    )
 
 
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app. Services live in the lifespan, so two apps can run in one process.
 
-        >>> app = create_app(Settings())  # doctest: +SKIP
-        >>> uvicorn.run(app)  # doctest: +SKIP
+    >>> app = create_app(Settings())  # doctest: +SKIP
+    >>> uvicorn.run(app)  # doctest: +SKIP
     """
 
     @asynccontextmanager
@@ -65,5 +66,8 @@ def create_app(settings: Settings) -> Starlette:
                     await watcher
             await services.aclose()
 
-    return Starlette(routes=[*openai.routes, *anthropic.routes, *ops.routes], lifespan=lifespan,
-                     exception_handlers={HTTPException: _http_error})
+    return Starlette(
+        routes=[*openai.routes, *anthropic.routes, *ops.routes],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},
+    )

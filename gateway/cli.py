@@ -6,7 +6,6 @@ import asyncio
 import csv
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,18 +16,22 @@ import uvicorn
 
 from gateway.audit.records import EXPORT_FIELDS, AuditLog
 from gateway.errors import ConfigError
-from gateway.model import Decision
+from gateway.metrics import Metrics
 from gateway.policy.check import require_supported
 from gateway.policy.embedded import EmbeddedEngine, compile_source
 from gateway.policy.source import load_source
 from gateway.policy.testing import run_tests
-from gateway.settings import Settings, load_settings
+from gateway.settings import PolicyConfig, Settings, load_settings
+from gateway.stages.decide import decide
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
 
 T = TypeVar("T")
-app = typer.Typer(help="Agent Governance Gateway: policy, routing and audit for AI agent calls.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Agent Governance Gateway: policy, routing and audit for AI agent calls.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 keys_app = typer.Typer(help="Agent keys.", no_args_is_help=True)
 policy_app = typer.Typer(help="Write, test and evaluate Rego policies.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -39,6 +42,7 @@ app.add_typer(audit_app, name="audit")
 
 def _error(message: str) -> None:
     typer.secho(f"error: {message}", err=True, fg="red")
+
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config file (or GATEWAY_CONFIG).")]
 DirOption = Annotated[Path | None, typer.Option("--dir", help="Policy directory (default: the config's).")]
@@ -69,8 +73,12 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 @app.command()
-def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080,
-          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info") -> None:
+def serve(
+    config: ConfigOption = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
     """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
     from gateway.app import create_app
 
@@ -98,14 +106,18 @@ Demo agent key (valid until the next start without a config): {key}
 
 Try it:
   curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {key}' \\
-       -H 'Content-Type: application/json' -d '{{"model": "echo", "messages": [{{"role": "user", "content": "hello"}}]}}'
+       -H 'Content-Type: application/json' \\
+       -d '{{"model": "echo", "messages": [{{"role": "user", "content": "hello"}}]}}'
   OPENAI_BASE_URL={base}/v1 OPENAI_API_KEY={key} python your_agent.py
 """)
 
 
 @keys_app.command("create")
-def keys_create(agent: Annotated[str, typer.Option(help="Agent name")],
-                team: Annotated[str | None, typer.Option(help="Team")] = None, config: ConfigOption = None) -> None:
+def keys_create(
+    agent: Annotated[str, typer.Option(help="Agent name")],
+    team: Annotated[str | None, typer.Option(help="Team")] = None,
+    config: ConfigOption = None,
+) -> None:
     """Issue an agent key. It is shown once (alone on the last line) and stored only as a hash."""
     key_id, key = _with_db(_settings(config), lambda db: KeyStore(db).create(agent, team))
     typer.echo(f"created key {key_id} for agent {agent!r}" + (f" (team {team!r})" if team else ""))
@@ -121,8 +133,9 @@ def keys_list(config: ConfigOption = None) -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(agent: Annotated[str, typer.Option(help="Revoke every key of this agent")],
-                config: ConfigOption = None) -> None:
+def keys_revoke(
+    agent: Annotated[str, typer.Option(help="Revoke every key of this agent")], config: ConfigOption = None
+) -> None:
     count = _with_db(_settings(config), lambda db: KeyStore(db).revoke_agent(agent))
     typer.echo(f"revoked {count} key(s) of agent {agent!r}")
 
@@ -144,8 +157,10 @@ def _check_policy(directory: Path, engine: str = "embedded") -> EmbeddedEngine |
 
 
 @policy_app.command("check")
-def policy_check(directory: Annotated[Path | None, typer.Argument(help="Policy dir (default ./policies)")] = None,
-                 config: ConfigOption = None) -> None:
+def policy_check(
+    directory: Annotated[Path | None, typer.Argument(help="Policy dir (default ./policies)")] = None,
+    config: ConfigOption = None,
+) -> None:
     """Compile the policies and check every builtin they call is supported by the embedded engine."""
     root = _policy_dir(directory, config)
     engine = _check_policy(root)
@@ -155,9 +170,11 @@ def policy_check(directory: Annotated[Path | None, typer.Argument(help="Policy d
 
 
 @policy_app.command("test")
-def policy_test(directory: Annotated[Path | None, typer.Argument(help="Policy dir (default ./policies)")] = None,
-                run: Annotated[str | None, typer.Option("--run", help="Only tests whose name contains this")] = None,
-                config: ConfigOption = None) -> None:
+def policy_test(
+    directory: Annotated[Path | None, typer.Argument(help="Policy dir (default ./policies)")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only tests whose name contains this")] = None,
+    config: ConfigOption = None,
+) -> None:
     """Run the test_* rules of every *_test.rego; exit 1 if any fails."""
     root = _policy_dir(directory, config)
     try:
@@ -177,9 +194,12 @@ def policy_test(directory: Annotated[Path | None, typer.Argument(help="Policy di
 
 
 @policy_app.command("eval")
-def policy_eval(input_file: Annotated[Path, typer.Option("--input", help="JSON file with the policy input")],
-                directory: DirOption = None, config: ConfigOption = None) -> None:
-    """Print the decision for one input, as the gateway would enforce it, and how long it took."""
+def policy_eval(
+    input_file: Annotated[Path, typer.Option("--input", help="JSON file with the policy input")],
+    directory: DirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print the decision for one input as the gateway enforces it (fail closed), and how long it took."""
     engine = _check_policy(_policy_dir(directory, config))
     assert engine is not None
     try:
@@ -187,14 +207,15 @@ def policy_eval(input_file: Annotated[Path, typer.Option("--input", help="JSON f
     except (OSError, ValueError) as exc:
         _error(f"cannot read input {input_file}: {exc}")
         raise typer.Exit(2) from exc
-    started = time.perf_counter()
-    raw = asyncio.run(engine.evaluate(input_doc))
-    elapsed = (time.perf_counter() - started) * 1000
-    phase = (input_doc.get("call") or {}).get("phase", "request")
-    decision = Decision.from_document(raw, phase="response" if phase == "response" else "request",
-                                      policy_version=engine.version)
-    out = {"decision": raw, "enforced": decision.model_dump(exclude={"decision_id", "latency_ms"}),
-           "elapsed_ms": round(elapsed, 3)}
+    if not isinstance(input_doc, dict) or not isinstance(input_doc.get("call", {}), dict):
+        _error(f"{input_file}: the input must be an object with a 'call' object")
+        raise typer.Exit(2)
+    input_doc.setdefault("call", {}).setdefault("phase", "request")
+    decision = asyncio.run(decide(engine, input_doc, PolicyConfig(timeout_ms=60_000), Metrics()))
+    out = {
+        "decision": decision.model_dump(exclude={"decision_id", "latency_ms", "phase"}),
+        "elapsed_ms": decision.latency_ms,
+    }
     typer.echo(json.dumps(out, indent=2))
 
 
@@ -208,11 +229,13 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 @audit_app.command("export")
-def audit_export(fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
-                 since: Annotated[str | None, typer.Option(help="ISO time, inclusive")] = None,
-                 until: Annotated[str | None, typer.Option(help="ISO time, exclusive")] = None,
-                 out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout)")] = None,
-                 config: ConfigOption = None) -> None:
+def audit_export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="ISO time, inclusive")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO time, exclusive")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout)")] = None,
+    config: ConfigOption = None,
+) -> None:
     """Export audit records, oldest first."""
     if fmt not in ("jsonl", "csv"):
         raise typer.BadParameter("--format must be jsonl or csv")

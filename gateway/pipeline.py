@@ -84,11 +84,17 @@ class Pipeline:
         principal = await authenticate(inbound, self.services.keys)
         allowed = []
         for alias, route_config in self.services.settings.routes.items():
-            probe = Call(surface=inbound.surface, target=alias, principal=principal, request_id=inbound.request_id,
-                         request=ChatRequest(model=alias, messages=[]))
+            probe = Call(
+                surface=inbound.surface,
+                target=alias,
+                principal=principal,
+                request_id=inbound.request_id,
+                request=ChatRequest(model=alias, messages=[]),
+            )
             input_doc = build_input(probe, "request", list(self.services.settings.routes), [])
-            if (await decide(self.services.policy, input_doc, self.services.settings.policy,
-                             self.services.metrics)).allow:
+            if (
+                await decide(self.services.policy, input_doc, self.services.settings.policy, self.services.metrics)
+            ).allow:
                 allowed.append((alias, route_config))
         return allowed
 
@@ -100,8 +106,14 @@ class Pipeline:
             request = parse(trace.inbound.body)
         except WireFormatError as exc:
             raise InvalidRequest(str(exc), exc.param) from exc
-        trace.call = call = Call(surface=trace.inbound.surface, target=request.model, principal=trace.principal,
-                                 request=request, request_id=trace.inbound.request_id, stream=request.stream)
+        trace.call = call = Call(
+            surface=trace.inbound.surface,
+            target=request.model,
+            principal=trace.principal,
+            request=request,
+            request_id=trace.inbound.request_id,
+            stream=request.stream,
+        )
         decision = await self._decide(trace, call, "request", request_tool_calls(call))
         alias, route_config = route(call, decision, self.services.settings.routes)
         if alias != call.target:
@@ -109,7 +121,9 @@ class Pipeline:
         return call, route_config
 
     async def _decide(self, trace: Trace, call: Call, phase: Phase, tool_calls: list[ToolCall]) -> Decision:
-        upstream = {"provider": trace.provider or "", "model": trace.upstream_model or ""} if phase == "response" else None
+        upstream = (
+            {"provider": trace.provider or "", "model": trace.upstream_model or ""} if phase == "response" else None
+        )
         if phase == "response":
             trace.tool_calls = tool_calls
         input_doc = build_input(call, phase, list(self.services.settings.routes), tool_calls, upstream)

@@ -32,9 +32,14 @@ class Services:
         if key not in self._connectors:
             provider = self.settings.providers[target.provider]
             secret = provider.api_key()
-            self._connectors[key] = registry.build(provider.kind, self.http, provider.base_url,
-                                                   secret.get_secret_value() if secret else None, target.model,
-                                                   provider.headers)
+            self._connectors[key] = registry.build(
+                provider.kind,
+                self.http,
+                provider.base_url,
+                secret.get_secret_value() if secret else None,
+                target.model,
+                provider.headers,
+            )
         return self._connectors[key]
 
     async def aclose(self) -> None:

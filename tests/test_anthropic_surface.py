@@ -9,8 +9,13 @@ import pytest
 
 from tests.helpers import audit_rows, track
 
-TOOLS = [{"name": "get_weather", "description": "Weather for a city",
-          "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+]
 
 
 def client(gw, key: str | None = None) -> anthropic.Anthropic:
@@ -18,8 +23,9 @@ def client(gw, key: str | None = None) -> anthropic.Anthropic:
 
 
 def test_message_through_anthropic_provider(gateway, anthropic_upstream):
-    reply = client(gateway).messages.create(model="claude", max_tokens=50, system="be brief",
-                                            messages=[{"role": "user", "content": "hello"}])
+    reply = client(gateway).messages.create(
+        model="claude", max_tokens=50, system="be brief", messages=[{"role": "user", "content": "hello"}]
+    )
     assert reply.content[0].text == "anthropic says: hello"
     assert reply.stop_reason == "end_turn" and reply.usage.input_tokens == 13
     sent = anthropic_upstream[0].received[-1]
@@ -27,8 +33,9 @@ def test_message_through_anthropic_provider(gateway, anthropic_upstream):
 
 
 def test_anthropic_agent_on_an_openai_provider(gateway, openai_upstream):
-    reply = client(gateway).messages.create(model="gpt", max_tokens=50, system="sys",
-                                            messages=[{"role": "user", "content": "translate me"}])
+    reply = client(gateway).messages.create(
+        model="gpt", max_tokens=50, system="sys", messages=[{"role": "user", "content": "translate me"}]
+    )
     assert reply.content[0].text == "openai says: translate me"
     assert reply.usage.input_tokens == 11 and reply.usage.output_tokens == 7
     sent = openai_upstream[0].received[-1]
@@ -39,15 +46,19 @@ def test_anthropic_agent_on_an_openai_provider(gateway, openai_upstream):
 def test_openai_agent_on_an_anthropic_provider_with_tools(gateway, anthropic_upstream):
     oai = track(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0))
     tools = [{"type": "function", "function": {"name": t["name"], "parameters": t["input_schema"]}} for t in TOOLS]
-    first = oai.chat.completions.create(model="claude-tool", messages=[{"role": "user", "content": "weather?"}],
-                                        tools=tools)
+    first = oai.chat.completions.create(
+        model="claude-tool", messages=[{"role": "user", "content": "weather?"}], tools=tools
+    )
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
     assert call.id == "toolu_up1"
     sent = anthropic_upstream[0].received[-1]
     assert sent["tools"][0]["input_schema"]["properties"]["city"]["type"] == "string"
-    messages = [{"role": "user", "content": "weather?"}, first.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    messages = [
+        {"role": "user", "content": "weather?"},
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
     oai.chat.completions.create(model="claude", messages=messages, tools=tools)
     sent = anthropic_upstream[0].received[-1]["messages"]
     assert sent[1]["content"][0]["type"] == "tool_use" and sent[1]["content"][0]["input"]["city"] == "Paris"
@@ -56,12 +67,16 @@ def test_openai_agent_on_an_anthropic_provider_with_tools(gateway, anthropic_ups
 
 def test_anthropic_tool_round_trip_on_openai_provider(gateway, openai_upstream):
     c = client(gateway)
-    first = c.messages.create(model="gpt-tool", max_tokens=50, tools=TOOLS,
-                              messages=[{"role": "user", "content": "weather?"}])
+    first = c.messages.create(
+        model="gpt-tool", max_tokens=50, tools=TOOLS, messages=[{"role": "user", "content": "weather?"}]
+    )
     block = first.content[0]
     assert first.stop_reason == "tool_use" and block.type == "tool_use" and block.input["city"] == "Paris"
-    messages = [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": [block.model_dump()]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "sunny"}]}]
+    messages = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [block.model_dump()]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block.id, "content": "sunny"}]},
+    ]
     c.messages.create(model="gpt", max_tokens=50, tools=TOOLS, messages=messages)
     sent = openai_upstream[0].received[-1]["messages"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "get_weather"
@@ -70,8 +85,9 @@ def test_anthropic_tool_round_trip_on_openai_provider(gateway, openai_upstream):
 
 @pytest.mark.parametrize("model", ["claude", "gpt"])
 def test_streaming_both_providers(gateway, model):
-    with client(gateway).messages.stream(model=model, max_tokens=50,
-                                         messages=[{"role": "user", "content": "hi there"}]) as stream:
+    with client(gateway).messages.stream(
+        model=model, max_tokens=50, messages=[{"role": "user", "content": "hi there"}]
+    ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text.strip().endswith("says: hi there")
@@ -80,8 +96,9 @@ def test_streaming_both_providers(gateway, model):
 
 @pytest.mark.parametrize("model", ["claude-tool", "gpt-tool"])
 def test_streamed_tool_use_both_providers(gateway, model):
-    with client(gateway).messages.stream(model=model, max_tokens=50, tools=TOOLS,
-                                         messages=[{"role": "user", "content": "weather?"}]) as stream:
+    with client(gateway).messages.stream(
+        model=model, max_tokens=50, tools=TOOLS, messages=[{"role": "user", "content": "weather?"}]
+    ) as stream:
         final = stream.get_final_message()
     assert final.stop_reason == "tool_use"
     assert final.content[-1].type == "tool_use" and final.content[-1].input == {"city": "Paris", "amount": 5000}
@@ -89,29 +106,38 @@ def test_streamed_tool_use_both_providers(gateway, model):
 
 def test_openai_agent_streams_from_anthropic_provider(gateway):
     oai = track(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0))
-    chunks = list(oai.chat.completions.create(model="claude", messages=[{"role": "user", "content": "yo"}],
-                                              stream=True))
+    chunks = list(
+        oai.chat.completions.create(model="claude", messages=[{"role": "user", "content": "yo"}], stream=True)
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks).strip() == "anthropic says: yo"
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
 def test_denied_call_gets_anthropic_permission_error(gateway):
     with pytest.raises(anthropic.PermissionDeniedError) as info:
-        client(gateway).messages.create(model="claude-tool", max_tokens=50, tools=TOOLS,
-                                        messages=[{"role": "user", "content": "call delete_records"}])
+        client(gateway).messages.create(
+            model="claude-tool",
+            max_tokens=50,
+            tools=TOOLS,
+            messages=[{"role": "user", "content": "call delete_records"}],
+        )
     assert info.value.body["error"]["reasons"] == ["tool 'delete_records' is on the risky tools list"]
     assert info.value.body["type"] == "error"
 
 
 def test_bad_key_gets_anthropic_authentication_error(gateway):
     with pytest.raises(anthropic.AuthenticationError):
-        client(gateway, key="agk_wrong").messages.create(model="claude", max_tokens=5,
-                                                         messages=[{"role": "user", "content": "x"}])
+        client(gateway, key="agk_wrong").messages.create(
+            model="claude", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_malformed_request_gets_anthropic_400(gateway):
-    r = httpx.post(f"{gateway.url}/v1/messages", headers={"x-api-key": gateway.key},
-                   json={"model": "claude", "messages": [{"role": "user", "content": "x"}]})  # no max_tokens
+    r = httpx.post(
+        f"{gateway.url}/v1/messages",
+        headers={"x-api-key": gateway.key},
+        json={"model": "claude", "messages": [{"role": "user", "content": "x"}]},
+    )  # no max_tokens
     assert r.status_code == 400
     assert r.json()["type"] == "error" and r.json()["error"]["type"] == "invalid_request_error"
     assert "max_tokens" in r.json()["error"]["message"]

@@ -23,8 +23,9 @@ def gateway_cli(*args: str, database_url: str | None = None, check: bool = True)
     env = {**os.environ, "GATEWAY_CONFIG": ""}
     if database_url:
         env["GATEWAY_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env,
-                          check=check, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, env=env, check=check, timeout=120
+    )
 
 
 def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_url):
@@ -39,13 +40,17 @@ def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_
 
     exported = gateway_cli("audit", "export", "--format", "jsonl", database_url=database_url).stdout
     rows = [json.loads(line) for line in exported.splitlines()]
-    assert [(r["agent"], r["team"], r["phase"]) for r in rows] == [("billing-bot", "finance", "request"),
-                                                                 ("billing-bot", "finance", "response")]
-    as_csv = list(csv.DictReader(io.StringIO(gateway_cli("audit", "export", "--format", "csv",
-                                                         database_url=database_url).stdout)))
+    assert [(r["agent"], r["team"], r["phase"]) for r in rows] == [
+        ("billing-bot", "finance", "request"),
+        ("billing-bot", "finance", "response"),
+    ]
+    as_csv = list(
+        csv.DictReader(io.StringIO(gateway_cli("audit", "export", "--format", "csv", database_url=database_url).stdout))
+    )
     assert len(as_csv) == 2 and as_csv[0]["decision_id"] == rows[0]["decision_id"]
-    assert gateway_cli("audit", "export", "--since", "2999-01-01T00:00:00+00:00",
-                       database_url=database_url).stdout == ""
+    assert (
+        gateway_cli("audit", "export", "--since", "2999-01-01T00:00:00+00:00", database_url=database_url).stdout == ""
+    )
 
 
 def test_revoked_key_stops_working(gateway_factory, sqlite_url):
@@ -54,7 +59,8 @@ def test_revoked_key_stops_working(gateway_factory, sqlite_url):
     gw.server.server.config.app.state.services.keys._cache.clear()
     with pytest.raises(openai.AuthenticationError):
         track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0)).chat.completions.create(
-            model="echo", messages=[{"role": "user", "content": "hi"}])
+            model="echo", messages=[{"role": "user", "content": "hi"}]
+        )
 
 
 def test_unknown_config_key_is_an_error_naming_key_and_file(tmp_path: Path):
@@ -85,19 +91,27 @@ def test_policy_cli_check_test_eval(tmp_path: Path):
     assert "ok:" in gateway_cli("policy", "check", str(POLICIES)).stdout
     tested = gateway_cli("policy", "test", str(POLICIES)).stdout
     assert "PASS: 7/7" in tested
-    doc = {"principal": {"agent": "a", "team": "t", "key_id": "k"}, "routes": ["echo"], "pii": [],
-           "call": {"kind": "model", "phase": "request", "surface": "openai", "target": "echo", "tool_calls": []}}
+    doc = {
+        "principal": {"agent": "a", "team": "t", "key_id": "k"},
+        "routes": ["echo"],
+        "pii": [],
+        "call": {"kind": "model", "phase": "request", "surface": "openai", "target": "echo", "tool_calls": []},
+    }
     (tmp_path / "in.json").write_text(json.dumps(doc))
-    evaluated = json.loads(gateway_cli("policy", "eval", "--input", str(tmp_path / "in.json"), "--dir",
-                                       str(POLICIES)).stdout)
-    assert evaluated["decision"] == {"allow": True, "reasons": [], "hold": None, "redact": [], "route": None}
+    evaluated = json.loads(
+        gateway_cli("policy", "eval", "--input", str(tmp_path / "in.json"), "--dir", str(POLICIES)).stdout
+    )
+    decision = evaluated["decision"]
+    assert (decision["allow"], decision["reasons"], decision["hold"], decision["error"]) == (True, [], None, None)
+    assert decision["policy_version"]
     assert evaluated["elapsed_ms"] >= 0
 
 
 def test_policy_test_reports_failures_with_exit_1(tmp_path: Path):
     (tmp_path / "p.rego").write_text("package gateway\nimport rego.v1\ndecision := {}\n")
-    (tmp_path / "p_test.rego").write_text("package gateway_test\nimport rego.v1\ntest_fails if { 1 == 2 }\n"
-                                          "test_passes if { 1 == 1 }\n")
+    (tmp_path / "p_test.rego").write_text(
+        "package gateway_test\nimport rego.v1\ntest_fails if { 1 == 2 }\ntest_passes if { 1 == 1 }\n"
+    )
     result = gateway_cli("policy", "test", str(tmp_path), check=False)
     assert result.returncode == 1
     assert "data.gateway_test.test_fails: FAIL" in result.stdout and "PASS: 1/2" in result.stdout
@@ -111,8 +125,9 @@ def test_policy_check_reports_compile_errors_with_location(tmp_path: Path):
 
 def test_policy_check_refuses_unsupported_builtins(tmp_path: Path):
     (tmp_path / "p.rego").write_text(
-        "package gateway\nimport rego.v1\n\ninternal if net.cidr_contains(\"10.0.0.0/8\", input.ip)\n"
-        "decision := {\"allow\": internal, \"reasons\": [], \"hold\": null, \"redact\": [], \"route\": null}\n")
+        'package gateway\nimport rego.v1\n\ninternal if net.cidr_contains("10.0.0.0/8", input.ip)\n'
+        'decision := {"allow": internal, "reasons": [], "hold": null, "redact": [], "route": null}\n'
+    )
     result = gateway_cli("policy", "check", str(tmp_path), check=False)
     assert result.returncode == 1
     assert f"{tmp_path / 'p.rego'}:4: builtin 'net.cidr_contains' is not supported" in result.stderr

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.metrics import Metrics
 from gateway.errors import PolicyEngineError, PolicyUnavailable
+from gateway.metrics import Metrics
 from gateway.settings import PolicyConfig
 from gateway.stages.decide import decide
 
@@ -40,16 +40,19 @@ async def test_a_well_formed_allow_allows():
     assert decision.allow and decision.policy_version == "v-test" and decision.error is None
 
 
-@pytest.mark.parametrize(("engine", "code", "detail"), [
-    (FakeEngine(None), "policy_error", "undefined"),
-    (FakeEngine({"allow": True}), "policy_error", "malformed decision: reasons"),
-    (FakeEngine({**GOOD, "allow": "yes"}), "policy_error", "malformed decision: allow"),
-    (FakeEngine({**GOOD, "hold": {"why": "x"}}), "policy_error", "malformed decision: hold"),
-    (FakeEngine([GOOD]), "policy_error", "malformed decision"),
-    (FakeEngine(error=PolicyEngineError("boom")), "policy_error", "boom"),
-    (FakeEngine(error=PolicyUnavailable("OPA down")), "policy_unavailable", "OPA down"),
-    (FakeEngine(GOOD, delay=1.0), "policy_unavailable", "no decision within 100 ms"),
-])
+@pytest.mark.parametrize(
+    ("engine", "code", "detail"),
+    [
+        (FakeEngine(None), "policy_error", "undefined"),
+        (FakeEngine({"allow": True}), "policy_error", "malformed decision: reasons"),
+        (FakeEngine({**GOOD, "allow": "yes"}), "policy_error", "malformed decision: allow"),
+        (FakeEngine({**GOOD, "hold": {"why": "x"}}), "policy_error", "malformed decision: hold"),
+        (FakeEngine([GOOD]), "policy_error", "malformed decision"),
+        (FakeEngine(error=PolicyEngineError("boom")), "policy_error", "boom"),
+        (FakeEngine(error=PolicyUnavailable("OPA down")), "policy_unavailable", "OPA down"),
+        (FakeEngine(GOOD, delay=1.0), "policy_unavailable", "no decision within 100 ms"),
+    ],
+)
 async def test_every_engine_failure_denies_with_a_reason_and_a_metric(engine, code, detail):
     decision, metrics = await run(engine)
     assert decision.allow is False and decision.error == code

@@ -77,6 +77,7 @@ def test_dropped_openai_stream_ends_with_an_error_event(gateway):
 def test_dropped_anthropic_stream_ends_with_an_error_event(gateway):
     client = track(anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key, max_retries=0))
     with pytest.raises(anthropic.APIError):
-        with client.messages.stream(model="drop-claude", max_tokens=5,
-                                    messages=[{"role": "user", "content": "x"}]) as stream:
+        with client.messages.stream(
+            model="drop-claude", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        ) as stream:
             list(stream.text_stream)

@@ -10,8 +10,16 @@ import pytest
 
 from tests.helpers import audit_rows, track
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
-                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
 
 
 def client(gw, key: str | None = None) -> openai.OpenAI:
@@ -35,8 +43,11 @@ def test_plain_completion_through_openai_provider(gateway, openai_upstream):
 
 def test_streaming_completion(gateway):
     stream = client(gateway).chat.completions.create(
-        model="gpt", messages=[{"role": "user", "content": "stream me"}], stream=True,
-        stream_options={"include_usage": True})
+        model="gpt",
+        messages=[{"role": "user", "content": "stream me"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() == "openai says: stream me"
@@ -53,15 +64,18 @@ def test_tool_call_round_trip(gateway):
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather" and json.loads(call.function.arguments)["city"] == "Paris"
-    messages += [first.choices[0].message.model_dump(exclude_none=True),
-                 {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
     second = c.chat.completions.create(model="gpt", messages=messages, tools=TOOLS)
     assert second.choices[0].message.content == "openai says: weather in Paris?"
 
 
 def test_streamed_tool_call_is_reassembled(gateway):
     stream = client(gateway).chat.completions.create(
-        model="gpt-tool", messages=[{"role": "user", "content": "go"}], tools=TOOLS, stream=True)
+        model="gpt-tool", messages=[{"role": "user", "content": "go"}], tools=TOOLS, stream=True
+    )
     args, names = "", []
     for chunk in stream:
         for tc in chunk.choices[0].delta.tool_calls or []:
@@ -74,7 +88,8 @@ def test_streamed_tool_call_is_reassembled(gateway):
 def test_risky_tool_call_from_model_is_denied_and_audited(gateway):
     with pytest.raises(openai.PermissionDeniedError) as info:
         client(gateway).chat.completions.create(
-            model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS)
+            model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS
+        )
     error = info.value.body
     assert error["code"] == "policy_denied"
     assert error["reasons"] == ["tool 'transfer_funds' is on the risky tools list"]
@@ -86,7 +101,8 @@ def test_risky_tool_call_from_model_is_denied_and_audited(gateway):
 
 def test_risky_tool_call_in_a_stream_never_reaches_the_agent(gateway):
     stream = client(gateway).chat.completions.create(
-        model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS, stream=True)
+        model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS, stream=True
+    )
     seen_tool_calls = []
     with pytest.raises(openai.APIError) as info:
         for chunk in stream:
@@ -108,21 +124,36 @@ def test_unknown_model_is_denied_by_policy_and_never_forwarded(gateway, openai_u
 @pytest.mark.parametrize("key", [None, "agk_nope"])
 def test_missing_or_unknown_key_is_401_and_audited(gateway, key):
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers,
-                   json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]})
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        headers=headers,
+        json={"model": "gpt", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "invalid_api_key" and r.json()["error"]["type"] == "authentication_error"
     with pytest.raises(openai.AuthenticationError):
-        client(gateway, key="agk_wrong").chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+        client(gateway, key="agk_wrong").chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "x"}]
+        )
     rows = audit_rows(gateway.settings.database_url, wait_for=2)
     assert rows[-1]["allow"] is False and rows[-1]["error_code"] == "invalid_api_key"
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"model": "gpt"}', b'{"model": "gpt", "messages": "hi"}',
-                                  b'{"model": "gpt", "messages": [{"role": "wizard", "content": "x"}]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b'{"model": "gpt"}',
+        b'{"model": "gpt", "messages": "hi"}',
+        b'{"model": "gpt", "messages": [{"role": "wizard", "content": "x"}]}',
+    ],
+)
 def test_malformed_request_gets_openai_400(gateway, body):
-    r = httpx.post(f"{gateway.url}/v1/chat/completions", content=body,
-                   headers={"authorization": f"Bearer {gateway.key}", "content-type": "application/json"})
+    r = httpx.post(
+        f"{gateway.url}/v1/chat/completions",
+        content=body,
+        headers={"authorization": f"Bearer {gateway.key}", "content-type": "application/json"},
+    )
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["type"] == "invalid_request_error" and error["code"] == "invalid_request" and error["message"]

@@ -28,8 +28,11 @@ from tests.helpers import audit_rows, track
 def opa_server() -> Iterator[str]:
     binary = opa_binary()
     port = free_port()
-    proc = subprocess.Popen([binary, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -54,15 +57,31 @@ def generated_inputs() -> list[dict[str, Any]]:
     targets = ["echo", "gpt-9"]
     kinds = ["model", "tool"]
     phases = ["request", "response"]
-    calls = [[], [{"name": "transfer_funds", "arguments": {"amount": 5000}}],
-             [{"name": "get_weather", "arguments": "not json"}],
-             [{"name": "get_weather", "arguments": {}}, {"name": "execute_shell", "arguments": {"cmd": "ls"}}]]
+    calls = [
+        [],
+        [{"name": "transfer_funds", "arguments": {"amount": 5000}}],
+        [{"name": "get_weather", "arguments": "not json"}],
+        [{"name": "get_weather", "arguments": {}}, {"name": "execute_shell", "arguments": {"cmd": "ls"}}],
+    ]
     out = []
     for agent, target, kind, phase, tool_calls in itertools.product(agents, targets, kinds, phases, calls):
         principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
-        out.append({"principal": principal, "pii": [], "routes": ["echo", "gpt-4o-mini"],
-                    "call": {"kind": kind, "phase": phase, "surface": "openai", "target": target,
-                             "tool_calls": tool_calls, "tools": [], "stream": False}})
+        out.append(
+            {
+                "principal": principal,
+                "pii": [],
+                "routes": ["echo", "gpt-4o-mini"],
+                "call": {
+                    "kind": kind,
+                    "phase": phase,
+                    "surface": "openai",
+                    "target": target,
+                    "tool_calls": tool_calls,
+                    "tools": [],
+                    "stream": False,
+                },
+            }
+        )
     return out
 
 
@@ -109,8 +128,13 @@ def test_default_policy_decisions_cover_every_rule(tmp_path):
     source = load_source(policy_dirs(tmp_path)[1])
     engine = EmbeddedEngine(source)
     reasons = {r for doc in generated_inputs() for r in engine.evaluate_sync(engine._compiled, doc)["reasons"]}
-    assert {"caller has no agent identity", "agent 'blocked-bot' is blocked", "model 'gpt-9' is not a configured route",
-            "tool 'transfer_funds' is on the risky tools list", "tool 'execute_shell' is on the risky tools list"} <= reasons
+    assert {
+        "caller has no agent identity",
+        "agent 'blocked-bot' is blocked",
+        "model 'gpt-9' is not a configured route",
+        "tool 'transfer_funds' is on the risky tools list",
+        "tool 'execute_shell' is on the risky tools list",
+    } <= reasons
 
 
 def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
@@ -124,8 +148,9 @@ def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
 
 
 def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqlite_url, opa_server):
-    gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES),
-                                             "timeout_ms": 500})
+    gw = gateway_factory(
+        sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES), "timeout_ms": 500}
+    )
     # stop the OPA server under the running gateway
     subprocess.run(["pkill", "-f", f"127.0.0.1:{opa_server.rsplit(':', 1)[1]}"], check=False)
     time.sleep(0.3)

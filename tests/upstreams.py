@@ -52,8 +52,13 @@ def _openai_error(message: str) -> dict[str, Any]:
 
 
 def _openai_chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    chunk = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": model,
-             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    chunk = {
+        "id": "chatcmpl-up",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
@@ -70,26 +75,49 @@ class OpenAIUpstream:
         if failure:
             return failure
         text = f"openai says: {_last_user_text(body['messages'])}"
-        call = {"id": "call_up1", "type": "function",
-                "function": {"name": _tool_name(text), "arguments": json.dumps({"city": "Paris", "amount": 5000})}}
+        call = {
+            "id": "call_up1",
+            "type": "function",
+            "function": {"name": _tool_name(text), "arguments": json.dumps({"city": "Paris", "amount": 5000})},
+        }
         if body.get("stream"):
-            return StreamingResponse(self._stream(model, text, call if "tool" in model else None),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                self._stream(model, text, call if "tool" in model else None), media_type="text/event-stream"
+            )
         message: dict[str, Any] = {"role": "assistant", "content": None if "tool" in model else text}
         if "tool" in model:
             message["tool_calls"] = [call]
-        return JSONResponse({"id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": model,
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "tool_calls" if "tool" in model else "stop"}],
-                             "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
+        return JSONResponse(
+            {
+                "id": "chatcmpl-up",
+                "object": "chat.completion",
+                "created": 1,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": "tool_calls" if "tool" in model else "stop"}
+                ],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+            }
+        )
 
     async def _stream(self, model: str, text: str, call: dict[str, Any] | None):  # type: ignore[no-untyped-def]
         yield _openai_chunk(model, {"role": "assistant", "content": ""})
         if "drop" in model:
             raise RuntimeError("connection dropped mid-stream (on purpose)")
         if call:
-            yield _openai_chunk(model, {"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
-                                                        "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            yield _openai_chunk(
+                model,
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                },
+            )
             args = call["function"]["arguments"]
             for part in (args[:5], args[5:]):
                 yield _openai_chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
@@ -97,8 +125,14 @@ class OpenAIUpstream:
             for word in text.split(" "):
                 yield _openai_chunk(model, {"content": word + " "})
         yield _openai_chunk(model, {}, "tool_calls" if call else "stop")
-        usage = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [],
-                 "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+        usage = {
+            "id": "chatcmpl-up",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        }
         yield f"data: {json.dumps(usage)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
@@ -124,19 +158,47 @@ class AnthropicUpstream:
         if failure:
             return failure
         text = f"anthropic says: {_last_user_text(body['messages'])}"
-        tool = {"type": "tool_use", "id": "toolu_up1", "name": _tool_name(text), "input": {"city": "Paris", "amount": 5000}}
+        tool = {
+            "type": "tool_use",
+            "id": "toolu_up1",
+            "name": _tool_name(text),
+            "input": {"city": "Paris", "amount": 5000},
+        }
         if body.get("stream"):
-            return StreamingResponse(self._stream(model, text, tool if "tool" in model else None),
-                                     media_type="text/event-stream")
+            return StreamingResponse(
+                self._stream(model, text, tool if "tool" in model else None), media_type="text/event-stream"
+            )
         content = [tool] if "tool" in model else [{"type": "text", "text": text}]
-        return JSONResponse({"id": "msg_up", "type": "message", "role": "assistant", "model": model,
-                             "content": content, "stop_reason": "tool_use" if "tool" in model else "end_turn",
-                             "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 5}})
+        return JSONResponse(
+            {
+                "id": "msg_up",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": content,
+                "stop_reason": "tool_use" if "tool" in model else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 13, "output_tokens": 5},
+            }
+        )
 
     async def _stream(self, model: str, text: str, tool: dict[str, Any] | None):  # type: ignore[no-untyped-def]
-        yield _event("message_start", {"type": "message_start", "message": {
-            "id": "msg_up", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 0}}})
+        yield _event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_up",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 13, "output_tokens": 0},
+                },
+            },
+        )
         if "drop" in model:
             raise RuntimeError("connection dropped mid-stream (on purpose)")
         if tool:
@@ -144,15 +206,31 @@ class AnthropicUpstream:
             yield _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
             args = json.dumps(tool["input"])
             for part in (args[:4], args[4:]):
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                     "delta": {"type": "input_json_delta", "partial_json": part}})
+                yield _event(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "input_json_delta", "partial_json": part},
+                    },
+                )
         else:
-            yield _event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                 "content_block": {"type": "text", "text": ""}})
+            yield _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
             for word in text.split(" "):
-                yield _event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                     "delta": {"type": "text_delta", "text": word + " "}})
+                yield _event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}},
+                )
         yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
-        yield _event("message_delta", {"type": "message_delta", "usage": {"output_tokens": 5},
-                                       "delta": {"stop_reason": "tool_use" if tool else "end_turn"}})
+        yield _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "usage": {"output_tokens": 5},
+                "delta": {"stop_reason": "tool_use" if tool else "end_turn"},
+            },
+        )
         yield _event("message_stop", {"type": "message_stop"})

@@ -14,10 +14,33 @@ from gateway.store.db import Database
 from gateway.store.tables import AuditEvent
 
 EXPORT_FIELDS = [
-    "ts", "decision_id", "call_id", "request_id", "agent", "team", "key_id", "end_user", "surface", "kind",
-    "target", "phase", "allow", "reasons", "error_code", "fail_open", "policy_version", "provider",
-    "upstream_model", "upstream_status", "attempts", "tool_calls", "input_tokens", "output_tokens",
-    "latency_ms", "total_ms", "detail",
+    "ts",
+    "decision_id",
+    "call_id",
+    "request_id",
+    "agent",
+    "team",
+    "key_id",
+    "end_user",
+    "surface",
+    "kind",
+    "target",
+    "phase",
+    "allow",
+    "reasons",
+    "error_code",
+    "fail_open",
+    "policy_version",
+    "provider",
+    "upstream_model",
+    "upstream_status",
+    "attempts",
+    "tool_calls",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "total_ms",
+    "detail",
 ]
 
 
@@ -33,21 +56,37 @@ def build_events(trace: Trace) -> list[AuditEvent]:
     events = []
     for decision in decisions:
         upstream = decision.phase == "response" or len(decisions) == 1
-        events.append(AuditEvent(
-            decision_id=decision.decision_id, call_id=trace.call_id, request_id=trace.inbound.request_id,
-            ts=datetime.fromtimestamp(trace.started, UTC), agent=principal.agent if principal else None,
-            team=principal.team if principal else None, key_id=principal.key_id if principal else None,
-            end_user=trace.inbound.end_user, surface=trace.inbound.surface, kind=call.kind if call else "model",
-            target=call.target if call else None, phase=decision.phase, allow=decision.allow,
-            reasons=decision.reasons, error_code=decision.error or (trace.error_code if upstream else None),
-            fail_open=decision.fail_open, policy_version=decision.policy_version or None,
-            provider=trace.provider, upstream_model=trace.upstream_model, upstream_status=trace.upstream_status,
-            attempts=[a.model_dump() for a in trace.attempts],
-            tool_calls=[t.name for t in trace.tool_calls] if decision.phase == "response" else [],
-            input_tokens=trace.input_tokens, output_tokens=trace.output_tokens,
-            latency_ms={**trace.timer.stages, "decide": decision.latency_ms}, total_ms=total_ms,
-            detail=trace.error if upstream else None,
-        ))
+        events.append(
+            AuditEvent(
+                decision_id=decision.decision_id,
+                call_id=trace.call_id,
+                request_id=trace.inbound.request_id,
+                ts=datetime.fromtimestamp(trace.started, UTC),
+                agent=principal.agent if principal else None,
+                team=principal.team if principal else None,
+                key_id=principal.key_id if principal else None,
+                end_user=trace.inbound.end_user,
+                surface=trace.inbound.surface,
+                kind=call.kind if call else "model",
+                target=call.target if call else None,
+                phase=decision.phase,
+                allow=decision.allow,
+                reasons=decision.reasons,
+                error_code=decision.error or (trace.error_code if upstream else None),
+                fail_open=decision.fail_open,
+                policy_version=decision.policy_version or None,
+                provider=trace.provider,
+                upstream_model=trace.upstream_model,
+                upstream_status=trace.upstream_status,
+                attempts=[a.model_dump() for a in trace.attempts],
+                tool_calls=[t.name for t in trace.tool_calls] if decision.phase == "response" else [],
+                input_tokens=trace.input_tokens,
+                output_tokens=trace.output_tokens,
+                latency_ms={**trace.timer.stages, "decide": decision.latency_ms},
+                total_ms=total_ms,
+                detail=trace.error if upstream else None,
+            )
+        )
     return events
 
 

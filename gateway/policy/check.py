@@ -28,8 +28,10 @@ class UnsupportedBuiltin:
     line: int
 
     def __str__(self) -> str:
-        return (f"{self.file}:{self.line}: builtin '{self.name}' is not supported by the embedded engine "
-                "(regopy); use policy.engine: opa, which supports it")
+        return (
+            f"{self.file}:{self.line}: builtin '{self.name}' is not supported by the embedded engine "
+            "(regopy); use policy.engine: opa, which supports it"
+        )
 
 
 def _strip(text: str) -> str:
@@ -65,5 +67,6 @@ def unsupported_builtins(source: PolicySource, modules: dict[str, str] | None = 
 def require_supported(source: PolicySource, modules: dict[str, str] | None = None) -> None:
     problems = unsupported_builtins(source, modules)
     if problems:
-        raise ConfigError("policy uses builtins the embedded engine cannot evaluate:\n" +
-                          "\n".join(str(p) for p in problems))
+        raise ConfigError(
+            "policy uses builtins the embedded engine cannot evaluate:\n" + "\n".join(str(p) for p in problems)
+        )

@@ -28,12 +28,17 @@ def request_tool_calls(call: Call) -> list[ToolCall]:
     return []
 
 
-def build_input(call: Call, phase: Phase, routes: list[str], tool_calls: list[ToolCall],
-                upstream: dict[str, str] | None = None) -> dict[str, Any]:
+def build_input(
+    call: Call, phase: Phase, routes: list[str], tool_calls: list[ToolCall], upstream: dict[str, str] | None = None
+) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
-        "kind": call.kind, "phase": phase, "surface": call.surface, "target": call.target,
-        "stream": call.stream, "request_id": call.request_id,
+        "kind": call.kind,
+        "phase": phase,
+        "surface": call.surface,
+        "target": call.target,
+        "stream": call.stream,
+        "request_id": call.request_id,
         "tool_calls": tool_calls_doc(tool_calls),
         "tools": [t.name for t in call.request.tools],
         "message_count": len(call.request.messages),
@@ -42,8 +47,7 @@ def build_input(call: Call, phase: Phase, routes: list[str], tool_calls: list[To
     if upstream:
         call_doc["upstream"] = upstream
     return {
-        "principal": {"agent": p.agent, "team": p.team, "key_id": p.key_id, "labels": p.labels,
-                      "end_user": p.end_user},
+        "principal": {"agent": p.agent, "team": p.team, "key_id": p.key_id, "labels": p.labels, "end_user": p.end_user},
         "call": call_doc,
         "pii": [],
         "routes": routes,

@@ -31,8 +31,9 @@ def to_gateway_error(exc: UpstreamError) -> GatewayError:
     return UpstreamFailed(exc.message)
 
 
-async def _attempts(route: RouteConfig, services: Services, trace: Trace,
-                    send: Callable[[RouteTarget], Awaitable[T]]) -> T:
+async def _attempts(
+    route: RouteConfig, services: Services, trace: Trace, send: Callable[[RouteTarget], Awaitable[T]]
+) -> T:
     last: UpstreamError | None = None
     for target in route.targets():
         backoff = route.backoff_s
@@ -43,8 +44,9 @@ async def _attempts(route: RouteConfig, services: Services, trace: Trace,
             try:
                 result = await send(target)
             except UpstreamError as exc:
-                trace.attempts.append(Attempt(provider=target.provider, model=target.model, status=exc.status or None,
-                                              error=exc.message))
+                trace.attempts.append(
+                    Attempt(provider=target.provider, model=target.model, status=exc.status or None, error=exc.message)
+                )
                 services.metrics.upstream.labels(target.provider, type(exc).__name__).inc()
                 if not exc.retryable:
                     raise to_gateway_error(exc) from exc
@@ -75,8 +77,9 @@ async def _rest(first: StreamEvent, stream: AsyncIterator[StreamEvent]) -> Async
         raise to_gateway_error(exc) from exc
 
 
-async def forward_stream(request: ChatRequest, route: RouteConfig, services: Services,
-                         trace: Trace) -> AsyncIterator[StreamEvent]:
+async def forward_stream(
+    request: ChatRequest, route: RouteConfig, services: Services, trace: Trace
+) -> AsyncIterator[StreamEvent]:
     """Opens the stream on the first target that produces an event; returns the whole event stream."""
 
     async def send(target: RouteTarget) -> AsyncIterator[StreamEvent]:

@@ -18,8 +18,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class Database:
     """Engine plus session factory.
 
-        >>> db = Database("sqlite+aiosqlite:///./gateway.db")  # doctest: +SKIP
-        >>> await db.migrate()  # doctest: +SKIP
+    >>> db = Database("sqlite+aiosqlite:///./gateway.db")  # doctest: +SKIP
+    >>> await db.migrate()  # doctest: +SKIP
     """
 
     def __init__(self, url: str) -> None:

@@ -33,12 +33,20 @@ class KeyStore:
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
-    async def create(self, agent: str, team: str | None = None, labels: dict[str, str] | None = None) -> tuple[str, str]:
+    async def create(
+        self, agent: str, team: str | None = None, labels: dict[str, str] | None = None
+    ) -> tuple[str, str]:
         """Returns (key_id, key). The key is not stored and cannot be shown again."""
         key_id = secrets.token_hex(8)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        row = ApiKey(key_id=key_id, key_hash=hash_key(key), agent=agent, team=team, labels=labels or {},
-                     created_at=datetime.now(UTC))
+        row = ApiKey(
+            key_id=key_id,
+            key_hash=hash_key(key),
+            agent=agent,
+            team=team,
+            labels=labels or {},
+            created_at=datetime.now(UTC),
+        )
         async with self.db.sessions.begin() as session:
             session.add(row)
         return key_id, key
@@ -46,7 +54,9 @@ class KeyStore:
     async def revoke_agent(self, agent: str) -> int:
         async with self.db.sessions.begin() as session:
             result = await session.execute(
-                update(ApiKey).where(ApiKey.agent == agent, ApiKey.revoked_at.is_(None)).values(revoked_at=datetime.now(UTC))
+                update(ApiKey)
+                .where(ApiKey.agent == agent, ApiKey.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
             )
         self._cache.clear()
         return int(getattr(result, "rowcount", 0) or 0)
@@ -65,7 +75,9 @@ class KeyStore:
                 row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
         except SQLAlchemyError as exc:
             raise GatewayError("key store unavailable") from exc
-        principal = Principal(agent=row.agent, team=row.team, key_id=row.key_id, labels=row.labels or {}) if row else None
+        principal = (
+            Principal(agent=row.agent, team=row.team, key_id=row.key_id, labels=row.labels or {}) if row else None
+        )
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[digest] = (time.monotonic() + self.cache_s, principal)

@@ -16,8 +16,14 @@ from gateway.errors import GatewayError, PolicyDenied
 from gateway.pipeline import Pipeline
 from gateway.surfaces.common import ensure_json, headers, inbound, read_json, sse
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 429: "rate_limit_error", 503: "overloaded_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
 
 
 def error_payload(exc: GatewayError) -> dict[str, Any]:
@@ -59,8 +65,9 @@ async def messages(request: Request) -> Response:
         if isinstance(body, dict) and body.get("stream") is True:
             events, trace = await pipeline.stream(call_in, _parse)
             encoded = _encode(events, anthropic_wire.EventRenderer(body.get("model", "")))
-            return StreamingResponse(sse(encoded, _stream_error), media_type="text/event-stream",
-                                     headers=headers(trace, call_in.request_id))
+            return StreamingResponse(
+                sse(encoded, _stream_error), media_type="text/event-stream", headers=headers(trace, call_in.request_id)
+            )
         response, trace = await pipeline.complete(call_in, _parse)
     except GatewayError as exc:
         return error_response(exc, call_in.request_id)

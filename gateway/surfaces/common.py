@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 
@@ -35,10 +35,14 @@ def bearer_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def inbound(request: Request, surface: str, body: Any) -> Inbound:
-    return Inbound(surface=surface, api_key=bearer_key(request), body=body,  # type: ignore[arg-type]
-                   request_id=request.headers.get("x-request-id") or new_id(),
-                   end_user=request.headers.get("x-end-user"))
+def inbound(request: Request, surface: Literal["openai", "anthropic"], body: Any) -> Inbound:
+    return Inbound(
+        surface=surface,
+        api_key=bearer_key(request),
+        body=body,
+        request_id=request.headers.get("x-request-id") or new_id(),
+        end_user=request.headers.get("x-end-user"),
+    )
 
 
 def ensure_json(body: Any) -> Any:

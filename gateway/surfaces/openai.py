@@ -15,8 +15,13 @@ from gateway.errors import GatewayError, PolicyDenied
 from gateway.pipeline import Pipeline
 from gateway.surfaces.common import ensure_json, headers, inbound, read_json, sse
 
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_denied",
-               404: "not_found_error", 429: "rate_limit_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_denied",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 def error_payload(exc: GatewayError) -> dict[str, Any]:
@@ -64,8 +69,9 @@ async def chat_completions(request: Request) -> Response:
             events, trace = await pipeline.stream(call_in, parse)
             model = body.get("model", "")
             encoded = _encode(events, openai_wire.ChunkRenderer(model, parse.include_usage))
-            return StreamingResponse(sse(encoded, _stream_error), media_type="text/event-stream",
-                                     headers=headers(trace, call_in.request_id))
+            return StreamingResponse(
+                sse(encoded, _stream_error), media_type="text/event-stream", headers=headers(trace, call_in.request_id)
+            )
         response, trace = await pipeline.complete(call_in, parse)
     except GatewayError as exc:
         return error_response(exc, call_in.request_id)
@@ -82,7 +88,6 @@ async def list_models(request: Request) -> Response:
         return error_response(exc, call_in.request_id)
     data = [{"id": alias, "object": "model", "created": 0, "owned_by": route.provider} for alias, route in allowed]
     return JSONResponse({"object": "list", "data": data})
-
 
 
 routes = [

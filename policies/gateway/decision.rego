@@ -13,7 +13,7 @@ import rego.v1
 
 decision := {
 	"allow": count(deny) == 0,
-	"reasons": [r | some r in deny], # a set iterates in sorted order
+	"reasons": sort([r | some r in deny]), # regopy and OPA iterate sets in different orders
 	"hold": null,
 	"redact": [],
 	"route": null,

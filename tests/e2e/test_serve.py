@@ -1,0 +1,82 @@
+"""`gateway serve` as a real process on its embedded defaults, driven by the official SDKs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.conftest import POLICIES, free_port
+from tests.helpers import track
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    shutil.copytree(POLICIES, tmp_path / "policies")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not any("Uvicorn running" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        yield url, "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def test_serve_on_embedded_defaults_prints_key_and_answers(served, tmp_path):
+    url, banner = served
+    key = re.search(r"Demo agent key .*: (agk_\S+)", banner).group(1)
+    assert f"{url}/v1/chat/completions" in banner  # the copy-paste example call
+    assert (tmp_path / "gateway.db").exists()
+    client = track(openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0))
+    assert (
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+        .choices[0]
+        .message.content
+        == "echo: hi"
+    )
+    claude = track(anthropic.Anthropic(base_url=url, api_key=key, max_retries=0))
+    assert (
+        claude.messages.create(model="echo", max_tokens=10, messages=[{"role": "user", "content": "yo"}])
+        .content[0]
+        .text
+        == "echo: yo"
+    )
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": True, "policy": True}
+
+
+def test_serve_refuses_a_policy_the_embedded_engine_cannot_run(tmp_path):
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies/p.rego").write_text("package gateway\nimport rego.v1\nx if http.send({})\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "http.send" in result.stderr and "p.rego:3" in result.stderr
