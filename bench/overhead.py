@@ -291,12 +291,20 @@ def run(args: argparse.Namespace, workdir: Path) -> list[Row]:
             return asyncio.run(bench(*targets, key, args))
 
 
+def audit_failures(log: Path) -> tuple[int, int]:
+    """(failed audit writes, 'database is locked' errors) the gateway logged; a failed write is a lost record."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return text.count("audit write failed"), text.count("database is locked")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         rows = run(args, Path(tmp))
+        failed, locked = audit_failures(Path(tmp) / "gateway.log")
     print_table(rows, machine())
+    print(f"gateway log: {failed} failed audit writes (records lost), {locked} 'database is locked' errors")
     print(f"total run: {time.perf_counter() - started:.1f} s")
     return 0
 

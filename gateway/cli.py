@@ -17,10 +17,10 @@ import uvicorn
 from gateway.audit.records import EXPORT_FIELDS, AuditLog
 from gateway.errors import ConfigError
 from gateway.metrics import Metrics
-from gateway.policy.check import require_supported
-from gateway.policy.embedded import EmbeddedEngine, compile_source
+from gateway.policy.embedded import EmbeddedEngine
+from gateway.policy.factory import load_checked
 from gateway.policy.source import load_source
-from gateway.policy.testing import run_tests
+from gateway.policy.testing import compile_error, run_tests
 from gateway.settings import PolicyConfig, Settings, load_settings
 from gateway.stages.decide import decide
 from gateway.store.db import Database
@@ -83,7 +83,11 @@ def serve(
     from gateway.app import create_app
 
     settings = _settings(config)
-    _check_policy(settings.policy.dir, settings.policy.engine)
+    try:
+        load_checked(settings.policy)
+    except ConfigError as exc:
+        _error(exc.message)
+        raise typer.Exit(1) from exc
     if settings.is_demo:
         _, key = _with_db(settings, _rotate_demo_key)
         _banner(settings, host, port, key)
@@ -144,13 +148,10 @@ def _policy_dir(directory: Path | None, config: Path | None) -> Path:
     return directory if directory is not None else _settings(config).policy.dir
 
 
-def _check_policy(directory: Path, engine: str = "embedded") -> EmbeddedEngine | None:
+def _embedded_engine(directory: Path) -> EmbeddedEngine:
+    """Load, check and compile the policies in `directory`, or exit 1 saying what is wrong."""
     try:
-        source = load_source(directory)
-        if engine == "embedded":
-            require_supported(source, source.policy_modules())
-            return EmbeddedEngine(source)
-        return None
+        return EmbeddedEngine(load_checked(PolicyConfig(dir=directory)))
     except ConfigError as exc:
         _error(exc.message)
         raise typer.Exit(1) from exc
@@ -163,9 +164,7 @@ def policy_check(
 ) -> None:
     """Compile the policies and check every builtin they call is supported by the embedded engine."""
     root = _policy_dir(directory, config)
-    engine = _check_policy(root)
-    assert engine is not None
-    source = engine.source
+    source = _embedded_engine(root).source
     typer.echo(f"ok: {len(source.policy_modules())} module(s), version {source.version}, in {root}")
 
 
@@ -179,10 +178,13 @@ def policy_test(
     root = _policy_dir(directory, config)
     try:
         source = load_source(root)
-        compile_source(source, source.modules)
     except ConfigError as exc:
         _error(exc.message)
         raise typer.Exit(1) from exc
+    problem = compile_error(source)
+    if problem:
+        _error(problem)
+        raise typer.Exit(1)
     results = run_tests(source, run)
     for r in results:
         mark = "PASS" if r.passed else "FAIL"
@@ -200,8 +202,7 @@ def policy_eval(
     config: ConfigOption = None,
 ) -> None:
     """Print the decision for one input as the gateway enforces it (fail closed), and how long it took."""
-    engine = _check_policy(_policy_dir(directory, config))
-    assert engine is not None
+    engine = _embedded_engine(_policy_dir(directory, config))
     try:
         input_doc = json.loads(input_file.read_text())
     except (OSError, ValueError) as exc:

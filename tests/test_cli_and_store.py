@@ -132,3 +132,23 @@ def test_policy_check_refuses_unsupported_builtins(tmp_path: Path):
     assert result.returncode == 1
     assert f"{tmp_path / 'p.rego'}:4: builtin 'net.cidr_contains' is not supported" in result.stderr
     assert "engine: opa" in result.stderr
+
+
+def test_policy_test_survives_a_test_that_crashes_the_engine(tmp_path: Path):
+    policy = 'package gateway\nimport rego.v1\ndeny contains concat("", ["a ", input.x]) if true\n'
+    (tmp_path / "p.rego").write_text(policy)
+    (tmp_path / "p_test.rego").write_text(
+        "package gateway_test\nimport rego.v1\nimport data.gateway\n"
+        'test_whole_input if { d := gateway.deny with input as {"x": "y"}\n count(d) == 1 }\n'
+        'test_field if { d := gateway.deny with input.x as "y"\n count(d) == 1 }\n'
+    )
+    result = gateway_cli("policy", "test", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert "engine crashed" in result.stderr + result.stdout and "with input.call as" in result.stderr + result.stdout
+
+
+def test_policy_check_errors_read_like_opa(tmp_path: Path):
+    (tmp_path / "p.rego").write_text("package gateway\nimport rego.v1\ndecision := {\n")
+    result = gateway_cli("policy", "check", str(tmp_path), check=False)
+    assert f"{tmp_path / 'p.rego'}:3:13: rego_parse_error: this is unclosed" in result.stderr
+    assert result.stdout == ""  # rego-cpp's own report is silenced

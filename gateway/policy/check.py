@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import regopy
-
 from gateway.errors import ConfigError
+from gateway.policy.embedded import new_interpreter
 from gateway.policy.source import PolicySource
 
 _CALL = re.compile(r"(?<![\w.\"])([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*\(")
@@ -51,7 +50,7 @@ def _local_names(source: PolicySource) -> set[str]:
 
 
 def unsupported_builtins(source: PolicySource, modules: dict[str, str] | None = None) -> list[UnsupportedBuiltin]:
-    interpreter = regopy.Interpreter()
+    interpreter = new_interpreter()
     local = _local_names(source)
     found = []
     for name, text in (modules if modules is not None else source.modules).items():

@@ -22,9 +22,17 @@ import regopy
 
 from gateway.errors import ConfigError, PolicyEngineError
 from gateway.policy.engine import ENTRYPOINT
+from gateway.policy.errors import format_errors
 from gateway.policy.source import PolicySource, load_source
 
-__all__ = ["CompiledPolicy", "EmbeddedEngine", "compile_source", "load_source"]
+__all__ = ["CompiledPolicy", "EmbeddedEngine", "compile_source", "load_source", "new_interpreter"]
+
+
+def new_interpreter() -> Any:
+    """A regopy interpreter that reports errors by raising only (by default rego-cpp also prints them)."""
+    interpreter = regopy.Interpreter()
+    interpreter.log_level = regopy.LogLevel.NONE
+    return interpreter
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,15 @@ class CompiledPolicy:
 
 def compile_source(source: PolicySource, modules: dict[str, str] | None = None) -> CompiledPolicy:
     """Compile the policy modules (or the given ones) and data into a bundle; errors name file and line."""
-    interpreter = regopy.Interpreter()
+    interpreter = new_interpreter()
+    named = {str(source.root / name): text for name, text in (modules or source.policy_modules()).items()}
     try:
         interpreter.add_data(source.data)
-        for name, text in (modules if modules is not None else source.policy_modules()).items():
-            interpreter.add_module(str(source.root / name), text)
+        for name, text in named.items():
+            interpreter.add_module(name, text)
         bundle = interpreter.build(None, [ENTRYPOINT])
     except (regopy.RegoError, ValueError) as exc:
-        raise ConfigError(f"policy in {source.root} does not compile:\n{str(exc).strip()}") from exc
+        raise ConfigError(f"policy in {source.root} does not compile:\n{format_errors(str(exc), named)}") from exc
     return CompiledPolicy(source=source, bundle=bundle)
 
 
@@ -86,7 +95,7 @@ class EmbeddedEngine:
     def _interpreter(self) -> Any:
         interpreter = getattr(self._local, "interpreter", None)
         if interpreter is None:
-            interpreter = self._local.interpreter = regopy.Interpreter()
+            interpreter = self._local.interpreter = new_interpreter()
         return interpreter
 
     def evaluate_sync(self, compiled: CompiledPolicy, input_doc: dict[str, Any]) -> Any:

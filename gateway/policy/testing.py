@@ -1,18 +1,31 @@
-"""`gateway policy test`: run the `test_*` rules of every `*_test.rego` with the embedded engine."""
+"""`gateway policy test`: run the `test_*` rules of every `*_test.rego` with the embedded engine.
+
+Each test runs in a forked child with a fresh interpreter: rego-cpp can abort the whole process on some
+constructs (regopy 1.5.2: `with input as <object>` when the rule under test calls a builtin), and one such
+test must fail on its own instead of taking the run down with it.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
-import regopy
-
-from gateway.policy.embedded import parse_output
+from gateway.errors import ConfigError
+from gateway.policy.embedded import compile_source, new_interpreter, parse_output
 from gateway.policy.source import PolicySource
 
 _PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.M)
 _TEST = re.compile(r"^(test_\w+)\b", re.M)
+T = TypeVar("T")
+CRASH_HINT = (
+    "the embedded engine crashed on this test; a known cause is `with input as <object>` in a test of a "
+    "rule that calls a builtin: replace input field by field (`with input.call as ...`)"
+)
 
 
 @dataclass(frozen=True)
@@ -36,21 +49,74 @@ def discover(source: PolicySource) -> list[tuple[str, str]]:
     return found
 
 
-def _run_one(source: PolicySource, file: str, query: str) -> TestResult:
-    interpreter = regopy.Interpreter()  # fresh per test: no state leaks between tests
-    started = time.perf_counter()
+def _evaluate(source: PolicySource, query: str) -> tuple[bool, str]:
+    interpreter = new_interpreter()
     try:
         interpreter.add_data(source.data)
         for name, text in source.modules.items():
             interpreter.add_module(str(source.root / name), text)
         value = parse_output(interpreter.query(query))
     except Exception as exc:  # noqa: BLE001 - a test that errors is reported, whatever raised
-        return TestResult(query, file, False, time.perf_counter() - started, f"error: {exc}".strip())
-    seconds = time.perf_counter() - started
+        return False, f"error: {exc}".strip()
     if value is True:
-        return TestResult(query, file, True, seconds)
-    return TestResult(query, file, False, seconds, "undefined" if value is None else f"got {value!r}")
+        return True, ""
+    return False, "undefined" if value is None else f"got {value!r}"
 
 
-def run_tests(source: PolicySource, match: str | None = None) -> list[TestResult]:
-    return [_run_one(source, file, query) for file, query in discover(source) if not match or match in query]
+def _child(work: Callable[..., Any], args: tuple[Any, ...], conn: Connection) -> None:
+    conn.send(work(*args))
+    conn.close()
+
+
+def in_child(work: Callable[..., T], args: tuple[Any, ...], timeout_s: float) -> T | str:
+    """`work(*args)` in a forked process; a crash or timeout comes back as a string saying which."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(work, args, sender), daemon=True)
+    child.start()
+    sender.close()
+    outcome: T | str = f"timed out after {timeout_s:g} s"
+    if receiver.poll(timeout_s):
+        try:
+            outcome = receiver.recv()
+        except EOFError:  # the child died before it could answer
+            outcome = CRASH_HINT
+    child.join(1)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    receiver.close()
+    if isinstance(outcome, str) and child.exitcode not in (0, None, -9):
+        return CRASH_HINT
+    return outcome
+
+
+def _compile_all(source: PolicySource) -> str:
+    try:
+        compile_source(source, source.modules)
+    except ConfigError as exc:
+        return exc.message
+    return ""
+
+
+def compile_error(source: PolicySource, timeout_s: float = 60.0) -> str:
+    """The compile error of all modules, tests included ("" when they compile), found in a child process.
+
+    A crash is not reported here: the tests then run one by one and the ones that crash say so.
+    """
+    outcome = in_child(_compile_all, (source,), timeout_s)
+    return "" if outcome == CRASH_HINT else outcome
+
+
+def _run_one(source: PolicySource, file: str, query: str, timeout_s: float) -> TestResult:
+    started = time.perf_counter()
+    outcome = in_child(_evaluate, (source, query), timeout_s)
+    seconds = time.perf_counter() - started
+    if isinstance(outcome, str):
+        return TestResult(query, file, False, seconds, outcome)
+    passed, detail = outcome
+    return TestResult(query, file, passed, seconds, detail)
+
+
+def run_tests(source: PolicySource, match: str | None = None, timeout_s: float = 30.0) -> list[TestResult]:
+    return [_run_one(source, file, query, timeout_s) for file, query in discover(source) if not match or match in query]
