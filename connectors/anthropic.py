@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
-
 from connectors import anthropic_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
-from connectors.http import load_event, open_stream, post_json, sse_events
+from connectors.http import HttpClient, load_event, open_stream, post_json, sse_events
 
 API_VERSION = "2023-06-01"
 
@@ -17,13 +15,13 @@ API_VERSION = "2023-06-01"
 class AnthropicConnector:
     """Sends neutral requests to `{base_url}/v1/messages`.
 
-    >>> AnthropicConnector(httpx.AsyncClient(), "https://api.anthropic.com", "sk-ant-...", "claude-x").url
+    >>> AnthropicConnector(client, "https://api.anthropic.com", "sk-ant-...", "claude-x").url
     'https://api.anthropic.com/v1/messages'
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         base_url: str,
         api_key: str | None,
         model: str,

@@ -1,4 +1,4 @@
-"""Errors a connector raises. httpx errors never leave a connector; these do.
+"""Errors a connector raises. HTTP client errors never leave a connector; these do.
 
 UpstreamError                 base; `status` is what the provider answered (0: no answer)
 ├── UpstreamUnavailable       connection refused / reset / dropped mid-stream (retryable)

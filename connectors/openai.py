@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
-
 from connectors import openai_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
-from connectors.http import load_event, open_stream, post_json, sse_events
+from connectors.http import HttpClient, load_event, open_stream, post_json, sse_events
 
 
 class OpenAIConnector:
     """Sends neutral requests to `{base_url}/chat/completions`.
 
-    >>> OpenAIConnector(httpx.AsyncClient(), "http://127.0.0.1:9000/v1", "sk-...", "gpt-4o-mini").url
+    >>> OpenAIConnector(client, "http://127.0.0.1:9000/v1", "sk-...", "gpt-4o-mini").url
     'http://127.0.0.1:9000/v1/chat/completions'
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         base_url: str,
         api_key: str | None,
         model: str,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
 from connectors.anthropic import AnthropicConnector
 from connectors.base import Connector
 from connectors.echo import EchoConnector
+from connectors.http import HttpClient
 from connectors.openai import OpenAIConnector
 
-Factory = Callable[[httpx.AsyncClient, str, str | None, str, dict[str, str]], Connector]
+Factory = Callable[[HttpClient, str, str | None, str, dict[str, str]], Connector]
 
 FACTORIES: dict[str, Factory] = {
     "openai": lambda client, url, key, model, headers: OpenAIConnector(client, url, key, model, headers),
@@ -22,7 +21,7 @@ FACTORIES: dict[str, Factory] = {
 
 def build(
     kind: str,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     base_url: str,
     api_key: str | None,
     model: str,
@@ -30,7 +29,7 @@ def build(
 ) -> Connector:
     """A connector for one (provider, model) pair.
 
-    >>> build("echo", httpx.AsyncClient(), "", None, "echo").model
+    >>> build("echo", client, "", None, "echo").model
     'echo'
     """
     try:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.http import new_client
 from gateway.audit.records import AuditLog
+from gateway.metrics import Metrics
 from gateway.pipeline import Pipeline
 from gateway.policy.factory import build_engine, watch
 from gateway.services import Services
@@ -30,7 +31,16 @@ async def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     await db.migrate()
     policy = await build_engine(settings.policy)
-    return Services(settings=settings, db=db, keys=KeyStore(db), audit=AuditLog(db), policy=policy, http=new_client())
+    metrics = Metrics()
+    return Services(
+        settings=settings,
+        db=db,
+        keys=KeyStore(db),
+        audit=AuditLog(db, metrics),
+        policy=policy,
+        http=new_client(),
+        metrics=metrics,
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

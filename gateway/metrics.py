@@ -32,6 +32,11 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.audit_failures = Counter(
+            "gateway_audit_failures",
+            "Audit records the store refused (written to the error log)",
+            registry=self.registry,
+        )
 
     def decision(self, phase: str, allow: bool, error: str | None, seconds: float) -> None:
         self.decisions.labels(phase, str(allow).lower(), error or "").inc()

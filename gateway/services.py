@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
-
 from connectors import registry
 from connectors.base import Connector
+from connectors.http import HttpClient
 from gateway.audit.records import AuditLog
 from gateway.metrics import Metrics
 from gateway.policy.engine import PolicyEngine
@@ -23,7 +22,7 @@ class Services:
     keys: KeyStore
     audit: AuditLog
     policy: PolicyEngine
-    http: httpx.AsyncClient
+    http: HttpClient
     metrics: Metrics = field(default_factory=Metrics)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
@@ -43,6 +42,7 @@ class Services:
         return self._connectors[key]
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.audit.aclose()
+        await self.http.close()
         await self.policy.aclose()
         await self.db.aclose()

@@ -20,7 +20,8 @@ from gateway.settings import PolicyConfig
 async def _ask(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyConfig, phase: Phase) -> Decision:
     version = engine.version
     try:
-        raw = await asyncio.wait_for(engine.evaluate(input_doc), timeout=config.timeout_ms / 1000)
+        async with asyncio.timeout(config.timeout_ms / 1000):
+            raw = await engine.evaluate(input_doc)
     except TimeoutError:
         return Decision.failed(phase, "policy_unavailable", f"no decision within {config.timeout_ms:g} ms", version)
     except PolicyUnavailable as exc:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -24,10 +26,13 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        sqlite = url.startswith("sqlite")
         try:
-            self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
-        except (SQLAlchemyError, ValueError) as exc:
+            self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not sqlite)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise ConfigError(f"database_url {url!r} is not usable: {exc}") from exc
+        if sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def migrate(self) -> None:
@@ -44,6 +49,15 @@ class Database:
 
     async def aclose(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets exports read while the gateway writes; busy_timeout makes other processes wait, not fail."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
 
 
 def alembic_config(url: str) -> Config:
