@@ -34,6 +34,7 @@ async def test_concurrent_writes_all_land_in_few_transactions(database_url):
         await asyncio.gather(*(log.write(build_events(rejected_trace(i))) for i in range(50)))
         rows = [row async for row in log.read()]
     finally:
+        await log.aclose()
         await db.aclose()
     assert sorted(r["request_id"] for r in rows) == sorted(f"r{i}" for i in range(50))
     assert commits < 50
@@ -47,6 +48,7 @@ async def test_rows_the_store_refuses_go_to_the_error_log_and_a_metric(sqlite_ur
         with caplog.at_level(logging.ERROR, logger="gateway.audit"):
             await log.write(build_events(rejected_trace(7)))
     finally:
+        await log.aclose()
         await db.aclose()
     assert metrics.audit_failures._value.get() == 1
     assert '"request_id": "r7"' in caplog.text and "audit record not stored" in caplog.text
