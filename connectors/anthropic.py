@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from connectors import anthropic_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
@@ -39,7 +39,7 @@ class AnthropicConnector:
         body = anthropic_wire.render_request(request.model_copy(update={"stream": False}), self.model)
         return anthropic_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
 
-    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]:
         body = anthropic_wire.render_request(request.model_copy(update={"stream": True}), self.model)
         parser = anthropic_wire.EventParser()
         async with open_stream(self.client, self.url, body, self.headers, timeout) as response:

@@ -11,7 +11,7 @@ Translating OpenAI <-> Anthropic is therefore two independent halves that meet h
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
@@ -109,4 +109,4 @@ class Connector(Protocol):
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse: ...
 
-    def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]: ...
+    def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]: ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from connectors.base import (
     ChatRequest,
@@ -76,7 +76,7 @@ class EchoConnector:
         text = _answer(request)
         return ChatResponse(id=rid, model=self.model, content=text, usage=_usage(request, text))
 
-    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]:
         response = await self.complete(request, timeout=timeout)
         yield StreamStart(id=response.id, model=self.model)
         for i, call in enumerate(response.tool_calls):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from connectors import openai_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
@@ -36,7 +36,7 @@ class OpenAIConnector:
         body = openai_wire.render_request(request.model_copy(update={"stream": False}), self.model)
         return openai_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
 
-    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]:
         body = openai_wire.render_request(request.model_copy(update={"stream": True}), self.model)
         parser = openai_wire.ChunkParser()
         async with open_stream(self.client, self.url, body, self.headers, timeout) as response:

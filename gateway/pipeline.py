@@ -8,6 +8,8 @@ the response-phase decision allows them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -76,7 +78,11 @@ class Pipeline:
         except GatewayError as exc:
             self._failed(trace, exc)
             raise
+        except asyncio.CancelledError:  # the agent went away: stop the upstream too, and say so in the record
+            trace.error, trace.error_code = "client disconnected before the stream ended", "client_disconnected"
+            raise
         finally:
+            await _close(events)
             await audit(trace, self.services.audit)
 
     async def allowed_routes(self, inbound: Inbound) -> list[tuple[str, RouteConfig]]:
@@ -139,6 +145,13 @@ class Pipeline:
     def _failed(self, trace: Trace, exc: GatewayError) -> None:
         trace.error, trace.error_code = exc.message, exc.code
         self.services.metrics.requests.labels(trace.inbound.surface, exc.code).inc()
+
+
+async def _close(events: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
 def assemble(deltas: list[ToolCallDelta]) -> list[ToolCall]:

@@ -161,6 +161,7 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
             },
             "slow-only": {"provider": "oai", "model": "gpt-slow", "timeout_s": 0.5, "retries": 0},
             "drop": {"provider": "oai", "model": "gpt-drop", "retries": 0},
+            "trickle": {"provider": "oai", "model": "gpt-trickle", "retries": 0},
             "drop-claude": {"provider": "ant", "model": "claude-drop", "retries": 0},
         },
     }

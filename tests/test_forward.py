@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -81,3 +84,18 @@ def test_dropped_anthropic_stream_ends_with_an_error_event(gateway):
             model="drop-claude", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         ) as stream:
             list(stream.text_stream)
+
+
+def test_agent_leaving_mid_stream_stops_the_upstream_and_is_audited(gateway, openai_upstream):
+    body = {"model": "trickle", "stream": True, "messages": [{"role": "user", "content": "long story"}]}
+    headers = {"authorization": f"Bearer {gateway.key}"}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, headers=headers) as response:
+        for line in response.iter_lines():
+            if "word1" in line:
+                break  # leave after two words of fifty
+    deadline = time.monotonic() + 5
+    while openai_upstream[0].aborted == 0:
+        assert time.monotonic() < deadline, "the gateway kept the upstream stream open"
+        time.sleep(0.05)
+    rows = audit_rows(gateway.settings.database_url, wait_for=1)
+    assert rows[-1]["error_code"] == "client_disconnected" and rows[-1]["target"] == "trickle"

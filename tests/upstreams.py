@@ -2,7 +2,8 @@
 
 The model name picks the behaviour, so one server covers every test:
   `*fail500*` answers 500, `*ratelimit*` 429, `*badreq*` 400, `*slow*` sleeps 2 s first,
-  `*drop*` streams one event then drops the connection, `*tool*` asks for a tool call
+  `*drop*` streams one event then drops the connection, `*trickle*` streams a word every 0.2 s (and
+  counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool call
   (`get_weather`, or the tool named in the last user message after `call `), anything else answers
   "<provider> says: <last user text>". Every request body is kept in `received`.
 """
@@ -65,6 +66,7 @@ def _openai_chunk(model: str, delta: dict[str, Any], finish: str | None = None) 
 class OpenAIUpstream:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.aborted = 0
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
     async def chat(self, request: Request) -> Response:
@@ -104,6 +106,14 @@ class OpenAIUpstream:
         yield _openai_chunk(model, {"role": "assistant", "content": ""})
         if "drop" in model:
             raise RuntimeError("connection dropped mid-stream (on purpose)")
+        if "trickle" in model:
+            try:
+                for i in range(50):
+                    yield _openai_chunk(model, {"content": f"word{i} "})
+                    await asyncio.sleep(0.2)
+            except BaseException:
+                self.aborted += 1
+                raise
         if call:
             yield _openai_chunk(
                 model,

@@ -8,7 +8,7 @@ until its first event has arrived; after that a failure ends the stream with an 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
@@ -68,13 +68,15 @@ async def forward(request: ChatRequest, route: RouteConfig, services: Services, 
     return await _attempts(route, services, trace, send)
 
 
-async def _rest(first: StreamEvent, stream: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+async def _rest(first: StreamEvent, stream: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[StreamEvent]:
     yield first
     try:
         async for event in stream:
             yield event
     except UpstreamError as exc:
         raise to_gateway_error(exc) from exc
+    finally:
+        await stream.aclose()  # releases the upstream connection even when the agent left early
 
 
 async def forward_stream(
@@ -86,10 +88,13 @@ async def forward_stream(
         stream = services.connector(target).stream(request, timeout=route.timeout_s)
         try:
             first = await asyncio.wait_for(anext(stream), timeout=route.timeout_s)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"no stream event from {target.provider} within {route.timeout_s:g} s") from exc
         except StopAsyncIteration as exc:
             raise UpstreamError(f"{target.provider} sent an empty stream", status=502) from exc
+        except BaseException as exc:
+            await stream.aclose()
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(f"no stream event from {target.provider} within {route.timeout_s:g} s") from exc
+            raise
         return _rest(first, stream)
 
     return await _attempts(route, services, trace, send)
