@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import shutil
@@ -16,23 +17,22 @@ import httpx
 import openai
 import pytest
 
+from gateway.metrics import Metrics
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.opa import OpaEngine
 from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
+from gateway.stages.decide import decide
 from tests.conftest import POLICIES, ROOT, free_port, opa_binary
 from tests.helpers import audit_rows, track
 
 
-@pytest.fixture
-def opa_server() -> Iterator[str]:
-    binary = opa_binary()
+@contextlib.contextmanager
+def running_opa(*paths: str) -> Iterator[str]:
+    """A real `opa run --server` on a free loopback port (loading `paths`, if any); yields its URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error", *paths]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -49,6 +49,12 @@ def opa_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def opa_server() -> Iterator[str]:
+    with running_opa() as url:
+        yield url
 
 
 def generated_inputs() -> list[dict[str, Any]]:
@@ -198,3 +204,36 @@ def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(gat
     wait_for("allowed")
     versions = {r["policy_version"] for r in audit_rows(sqlite_url)}
     assert first_version in versions and len(versions) >= 2
+
+
+@pytest.mark.parametrize(
+    ("rego", "code"),
+    [
+        ('decision := {"allow": true}', "policy_error"),  # missing keys
+        ('decision := {"allow": "yes", "reasons": [], "hold": null, "redact": [], "route": null}', "policy_error"),
+        ("decision := 1\ndecision := 2", "policy_error"),  # OPA answers with an evaluation error
+        ("other := 1", "policy_error"),  # undefined
+    ],
+)
+def test_real_opa_answers_that_are_not_a_decision_deny(opa_server, tmp_path, rego, code):
+    (tmp_path / "p.rego").write_text(f"package gateway\n\nimport rego.v1\n\n{rego}\n")
+    source = load_source(tmp_path)
+
+    async def ask() -> Any:
+        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=tmp_path, timeout_ms=5000)
+        engine = await OpaEngine.start(config, source)
+        try:
+            return await decide(engine, generated_inputs()[0], config, Metrics())
+        finally:
+            await engine.aclose()
+
+    decision = asyncio.run(ask())
+    assert decision.allow is False and decision.error == code and decision.reasons[0].startswith(f"{code}: ")
+
+
+def test_opa_loading_its_own_bundle_with_push_disabled(gateway_factory, sqlite_url):
+    with running_opa(str(POLICIES)) as url:
+        gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": url, "dir": str(POLICIES), "push": False})
+        client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+        assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
+        assert audit_rows(sqlite_url, wait_for=2)[-1]["policy_version"] == "opa-bundle"
