@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from urllib.parse import urlsplit
 
 from connectors import anthropic_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
-from connectors.http import HttpClient, load_event, open_stream, post_json, sse_events
+from connectors.http import HttpClient, join_url, load_event, open_stream, post_json, sse_events
 
 API_VERSION = "2023-06-01"
 
@@ -28,8 +29,8 @@ class AnthropicConnector:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
-        base = base_url.rstrip("/")
-        self.url = base + ("/messages" if base.endswith("/v1") else "/v1/messages")
+        path = urlsplit(base_url).path.rstrip("/")
+        self.url = join_url(base_url, "/messages" if path.endswith("/v1") else "/v1/messages")
         self.model = model
         self.headers = {"anthropic-version": API_VERSION, **(headers or {})}
         if api_key:

@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -26,6 +27,12 @@ def new_client() -> HttpClient:
     """
     connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=30)
     return aiohttp.ClientSession(connector=connector, trust_env=False, raise_for_status=False)
+
+
+def join_url(base_url: str, path: str) -> str:
+    """`base_url` + `path`, keeping a query string such as Azure's `?api-version=...` at the end."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + path))
 
 
 def _error_message(raw: bytes) -> str:

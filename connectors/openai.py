@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from connectors import openai_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
-from connectors.http import HttpClient, load_event, open_stream, post_json, sse_events
+from connectors.http import HttpClient, join_url, load_event, open_stream, post_json, sse_events
 
 
 class OpenAIConnector:
@@ -26,7 +26,7 @@ class OpenAIConnector:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.client = client
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.url = join_url(base_url, "/chat/completions")
         self.model = model
         self.headers = dict(headers or {})
         if api_key:

@@ -32,6 +32,11 @@ async def build_services(settings: Settings) -> Services:
     await db.migrate()
     policy = await build_engine(settings.policy)
     metrics = Metrics()
+    for name, provider in settings.providers.items():
+        if provider.api_key_env and provider.api_key() is None:
+            log.warning(
+                "provider %s: environment variable %s is not set; calls go without a key", name, provider.api_key_env
+            )
     return Services(
         settings=settings,
         db=db,

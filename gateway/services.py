@@ -31,13 +31,17 @@ class Services:
         if key not in self._connectors:
             provider = self.settings.providers[target.provider]
             secret = provider.api_key()
+            headers = dict(provider.headers)
+            if secret and provider.api_key_header:
+                headers[provider.api_key_header] = secret.get_secret_value()
+                secret = None
             self._connectors[key] = registry.build(
                 provider.kind,
                 self.http,
                 provider.base_url,
                 secret.get_secret_value() if secret else None,
                 target.model,
-                provider.headers,
+                headers,
             )
         return self._connectors[key]
 

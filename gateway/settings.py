@@ -32,6 +32,8 @@ class ProviderConfig(_Strict):
     kind: Literal["openai", "anthropic", "echo"]
     base_url: str = ""
     api_key_env: str | None = None
+    # header that carries the key; default "Authorization: Bearer" (openai) or x-api-key (anthropic); Azure: api-key
+    api_key_header: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -122,13 +122,20 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
         "database_url": database_url,
         "policy": {"dir": str(POLICIES)},
         "providers": {
-            "oai": {"kind": "openai", "base_url": f"{openai_url}/v1"},
+            "oai": {"kind": "openai", "base_url": f"{openai_url}/v1", "api_key_env": "TEST_OAI_KEY"},
+            "azure": {
+                "kind": "openai",
+                "base_url": f"{openai_url}/v1?api-version=2024-10-21",
+                "api_key_env": "TEST_AZURE_KEY",
+                "api_key_header": "api-key",
+            },
             "ant": {"kind": "anthropic", "base_url": anthropic_url},
             "down": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
             "echo": {"kind": "echo"},
         },
         "routes": {
             "gpt": {"provider": "oai", "model": "gpt-test"},
+            "azure-gpt": {"provider": "azure", "model": "my-deployment"},
             "gpt-tool": {"provider": "oai", "model": "gpt-tool"},
             "claude": {"provider": "ant", "model": "claude-test"},
             "claude-tool": {"provider": "ant", "model": "claude-tool"},

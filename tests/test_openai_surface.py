@@ -167,3 +167,16 @@ def test_models_lists_routes_the_policy_allows(gateway):
 def test_echo_demo_upstream(gateway):
     reply = client(gateway).chat.completions.create(model="echo", messages=[{"role": "user", "content": "ping"}])
     assert reply.choices[0].message.content == "echo: ping"
+
+
+def test_provider_keys_are_sent_as_configured(gateway, openai_upstream, monkeypatch):
+    monkeypatch.setenv("TEST_OAI_KEY", "sk-upstream")
+    monkeypatch.setenv("TEST_AZURE_KEY", "azure-secret")
+    c = client(gateway)
+    c.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "a"}])
+    assert openai_upstream[0].headers[-1]["authorization"] == "Bearer sk-upstream"  # not the agent's gateway key
+    c.chat.completions.create(model="azure-gpt", messages=[{"role": "user", "content": "b"}])
+    assert openai_upstream[0].headers[-1]["api-key"] == "azure-secret"
+    assert "authorization" not in openai_upstream[0].headers[-1]
+    assert openai_upstream[0].queries[-1] == "api-version=2024-10-21"
+    assert openai_upstream[0].received[-1]["model"] == "my-deployment"

@@ -66,12 +66,16 @@ def _openai_chunk(model: str, delta: dict[str, Any], finish: str | None = None) 
 class OpenAIUpstream:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.queries: list[str] = []
         self.aborted = 0
         self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
     async def chat(self, request: Request) -> Response:
         body = await request.json()
         self.received.append(body)
+        self.headers.append(dict(request.headers))
+        self.queries.append(request.url.query)
         model = body["model"]
         failure = await _failure(model, _openai_error)
         if failure:
