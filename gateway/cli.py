@@ -15,7 +15,7 @@ import typer
 import uvicorn
 
 from gateway.audit.records import EXPORT_FIELDS, AuditLog
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.metrics import Metrics
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.factory import load_checked
@@ -214,10 +214,19 @@ def policy_eval(
     input_doc.setdefault("call", {}).setdefault("phase", "request")
     decision = asyncio.run(decide(engine, input_doc, PolicyConfig(timeout_ms=60_000), Metrics()))
     out = {
+        "answer": _raw_answer(engine, input_doc),
         "decision": decision.model_dump(exclude={"decision_id", "latency_ms", "phase"}),
         "elapsed_ms": decision.latency_ms,
     }
     typer.echo(json.dumps(out, indent=2))
+
+
+def _raw_answer(engine: EmbeddedEngine, input_doc: dict[str, Any]) -> Any:
+    """What the policy itself answered (null when undefined or when the engine failed)."""
+    try:
+        return asyncio.run(engine.evaluate(input_doc))
+    except GatewayError:
+        return None
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gateway.audit.records import AuditLog
 from gateway.store.db import Database
@@ -40,3 +45,20 @@ def track(client: Any) -> Any:
 def close_clients() -> None:
     while _OPEN_CLIENTS:
         _OPEN_CLIENTS.pop().close()
+
+
+_FENCE = re.compile(r"^```json[ \t]+(input|decision)(?:[ \t]+([\w-]+))?[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
+
+
+def documented_blocks(reference: Path) -> list[tuple[str, str | None, Any, int]]:
+    """(kind, example or None, parsed JSON, line) for every ```json input|decision block of a doc."""
+    text = reference.read_text()
+    found = []
+    for m in _FENCE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        try:
+            doc = json.loads(m.group(3))
+        except ValueError as exc:
+            pytest.fail(f"{reference.name}:{line}: ```json {m.group(1)} block is not JSON: {exc}")
+        found.append((m.group(1), m.group(2), doc, line))
+    return found

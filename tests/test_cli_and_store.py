@@ -101,6 +101,7 @@ def test_policy_cli_check_test_eval(tmp_path: Path):
     evaluated = json.loads(
         gateway_cli("policy", "eval", "--input", str(tmp_path / "in.json"), "--dir", str(POLICIES)).stdout
     )
+    assert evaluated["answer"] == {"allow": True, "reasons": [], "hold": None, "redact": [], "route": None}
     decision = evaluated["decision"]
     assert (decision["allow"], decision["reasons"], decision["hold"], decision["error"]) == (True, [], None, None)
     assert decision["policy_version"]

@@ -28,14 +28,13 @@ from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.input import build_input, request_tool_calls
 from gateway.policy.source import load_source
 from gateway.policy.testing import run_tests
+from tests.helpers import documented_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 REFERENCE = DOCS / "policy-input.md"
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()) if EXAMPLES.is_dir() else []
-
-_FENCE = re.compile(r"^```json[ \t]+(input|decision)(?:[ \t]+([\w-]+))?[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 
 
 def _validator(name: str) -> jsonschema.Draft202012Validator:
@@ -53,17 +52,7 @@ def _errors(validator: jsonschema.Draft202012Validator, doc: Any) -> list[str]:
 
 
 def _blocks() -> list[tuple[str, str | None, Any, int]]:
-    """(kind, example or None, parsed JSON, line) for every ```json input|decision block of the reference."""
-    text = REFERENCE.read_text()
-    found = []
-    for m in _FENCE.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
-        try:
-            doc = json.loads(m.group(3))
-        except ValueError as exc:
-            pytest.fail(f"{REFERENCE.name}:{line}: ```json {m.group(1)} block is not JSON: {exc}")
-        found.append((m.group(1), m.group(2), doc, line))
-    return found
+    return documented_blocks(REFERENCE)
 
 
 def _evaluate(root: Path, doc: dict[str, Any]) -> Any:

@@ -24,7 +24,7 @@ from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
 from gateway.stages.decide import decide
 from tests.conftest import POLICIES, ROOT, free_port, opa_binary
-from tests.helpers import audit_rows, track
+from tests.helpers import audit_rows, documented_blocks, track
 
 
 @contextlib.contextmanager
@@ -117,16 +117,17 @@ async def _differences(policy_dir: Path, opa_url: str, inputs: list[dict[str, An
         await opa.aclose()
 
 
-def example_inputs(policy_dir: Path) -> list[dict[str, Any]]:
-    path = policy_dir / "inputs.json"
-    return json.loads(path.read_text()) if path.exists() else []
+def documented_inputs() -> list[dict[str, Any]]:
+    """The input documents of docs/policy-input.md."""
+    return [doc for kind, _, doc, _ in documented_blocks(ROOT / "docs/policy-input.md") if kind == "input"]
 
 
 def test_both_engines_give_the_same_decision(opa_server, tmp_path):
-    inputs = generated_inputs()
+    inputs = generated_inputs() + documented_inputs()
+    assert len(inputs) > len(generated_inputs())
     for policy_dir in policy_dirs(tmp_path):
         # one server for all dirs: each push replaces the previous version's modules (as a hot reload does)
-        diffs = asyncio.run(_differences(policy_dir, opa_server, inputs + example_inputs(policy_dir)))
+        diffs = asyncio.run(_differences(policy_dir, opa_server, inputs))
         assert not diffs, "\n".join(diffs[:5])
 
 
