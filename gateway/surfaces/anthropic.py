@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import anthropic_wire
-from connectors.base import ChatRequest, StreamEvent
+from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from gateway.errors import GatewayError, PolicyDenied
-from gateway.pipeline import Pipeline
-from gateway.surfaces.common import ensure_json, headers, inbound, read_json, sse
+from gateway.pipeline import Parser
+from gateway.surfaces.common import SurfaceName, ensure_json, handle
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -26,19 +26,6 @@ ERROR_TYPES = {
 }
 
 
-def error_payload(exc: GatewayError) -> dict[str, Any]:
-    body = anthropic_wire.error_body(exc.message, ERROR_TYPES.get(exc.status, "api_error"))
-    body["error"]["code"] = exc.code
-    if isinstance(exc, PolicyDenied):
-        body["error"]["reasons"] = exc.reasons
-        body["error"]["decision_id"] = exc.decision_id
-    return body
-
-
-def error_response(exc: GatewayError, request_id: str) -> JSONResponse:
-    return JSONResponse(error_payload(exc), status_code=exc.status, headers=headers(None, request_id, exc))
-
-
 def _parse(body: Any) -> ChatRequest:
     return anthropic_wire.parse_request(ensure_json(body))
 
@@ -47,32 +34,38 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-async def _encode(events: AsyncIterator[StreamEvent], renderer: anthropic_wire.EventRenderer) -> AsyncIterator[bytes]:
-    async for event in events:
-        for name, payload in renderer.render(event):
-            yield _event(name, payload)
+class AnthropicFormat:
+    name: SurfaceName = "anthropic"
+
+    def parser(self) -> Parser:
+        return _parse
+
+    def render(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        return anthropic_wire.render_response(response, model)
+
+    async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
+        renderer = anthropic_wire.EventRenderer(model)
+        async for event in events:
+            for name, payload in renderer.render(event):
+                yield _event(name, payload)
+
+    def error_payload(self, exc: GatewayError) -> dict[str, Any]:
+        body = anthropic_wire.error_body(exc.message, ERROR_TYPES.get(exc.status, "api_error"))
+        body["error"]["code"] = exc.code
+        if isinstance(exc, PolicyDenied):
+            body["error"]["reasons"] = exc.reasons
+            body["error"]["decision_id"] = exc.decision_id
+        return body
+
+    def stream_error(self, exc: GatewayError) -> bytes:
+        return _event("error", self.error_payload(exc))
 
 
-def _stream_error(exc: GatewayError) -> bytes:
-    return _event("error", error_payload(exc))
+WIRE = AnthropicFormat()
 
 
 async def messages(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
-    body = await read_json(request)
-    call_in = inbound(request, "anthropic", body)
-    try:
-        if isinstance(body, dict) and body.get("stream") is True:
-            events, trace = await pipeline.stream(call_in, _parse)
-            encoded = _encode(events, anthropic_wire.EventRenderer(body.get("model", "")))
-            return StreamingResponse(
-                sse(encoded, _stream_error), media_type="text/event-stream", headers=headers(trace, call_in.request_id)
-            )
-        response, trace = await pipeline.complete(call_in, _parse)
-    except GatewayError as exc:
-        return error_response(exc, call_in.request_id)
-    payload = anthropic_wire.render_response(response, body.get("model", response.model))
-    return JSONResponse(payload, headers=headers(trace, call_in.request_id))
+    return await handle(request, WIRE)
 
 
 routes = [Route("/v1/messages", messages, methods=["POST"])]

@@ -1,15 +1,67 @@
-"""What every agent-facing surface shares: reading the body, the key, and streaming SSE safely."""
+"""What every agent-facing surface shares: reading the body and the key, running the pipeline, and
+rendering the result (or the error) through the surface's own wire format.
+
+A surface is a `WireFormat`: how to parse a body, render a response, encode a stream and shape an error.
+`handle` is the one request handler they all use.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
 
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from connectors.base import ChatResponse, StreamEvent
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.model import Inbound, Trace, new_id
+from gateway.pipeline import Parser, Pipeline
+
+SurfaceName = Literal["openai", "anthropic"]
+
+
+class WireFormat(Protocol):
+    name: SurfaceName
+
+    def parser(self) -> Parser:
+        """A parser for one request (it may remember options that only rendering needs)."""
+        ...
+
+    def render(self, response: ChatResponse, model: str) -> dict[str, Any]: ...
+
+    def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
+
+    def error_payload(self, exc: GatewayError) -> dict[str, Any]: ...
+
+    def stream_error(self, exc: GatewayError) -> bytes:
+        """The error as the protocol's in-stream error event (the status line has already gone out)."""
+        ...
+
+
+async def handle(request: Request, wire: WireFormat) -> Response:
+    """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not."""
+    pipeline: Pipeline = request.app.state.pipeline
+    body = await read_json(request)
+    call_in = inbound(request, wire.name, body)
+    parser = wire.parser()
+    model = str(body.get("model", "")) if isinstance(body, dict) else ""
+    try:
+        if isinstance(body, dict) and body.get("stream") is True:
+            events, trace = await pipeline.stream(call_in, parser)
+            encoded = _relay(wire.encode(events, model, parser), wire)
+            return StreamingResponse(
+                encoded, media_type="text/event-stream", headers=headers(trace, call_in.request_id)
+            )
+        response, trace = await pipeline.complete(call_in, parser)
+    except GatewayError as exc:
+        return error_response(wire, exc, call_in.request_id)
+    return JSONResponse(wire.render(response, model or response.model), headers=headers(trace, call_in.request_id))
+
+
+def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSONResponse:
+    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=headers(None, request_id, exc))
 
 
 async def read_json(request: Request) -> Any:
@@ -35,7 +87,7 @@ def bearer_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def inbound(request: Request, surface: Literal["openai", "anthropic"], body: Any) -> Inbound:
+def inbound(request: Request, surface: SurfaceName, body: Any) -> Inbound:
     return Inbound(
         surface=surface,
         api_key=bearer_key(request),
@@ -59,10 +111,10 @@ def headers(trace: Trace | None, request_id: str, exc: GatewayError | None = Non
     return out
 
 
-async def sse(events: AsyncIterator[bytes], on_error: Callable[[GatewayError], bytes]) -> AsyncIterator[bytes]:
+async def _relay(events: AsyncIterator[bytes], wire: WireFormat) -> AsyncIterator[bytes]:
     """Relay encoded events; a gateway error after the stream started becomes the protocol's error event."""
     try:
         async for chunk in events:
             yield chunk
     except GatewayError as exc:
-        yield on_error(exc)
+        yield wire.stream_error(exc)

@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import ChatRequest, StreamEvent
+from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from gateway.errors import GatewayError, PolicyDenied
-from gateway.pipeline import Pipeline
-from gateway.surfaces.common import ensure_json, headers, inbound, read_json, sse
+from gateway.pipeline import Parser, Pipeline
+from gateway.surfaces.common import SurfaceName, ensure_json, error_response, handle, inbound
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -24,20 +24,7 @@ ERROR_TYPES = {
 }
 
 
-def error_payload(exc: GatewayError) -> dict[str, Any]:
-    type_ = ERROR_TYPES.get(exc.status, "api_error")
-    body = openai_wire.error_body(exc.message, type_, exc.code, getattr(exc, "param", None))
-    if isinstance(exc, PolicyDenied):
-        body["error"]["reasons"] = exc.reasons
-        body["error"]["decision_id"] = exc.decision_id
-    return body
-
-
-def error_response(exc: GatewayError, request_id: str) -> JSONResponse:
-    return JSONResponse(error_payload(exc), status_code=exc.status, headers=headers(None, request_id, exc))
-
-
-class _Parse:
+class _Parser:
     """Parses the body; remembers whether the agent asked for usage in the stream."""
 
     include_usage = False
@@ -47,36 +34,39 @@ class _Parse:
         return request
 
 
-async def _encode(events: AsyncIterator[StreamEvent], renderer: openai_wire.ChunkRenderer) -> AsyncIterator[bytes]:
-    async for event in events:
-        for chunk in renderer.render(event):
-            yield f"data: {openai_wire.dumps(chunk)}\n\n".encode()
-    yield b"data: [DONE]\n\n"
+class OpenAIFormat:
+    name: SurfaceName = "openai"
+
+    def parser(self) -> Parser:
+        return _Parser()
+
+    def render(self, response: ChatResponse, model: str) -> dict[str, Any]:
+        return openai_wire.render_response(response, model)
+
+    async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
+        renderer = openai_wire.ChunkRenderer(model, isinstance(parser, _Parser) and parser.include_usage)
+        async for event in events:
+            for chunk in renderer.render(event):
+                yield f"data: {openai_wire.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    def error_payload(self, exc: GatewayError) -> dict[str, Any]:
+        type_ = ERROR_TYPES.get(exc.status, "api_error")
+        body = openai_wire.error_body(exc.message, type_, exc.code, getattr(exc, "param", None))
+        if isinstance(exc, PolicyDenied):
+            body["error"]["reasons"] = exc.reasons
+            body["error"]["decision_id"] = exc.decision_id
+        return body
+
+    def stream_error(self, exc: GatewayError) -> bytes:
+        return f"data: {openai_wire.dumps(self.error_payload(exc))}\n\n".encode()
 
 
-def _stream_error(exc: GatewayError) -> bytes:
-    return f"data: {openai_wire.dumps(error_payload(exc))}\n\n".encode()
+WIRE = OpenAIFormat()
 
 
 async def chat_completions(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
-    body = await read_json(request)
-    call_in = inbound(request, "openai", body)
-    parse = _Parse()
-    wants_stream = isinstance(body, dict) and body.get("stream") is True
-    try:
-        if wants_stream:
-            events, trace = await pipeline.stream(call_in, parse)
-            model = body.get("model", "")
-            encoded = _encode(events, openai_wire.ChunkRenderer(model, parse.include_usage))
-            return StreamingResponse(
-                sse(encoded, _stream_error), media_type="text/event-stream", headers=headers(trace, call_in.request_id)
-            )
-        response, trace = await pipeline.complete(call_in, parse)
-    except GatewayError as exc:
-        return error_response(exc, call_in.request_id)
-    payload = openai_wire.render_response(response, body.get("model", response.model))
-    return JSONResponse(payload, headers=headers(trace, call_in.request_id))
+    return await handle(request, WIRE)
 
 
 async def list_models(request: Request) -> Response:
@@ -85,7 +75,7 @@ async def list_models(request: Request) -> Response:
     try:
         allowed = await pipeline.allowed_routes(call_in)
     except GatewayError as exc:
-        return error_response(exc, call_in.request_id)
+        return error_response(WIRE, exc, call_in.request_id)
     data = [{"id": alias, "object": "model", "created": 0, "owned_by": route.provider} for alias, route in allowed]
     return JSONResponse({"object": "list", "data": data})
 
