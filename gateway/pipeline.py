@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -28,6 +29,7 @@ from gateway.stages.forward import forward, forward_stream
 from gateway.stages.route import route
 
 Parser = Callable[[Any], ChatRequest]
+log = logging.getLogger("gateway.pipeline")
 
 
 class Pipeline:
@@ -47,6 +49,8 @@ class Pipeline:
         except GatewayError as exc:
             self._failed(trace, exc)
             raise
+        except Exception as exc:
+            raise self._internal(trace, exc) from exc
         finally:
             await audit(trace, self.services.audit)
 
@@ -60,6 +64,10 @@ class Pipeline:
             self._failed(trace, exc)
             await audit(trace, self.services.audit)
             raise
+        except Exception as exc:
+            error = self._internal(trace, exc)
+            await audit(trace, self.services.audit)
+            raise error from exc
         return self._relay(trace, call, events), trace
 
     async def _relay(self, trace: Trace, call: Call, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
@@ -81,6 +89,8 @@ class Pipeline:
         except asyncio.CancelledError:  # the agent went away: stop the upstream too, and say so in the record
             trace.error, trace.error_code = "client disconnected before the stream ended", "client_disconnected"
             raise
+        except Exception as exc:
+            raise self._internal(trace, exc) from exc
         finally:
             await _close(events)
             await audit(trace, self.services.audit)
@@ -141,6 +151,13 @@ class Pipeline:
 
     def _usage(self, trace: Trace, input_tokens: int, output_tokens: int) -> None:
         trace.input_tokens, trace.output_tokens = input_tokens, output_tokens
+
+    def _internal(self, trace: Trace, exc: Exception) -> GatewayError:
+        """A bug, not a verdict: logged with its traceback, audited and answered as `internal_error`."""
+        log.exception("internal error on request %s", trace.inbound.request_id)
+        error = GatewayError(f"internal error (request id {trace.inbound.request_id}); see the gateway log")
+        self._failed(trace, error)
+        return error
 
     def _failed(self, trace: Trace, exc: GatewayError) -> None:
         trace.error, trace.error_code = exc.message, exc.code

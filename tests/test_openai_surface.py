@@ -180,3 +180,16 @@ def test_provider_keys_are_sent_as_configured(gateway, openai_upstream, monkeypa
     assert "authorization" not in openai_upstream[0].headers[-1]
     assert openai_upstream[0].queries[-1] == "api-version=2024-10-21"
     assert openai_upstream[0].received[-1]["model"] == "my-deployment"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_bug_is_an_audited_500_in_the_protocols_shape(gateway, monkeypatch, stream):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("gateway.pipeline.forward_stream" if stream else "gateway.pipeline.forward", broken)
+    with pytest.raises(openai.InternalServerError) as info:
+        client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], stream=stream)
+    assert info.value.body["code"] == "internal_error" and "see the gateway log" in info.value.body["message"]
+    rows = audit_rows(gateway.settings.database_url, wait_for=1)
+    assert rows[-1]["error_code"] == "internal_error"
