@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -82,6 +83,10 @@ def serve(
     """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
     from gateway.app import create_app
 
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = _settings(config)
     try:
         load_checked(settings.policy)

@@ -45,6 +45,7 @@ class Pipeline:
             trace.timer.record("forward", started)
             self._usage(trace, response.usage.input_tokens, response.usage.output_tokens)
             await self._decide(trace, call, "response", response.tool_calls)
+            self.services.metrics.requests.labels(inbound.surface, "ok").inc()
             return response, trace
         except GatewayError as exc:
             self._failed(trace, exc)
@@ -82,6 +83,7 @@ class Pipeline:
                     await self._decide(trace, call, "response", assemble(held))
                     for delta in held:
                         yield delta
+                    self.services.metrics.requests.labels(trace.inbound.surface, "ok").inc()
                 yield event
         except GatewayError as exc:
             self._failed(trace, exc)
@@ -122,6 +124,8 @@ class Pipeline:
             request = parse(trace.inbound.body)
         except WireFormatError as exc:
             raise InvalidRequest(str(exc), exc.param) from exc
+        if trace.principal.end_user is None and request.user:  # X-End-User wins over the body's `user`
+            trace.principal = trace.principal.model_copy(update={"end_user": request.user})
         trace.call = call = Call(
             surface=trace.inbound.surface,
             target=request.model,

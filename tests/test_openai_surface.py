@@ -193,3 +193,26 @@ def test_a_bug_is_an_audited_500_in_the_protocols_shape(gateway, monkeypatch, st
     assert info.value.body["code"] == "internal_error" and "see the gateway log" in info.value.body["message"]
     rows = audit_rows(gateway.settings.database_url, wait_for=1)
     assert rows[-1]["error_code"] == "internal_error"
+
+
+def test_end_user_from_header_or_body_reaches_policy_and_audit(gateway):
+    c = client(gateway)
+    c.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], user="u-body")
+    c.chat.completions.create(
+        model="gpt",
+        messages=[{"role": "user", "content": "x"}],
+        user="u-body",
+        extra_headers={"x-end-user": "u-header"},
+    )
+    rows = audit_rows(gateway.settings.database_url, wait_for=4)
+    assert [r["end_user"] for r in rows] == ["u-body", "u-body", "u-header", "u-header"]
+
+
+def test_metrics_count_calls_and_decisions(gateway):
+    client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.PermissionDeniedError):
+        client(gateway).chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    text = httpx.get(f"{gateway.url}/metrics").text
+    assert 'gateway_requests_total{outcome="ok",surface="openai"} 1.0' in text
+    assert 'gateway_requests_total{outcome="policy_denied",surface="openai"} 1.0' in text
+    assert 'gateway_decisions_total{allow="false",error="",phase="request"} 1.0' in text

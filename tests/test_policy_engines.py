@@ -173,7 +173,9 @@ def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqli
     assert 'gateway_policy_failures_total{reason="policy_unavailable"} 1.0' in metrics
 
 
-def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(gateway_factory, sqlite_url, tmp_path):
+def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(
+    gateway_factory, sqlite_url, tmp_path, caplog
+):
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies)
     gw = gateway_factory(sqlite_url, policy={"dir": str(policies)})
@@ -200,6 +202,7 @@ def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(gat
     (policies / "gateway/broken.rego").write_text("package gateway\nthis is not rego\n")
     time.sleep(2.5)
     assert ask() == "denied"  # the broken version was refused; the last good one keeps serving
+    assert "policy change rejected" in caplog.text and "broken.rego" in caplog.text
     (policies / "gateway/broken.rego").unlink()
     data.write_text(json.dumps({**json.loads(data.read_text()), "blocked_agents": []}))
     wait_for("allowed")

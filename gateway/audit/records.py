@@ -75,7 +75,7 @@ def build_events(trace: Trace) -> list[dict[str, Any]]:
                 agent=principal.agent if principal else None,
                 team=principal.team if principal else None,
                 key_id=principal.key_id if principal else None,
-                end_user=trace.inbound.end_user,
+                end_user=principal.end_user if principal else trace.inbound.end_user,
                 surface=trace.inbound.surface,
                 kind=call.kind if call else "model",
                 target=call.target if call else None,

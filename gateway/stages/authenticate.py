@@ -13,4 +13,4 @@ async def authenticate(inbound: Inbound, keys: KeyStore) -> Principal:
     principal = await keys.lookup(inbound.api_key)
     if principal is None:
         raise Unauthenticated("unknown or revoked agent key")
-    return principal.model_copy(update={"end_user": inbound.end_user})
+    return principal.model_copy(update={"end_user": inbound.end_user}) if inbound.end_user else principal
