@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,3 +81,62 @@ def test_serve_refuses_a_policy_the_embedded_engine_cannot_run(tmp_path):
         timeout=60,
     )
     assert result.returncode == 1 and "http.send" in result.stderr and "p.rego:3" in result.stderr
+
+
+def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
+    """The way an operator runs it: a config file, a key from the CLI, an SDK agent, an audit export."""
+    (tmp_path / "gateway.yaml").write_text(
+        f"database_url: {database_url}\n"
+        f"policy: {{dir: {POLICIES}}}\n"
+        "providers: {demo: {kind: echo}}\n"
+        "routes: {assistant: {provider: demo, model: echo}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
+    gateway = [sys.executable, "-m", "gateway"]
+    created = subprocess.run(
+        [*gateway, "keys", "create", "--agent", "ops-bot", "--team", "ops"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    port = free_port()
+    proc = subprocess.Popen(
+        [*gateway, "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        client = track(openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0))
+        reply = client.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])
+        assert reply.choices[0].message.content == "echo: hi"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    exported = subprocess.run(
+        [*gateway, "audit", "export", "--format", "jsonl"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    rows = [json.loads(line) for line in exported.splitlines()]
+    assert [(r["agent"], r["phase"], r["allow"]) for r in rows] == [
+        ("ops-bot", "request", True),
+        ("ops-bot", "response", True),
+    ]
