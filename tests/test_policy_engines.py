@@ -17,6 +17,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.errors import ConfigError
 from gateway.metrics import Metrics
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.opa import OpaEngine
@@ -241,3 +242,31 @@ def test_opa_loading_its_own_bundle_with_push_disabled(gateway_factory, sqlite_u
         client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
         assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
         assert audit_rows(sqlite_url, wait_for=2)[-1]["policy_version"] == "opa-bundle"
+
+
+def test_opa_push_of_a_refused_version_keeps_the_previous_one_whole(opa_server, tmp_path):
+    good = tmp_path / "good"
+    shutil.copytree(POLICIES, good)
+    bad = tmp_path / "bad"
+    shutil.copytree(POLICIES, bad)
+    data = json.loads((bad / "gateway/data.json").read_text())
+    (bad / "gateway/data.json").write_text(json.dumps({**data, "blocked_agents": ["support-bot"]}))
+    (bad / "gateway/aa_extra.rego").write_text("package gateway\n\nimport rego.v1\n\nextra := 1\n")  # pushed first
+    (bad / "gateway/zz_broken.rego").write_text("package gateway\n\nthis is not rego\n")  # refused last
+    doc = generated_inputs()[0]
+
+    async def run() -> tuple[Any, Any, str]:
+        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=good, timeout_ms=5000)
+        engine = await OpaEngine.start(config, load_source(good))
+        try:
+            before = await engine.evaluate(doc)
+            with pytest.raises(ConfigError, match="OPA refused"):
+                await engine.push(load_source(bad))
+            policies = await engine.client.get_policies_list()
+            return before, await engine.evaluate(doc), json.dumps(policies)
+        finally:
+            await engine.aclose()
+
+    before, after, policies = asyncio.run(run())
+    assert before == after and before["allow"] is True  # the blocked-agent data was put back too
+    assert "aa_extra.rego" not in policies  # the refused version's new module was taken out again

@@ -6,6 +6,7 @@ and on every change, unless `policy.push: false` leaves them to an OPA bundle.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,17 +55,22 @@ class OpaEngine:
         return self._version
 
     async def push(self, source: PolicySource) -> None:
-        """Load data and modules into the server; a policy it refuses is a ConfigError (old one keeps serving)."""
+        """Load data and modules into the server. A version OPA refuses is a ConfigError, and the modules
+        already replaced are put back, so the previous version keeps serving whole."""
+        previous = self.source
         try:
-            await self._replace(source)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
+            await self._replace(source, previous)
         except Exception as exc:  # noqa: BLE001 - the client raises its own types for a refused policy
+            if previous is not source:
+                with contextlib.suppress(Exception):
+                    await self._replace(previous, source)
+            if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
+                raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
             raise ConfigError(f"OPA refused the policies in {source.root}: {getattr(exc, 'message', exc)}") from exc
         self.source, self._version = source, source.version
 
-    async def _replace(self, source: PolicySource) -> None:
-        """The server ends up with exactly this version: policy ids under `gateway/` are ours to replace."""
+    async def _replace(self, source: PolicySource, current: PolicySource) -> None:
+        """The server ends up with exactly `source` (it had `current`): policy ids under `gateway/` are ours."""
         wanted = {f"{POLICY_PREFIX}{name}": text for name, text in source.policy_modules().items()}
         stale = [p for p in await self.client.get_policies_list() if p.startswith(POLICY_PREFIX) and p not in wanted]
         for key, value in source.data.items():
@@ -73,7 +79,7 @@ class OpaEngine:
             await self.client.delete_policy(policy_id)
         for policy_id, text in wanted.items():
             await self.client.update_policy_from_string(text, policy_id, rego_compat=False)
-        for key in set(self.source.data) - set(source.data):
+        for key in set(current.data) - set(source.data):
             await self.client.delete_data(key)
 
     async def evaluate(self, input_doc: dict[str, Any]) -> Any:
