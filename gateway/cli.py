@@ -81,15 +81,20 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
-    from gateway.app import create_app
+    from gateway.app import build_services, create_app
 
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(config)
+
+    async def preflight() -> None:  # fail here, with one clear line, rather than in the server's lifespan
+        await (await build_services(settings)).aclose()
+
     try:
-        load_checked(settings.policy)
+        asyncio.run(preflight())
     except ConfigError as exc:
         _error(exc.message)
         raise typer.Exit(1) from exc

@@ -140,3 +140,29 @@ def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
         ("ops-bot", "request", True),
         ("ops-bot", "response", True),
     ]
+
+
+def test_serve_with_an_unreachable_opa_exits_with_one_clear_line(tmp_path):
+    port = free_port()  # nothing listens there
+    (tmp_path / "gateway.yaml").write_text(
+        f"database_url: sqlite+aiosqlite:///{tmp_path}/g.db\n"
+        f"policy: {{engine: opa, opa_url: 'http://127.0.0.1:{port}', dir: {POLICIES}}}\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(tmp_path / "gateway.yaml"),
+            "--port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert f"error: cannot push policies to OPA at http://127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
