@@ -59,36 +59,36 @@ def opa_server() -> Iterator[str]:
 
 
 def generated_inputs() -> list[dict[str, Any]]:
-    """Inputs that make every rule of the default policy both fire and not fire."""
-    agents: list[Any] = ["support-bot", "", "blocked-bot", None]
-    targets = ["echo", "gpt-9"]
-    kinds = ["model", "tool"]
-    phases = ["request", "response"]
-    calls = [
+    """Inputs that make every rule of the shipped policy and of the docs' examples both fire and not fire:
+    agents known, blocked, empty and missing; routed, unrouted and "external" models; model and tool calls
+    on both phases; harmless, risky and finance tool calls below, between and above the examples'
+    thresholds, with arguments that are not JSON; no PII and some PII."""
+    agents: list[Any] = ["support-bot", "billing-bot", "", "blocked-bot", None]
+    targets = ["echo", "gpt-4o", "gpt-9"]
+    calls: list[list[dict[str, Any]]] = [
         [],
         [{"name": "transfer_funds", "arguments": {"amount": 5000}}],
-        [{"name": "get_weather", "arguments": "not json"}],
+        [{"name": "transfer_funds", "arguments": {"amount": 50}}, {"name": "search_kb", "arguments": {}}],
+        [{"name": "send_wire", "arguments": {"amount": 50000}}],
+        [{"name": "pay_invoice", "arguments": "not json"}],
         [{"name": "get_weather", "arguments": {}}, {"name": "execute_shell", "arguments": {"cmd": "ls"}}],
     ]
+    pii = [[], [{"type": "EMAIL_ADDRESS", "count": 1, "max_score": 1.0}]]
     out = []
-    for agent, target, kind, phase, tool_calls in itertools.product(agents, targets, kinds, phases, calls):
+    for agent, target, kind, phase, tool_calls, found in itertools.product(
+        agents, targets, ["model", "tool"], ["request", "response"], calls, pii
+    ):
         principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
-        out.append(
-            {
-                "principal": principal,
-                "pii": [],
-                "routes": ["echo", "gpt-4o-mini"],
-                "call": {
-                    "kind": kind,
-                    "phase": phase,
-                    "surface": "openai",
-                    "target": target,
-                    "tool_calls": tool_calls,
-                    "tools": [],
-                    "stream": False,
-                },
-            }
-        )
+        call = {
+            "kind": kind,
+            "phase": phase,
+            "surface": "openai",
+            "target": target,
+            "tool_calls": tool_calls,
+            "tools": [c["name"] for c in tool_calls],
+            "stream": False,
+        }
+        out.append({"principal": principal, "pii": found, "routes": ["echo", "gpt-4o"], "call": call})
     return out
 
 
@@ -102,17 +102,19 @@ def policy_dirs(tmp_path: Path) -> list[Path]:
     return [POLICIES, blocked, *examples]
 
 
-async def _differences(policy_dir: Path, opa_url: str, inputs: list[dict[str, Any]]) -> list[str]:
+async def _differences(policy_dir: Path, opa_url: str, inputs: list[dict[str, Any]]) -> tuple[list[str], set[str]]:
+    """Inputs on which the engines disagree, and the distinct decisions seen."""
     source = load_source(policy_dir)
     embedded = EmbeddedEngine(source)
     opa = await OpaEngine.start(PolicyConfig(engine="opa", opa_url=opa_url, dir=policy_dir, timeout_ms=5000), source)
     try:
-        diffs = []
+        diffs, decisions = [], set()
         for doc in inputs:
             mine, theirs = await embedded.evaluate(doc), await opa.evaluate(doc)
+            decisions.add(json.dumps(theirs, sort_keys=True))
             if mine != theirs:
                 diffs.append(f"{policy_dir.name}: {json.dumps(doc)}\n  embedded: {mine}\n  opa:      {theirs}")
-        return diffs
+        return diffs, decisions
     finally:
         await embedded.aclose()
         await opa.aclose()
@@ -128,8 +130,9 @@ def test_both_engines_give_the_same_decision(opa_server, tmp_path):
     assert len(inputs) > len(generated_inputs())
     for policy_dir in policy_dirs(tmp_path):
         # one server for all dirs: each push replaces the previous version's modules (as a hot reload does)
-        diffs = asyncio.run(_differences(policy_dir, opa_server, inputs))
+        diffs, decisions = asyncio.run(_differences(policy_dir, opa_server, inputs))
         assert not diffs, "\n".join(diffs[:5])
+        assert len(decisions) >= 4, f"{policy_dir.name}: the inputs hardly exercise this policy"
 
 
 def test_default_policy_decisions_cover_every_rule(tmp_path):
