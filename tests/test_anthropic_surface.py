@@ -143,3 +143,10 @@ def test_malformed_request_gets_anthropic_400(gateway):
     assert "max_tokens" in r.json()["error"]["message"]
     rows = audit_rows(gateway.settings.database_url, wait_for=1)
     assert rows[-1]["error_code"] == "invalid_request" and rows[-1]["allow"] is False
+
+
+def test_models_list_in_the_anthropic_shape(gateway):
+    models = [m.id for m in client(gateway).models.list()]
+    assert "claude" in models and "gpt" in models
+    with pytest.raises(anthropic.AuthenticationError):
+        client(gateway, key="agk_wrong").models.list()

@@ -13,6 +13,7 @@ from connectors import openai_wire
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from gateway.errors import GatewayError, PolicyDenied
 from gateway.pipeline import Parser, Pipeline
+from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
 from gateway.surfaces.common import SurfaceName, ensure_json, error_response, handle, inbound
 
 ERROR_TYPES = {
@@ -70,14 +71,21 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
+    """The routes this agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
     pipeline: Pipeline = request.app.state.pipeline
-    call_in = inbound(request, "openai", None)
+    anthropic = "anthropic-version" in request.headers
+    call_in = inbound(request, "anthropic" if anthropic else "openai", None)
     try:
-        allowed = await pipeline.allowed_routes(call_in)
+        allowed = [alias for alias, _ in await pipeline.allowed_routes(call_in)]
     except GatewayError as exc:
-        return error_response(WIRE, exc, call_in.request_id)
-    data = [{"id": alias, "object": "model", "created": 0, "owned_by": route.provider} for alias, route in allowed]
-    return JSONResponse({"object": "list", "data": data})
+        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, call_in.request_id)
+    if anthropic:
+        data = [{"type": "model", "id": a, "display_name": a, "created_at": "1970-01-01T00:00:00Z"} for a in allowed]
+        first, last = (allowed[0], allowed[-1]) if allowed else (None, None)
+        return JSONResponse({"data": data, "has_more": False, "first_id": first, "last_id": last})
+    return JSONResponse(
+        {"object": "list", "data": [{"id": a, "object": "model", "created": 0, "owned_by": "gateway"} for a in allowed]}
+    )
 
 
 routes = [
