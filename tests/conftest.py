@@ -120,7 +120,8 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
     """A config with both stand-in providers and routes that exercise every behaviour."""
     raw: dict[str, Any] = {
         "database_url": database_url,
-        "policy": {"dir": str(POLICIES)},
+        # a generous budget: these tests are about behaviour, and CI shares 2 cores among many processes
+        "policy": {"dir": str(POLICIES), "timeout_ms": 2000},
         "providers": {
             "oai": {"kind": "openai", "base_url": f"{openai_url}/v1", "api_key_env": "TEST_OAI_KEY"},
             "azure": {

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.input import build_input, request_tool_calls
 from gateway.policy.source import load_source
 from gateway.policy.testing import run_tests
+from tests.conftest import opa_binary
 from tests.helpers import documented_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,17 +244,10 @@ def test_worked_example_policy_is_complete(name: str) -> None:
     assert _errors(DECISION, raw) == []
 
 
-def _opa() -> str | None:
-    candidates = [os.environ.get("OPA_BIN"), shutil.which("opa"), str(Path.home() / "go" / "bin" / "opa")]
-    return next((c for c in candidates if c and Path(c).is_file() and os.access(c, os.X_OK)), None)
-
-
 @pytest.mark.opa
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_worked_example_tests_pass_on_opa(name: str) -> None:
-    opa = _opa()
-    if opa is None:
-        pytest.skip("no opa binary (set OPA_BIN)")
+    opa = opa_binary()
     done = subprocess.run([opa, "test", str(EXAMPLES / name)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     for doc, expected, line in _pairs(name):

@@ -125,6 +125,7 @@ def documented_inputs() -> list[dict[str, Any]]:
     return [doc for kind, _, doc, _ in documented_blocks(ROOT / "docs/policy-input.md") if kind == "input"]
 
 
+@pytest.mark.opa
 def test_both_engines_give_the_same_decision(opa_server, tmp_path):
     inputs = generated_inputs() + documented_inputs()
     assert len(inputs) > len(generated_inputs())
@@ -148,6 +149,7 @@ def test_default_policy_decisions_cover_every_rule(tmp_path):
     } <= reasons
 
 
+@pytest.mark.opa
 def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
     gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES)})
     client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
@@ -158,6 +160,7 @@ def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
     assert httpx.get(f"{gw.url}/readyz").json()["checks"]["policy"] is True
 
 
+@pytest.mark.opa
 def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqlite_url, opa_server):
     gw = gateway_factory(
         sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES), "timeout_ms": 500}
@@ -214,6 +217,7 @@ def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(
     assert first_version in versions and len(versions) >= 2
 
 
+@pytest.mark.opa
 @pytest.mark.parametrize(
     ("rego", "code"),
     [
@@ -239,6 +243,7 @@ def test_real_opa_answers_that_are_not_a_decision_deny(opa_server, tmp_path, reg
     assert decision.allow is False and decision.error == code and decision.reasons[0].startswith(f"{code}: ")
 
 
+@pytest.mark.opa
 def test_opa_loading_its_own_bundle_with_push_disabled(gateway_factory, sqlite_url):
     with running_opa(str(POLICIES)) as url:
         gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": url, "dir": str(POLICIES), "push": False})
@@ -247,6 +252,7 @@ def test_opa_loading_its_own_bundle_with_push_disabled(gateway_factory, sqlite_u
         assert audit_rows(sqlite_url, wait_for=2)[-1]["policy_version"] == "opa-bundle"
 
 
+@pytest.mark.opa
 def test_opa_push_of_a_refused_version_keeps_the_previous_one_whole(opa_server, tmp_path):
     good = tmp_path / "good"
     shutil.copytree(POLICIES, good)

@@ -11,6 +11,7 @@ policy can be abandoned at its time budget instead of blocking the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +81,20 @@ class EmbeddedEngine:
         self._compiled = compile_source(source)
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rego")
+        self._warm_up(workers)
+
+    def _warm_up(self, workers: int) -> None:
+        """Start every worker with its interpreter and one evaluation done: a cold interpreter costs tens of
+        milliseconds, enough for the first calls after a start to blow the decision's time budget."""
+        barrier = threading.Barrier(workers)
+
+        def warm() -> None:
+            with contextlib.suppress(PolicyEngineError):
+                self.evaluate_sync(self._compiled, {})
+            barrier.wait(timeout=30)  # holds this thread so that each task lands on a thread of its own
+
+        for future in [self._pool.submit(warm) for _ in range(workers)]:
+            future.result()
 
     @property
     def version(self) -> str:

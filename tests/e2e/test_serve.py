@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import POLICIES, free_port
 from tests.helpers import track
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def served(tmp_path: Path):
