@@ -150,3 +150,16 @@ def test_models_list_in_the_anthropic_shape(gateway):
     assert "claude" in models and "gpt" in models
     with pytest.raises(anthropic.AuthenticationError):
         client(gateway, key="agk_wrong").models.list()
+
+
+def test_risky_tool_use_in_a_stream_becomes_an_error_event(gateway):
+    seen_tool_use = False
+    with pytest.raises(anthropic.APIStatusError) as info:
+        with client(gateway).messages.stream(
+            model="claude-tool", max_tokens=50, tools=TOOLS, messages=[{"role": "user", "content": "call send_wire"}]
+        ) as stream:
+            for event in stream:
+                if event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    seen_tool_use = True
+    assert not seen_tool_use
+    assert "tool 'send_wire' is on the risky tools list" in str(info.value)
