@@ -12,6 +12,7 @@ them in its own protocol's error shape (see `gateway/surfaces/*`).
     │   └── UpstreamRejected         4xx upstream_rejected   the provider refused the request itself
     ├── PolicyEngineError            500 policy_error        the engine failed (callers deny; never shown as allow)
     │   └── PolicyUnavailable        503 policy_unavailable  engine unreachable or over its time budget
+    ├── StoreUnavailable             503 store_unavailable   the database cannot be reached (keys cannot be checked)
     └── ConfigError                      config_error        bad config file or policy; not an HTTP error
 """
 
@@ -86,6 +87,11 @@ class PolicyEngineError(GatewayError):
 class PolicyUnavailable(PolicyEngineError):
     status = 503
     code = "policy_unavailable"
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    code = "store_unavailable"
 
 
 class ConfigError(GatewayError):

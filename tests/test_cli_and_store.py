@@ -153,3 +153,17 @@ def test_policy_check_errors_read_like_opa(tmp_path: Path):
     result = gateway_cli("policy", "check", str(tmp_path), check=False)
     assert f"{tmp_path / 'p.rego'}:3:13: rego_parse_error: this is unclosed" in result.stderr
     assert result.stdout == ""  # rego-cpp's own report is silenced
+
+
+async def test_key_lookup_with_the_store_down_is_a_503_not_a_pass(tmp_path: Path):
+    from gateway.errors import StoreUnavailable
+    from gateway.store.db import Database
+    from gateway.store.keys import KeyStore
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/never-migrated.db")  # no tables: every query fails
+    try:
+        with pytest.raises(StoreUnavailable) as info:
+            await KeyStore(db).lookup("agk_anything")
+    finally:
+        await db.aclose()
+    assert info.value.status == 503

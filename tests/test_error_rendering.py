@@ -22,6 +22,7 @@ EXAMPLES = [
     errors.UpstreamRejected("context too long", 400),
     errors.PolicyEngineError("bad"),
     errors.PolicyUnavailable("down"),
+    errors.StoreUnavailable("database down"),
 ]
 
 

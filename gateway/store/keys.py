@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from gateway.errors import GatewayError
+from gateway.errors import StoreUnavailable
 from gateway.model import Principal
 from gateway.store.db import Database
 from gateway.store.tables import ApiKey
@@ -74,7 +74,7 @@ class KeyStore:
             async with self.db.sessions() as session:
                 row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
         except SQLAlchemyError as exc:
-            raise GatewayError("key store unavailable") from exc
+            raise StoreUnavailable("the key store is unavailable; try again shortly") from exc
         principal = (
             Principal(agent=row.agent, team=row.team, key_id=row.key_id, labels=row.labels or {}) if row else None
         )
