@@ -158,6 +158,7 @@ def parse_request(body: Any) -> ChatRequest:
         stop=wire.stop_sequences or [],
         stream=wire.stream,
         user=user if isinstance(user, str) else None,
+        passthrough={"anthropic": dict(wire.model_extra or {})},  # top_k, thinking, ...: sent on unchanged
     )
 
 
@@ -211,6 +212,7 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
         "stream": request.stream or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    body.update(request.passthrough.get("anthropic", {}))
     return body
 
 

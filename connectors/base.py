@@ -58,6 +58,9 @@ class ChatRequest(BaseModel):
     stop: list[str] = Field(default_factory=list)
     stream: bool = False
     user: str | None = None
+    # fields this format does not model, by the wire format they came in (e.g. {"openai": {"seed": 7}}):
+    # a connector speaking that same format sends them on unchanged; another format cannot and leaves them
+    passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class Usage(BaseModel):

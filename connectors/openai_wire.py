@@ -145,8 +145,17 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
         stop=stop,
         stream=wire.stream,
         user=wire.user,
+        passthrough={"openai": _extras(wire)},
     )
     return request, bool(wire.stream_options and wire.stream_options.include_usage)
+
+
+def _extras(wire: _Request) -> dict[str, Any]:
+    """What the agent sent beyond the neutral format (response_format, seed, ...), to pass on unchanged."""
+    extras = dict(wire.model_extra or {})
+    if wire.max_completion_tokens is not None:  # newer models refuse max_tokens: keep the agent's choice
+        extras["max_completion_tokens"] = wire.max_completion_tokens
+    return extras
 
 
 def _render_message(m: Message) -> dict[str, Any]:
@@ -187,6 +196,10 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
         "stop": request.stop or None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    extras = request.passthrough.get("openai", {})
+    if "max_completion_tokens" in extras:
+        body.pop("max_tokens", None)
+    body.update(extras)
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -163,3 +163,10 @@ def test_risky_tool_use_in_a_stream_becomes_an_error_event(gateway):
                     seen_tool_use = True
     assert not seen_tool_use
     assert "tool 'send_wire' is on the risky tools list" in str(info.value)
+
+
+def test_anthropic_only_fields_reach_an_anthropic_provider(gateway, anthropic_upstream):
+    client(gateway).messages.create(
+        model="claude", max_tokens=20, extra_body={"top_k": 5}, messages=[{"role": "user", "content": "x"}]
+    )
+    assert anthropic_upstream[0].received[-1]["top_k"] == 5

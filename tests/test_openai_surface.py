@@ -216,3 +216,22 @@ def test_metrics_count_calls_and_decisions(gateway):
     assert 'gateway_requests_total{outcome="ok",surface="openai"} 1.0' in text
     assert 'gateway_requests_total{outcome="policy_denied",surface="openai"} 1.0' in text
     assert 'gateway_decisions_total{allow="false",error="",phase="request"} 1.0' in text
+
+
+def test_fields_the_gateway_does_not_model_pass_through_to_the_same_format(
+    gateway, openai_upstream, anthropic_upstream
+):
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    c = client(gateway)
+    c.chat.completions.create(
+        model="gpt",
+        messages=[{"role": "user", "content": "a"}],
+        seed=7,
+        response_format=schema,
+        max_completion_tokens=33,
+    )
+    sent = openai_upstream[0].received[-1]
+    assert sent["seed"] == 7 and sent["response_format"] == schema
+    assert sent["max_completion_tokens"] == 33 and "max_tokens" not in sent
+    c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "b"}], seed=7)
+    assert "seed" not in anthropic_upstream[0].received[-1]  # another format cannot take it
