@@ -29,8 +29,12 @@ log = logging.getLogger("gateway")
 
 async def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
-    await db.migrate()
-    policy = await build_engine(settings.policy)
+    try:
+        await db.migrate()
+        policy = await build_engine(settings.policy)
+    except BaseException:
+        await db.aclose()
+        raise
     metrics = Metrics()
     for name, provider in settings.providers.items():
         if provider.api_key_env and provider.api_key() is None:
