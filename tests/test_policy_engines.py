@@ -279,3 +279,36 @@ def test_opa_push_of_a_refused_version_keeps_the_previous_one_whole(opa_server, 
     before, after, policies = asyncio.run(run())
     assert before == after and before["allow"] is True  # the blocked-agent data was put back too
     assert "aa_extra.rego" not in policies  # the refused version's new module was taken out again
+
+
+@pytest.mark.opa
+def test_real_opa_slower_than_the_budget_denies(opa_server, tmp_path):
+    slow = "slow if count([x | some x in numbers.range(1, 3000000); x % 7 == 0]) > 0"
+    (tmp_path / "p.rego").write_text(
+        "package gateway\n\nimport rego.v1\n\n" + slow + "\n\n"
+        'decision := {"allow": slow, "reasons": [], "hold": null, "redact": [], "route": null}\n'
+    )
+    source = load_source(tmp_path)
+
+    async def ask() -> Any:
+        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=tmp_path, timeout_ms=20)
+        engine = await OpaEngine.start(config.model_copy(update={"timeout_ms": 5000}), source)
+        try:
+            return await decide(engine, generated_inputs()[0], config, Metrics())
+        finally:
+            await engine.aclose()
+
+    decision = asyncio.run(ask())
+    assert decision.allow is False and decision.error == "policy_unavailable"
+
+
+@pytest.mark.opa
+def test_fail_open_is_only_what_the_operator_wrote_and_is_audited(gateway_factory, sqlite_url, opa_server):
+    policy = {"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES), "fail_open": True, "timeout_ms": 500}
+    gw = gateway_factory(sqlite_url, policy=policy)
+    subprocess.run(["pkill", "-f", f"127.0.0.1:{opa_server.rsplit(':', 1)[1]}"], check=False)
+    time.sleep(0.3)
+    client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+    assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
+    rows = audit_rows(sqlite_url, wait_for=2)
+    assert all(r["allow"] and r["fail_open"] and r["error_code"] == "policy_unavailable" for r in rows)
