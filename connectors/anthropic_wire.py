@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import (
     ChatRequest,
     ChatResponse,
+    Image,
     Message,
     StopReason,
     StreamEnd,
@@ -47,6 +48,7 @@ class _Block(_Lenient):
     name: str | None = None
     input: Any = None
     tool_use_id: str | None = None
+    source: dict[str, Any] | None = None
     content: str | list[_Block] | None = None
     is_error: bool = False
 
@@ -85,20 +87,38 @@ def _block_text(content: str | list[_Block] | None, where: str) -> str:
     return "".join(b.text or "" for b in content)
 
 
+def _image(block: _Block, where: str) -> Image:
+    source = block.source or {}
+    if source.get("type") == "base64" and source.get("data"):
+        return Image(media_type=source.get("media_type"), data=source["data"])
+    if source.get("type") == "url" and source.get("url"):
+        return Image(url=source["url"])
+    raise WireFormatError("an image block needs a base64 or url source", f"{where}.source")
+
+
 def _user_messages(blocks: list[_Block], where: str) -> list[Message]:
     out: list[Message] = []
     texts: list[str] = []
+    images: list[Image] = []
     for i, block in enumerate(blocks):
         if block.type == "tool_result":
             text = _block_text(block.content, f"{where}[{i}].content")
             out.append(Message(role="tool", tool_call_id=block.tool_use_id, content=text))
         elif block.type == "text":
             texts.append(block.text or "")
+        elif block.type == "image":
+            images.append(_image(block, f"{where}[{i}]"))
         else:
             raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
-    if texts:
-        out.append(Message(role="user", content="".join(texts)))
+    if texts or images:
+        out.append(Message(role="user", content="".join(texts), images=images))
     return out
+
+
+def _image_block(image: Image) -> dict[str, Any]:
+    if image.url:
+        return {"type": "image", "source": {"type": "url", "url": image.url}}
+    return {"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.data}}
 
 
 def _assistant_message(blocks: list[_Block], where: str) -> Message:
@@ -189,7 +209,8 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
     for m in request.messages:
         if m.role == "user":
-            _append(messages, "user", [{"type": "text", "text": m.text()}])
+            text = [{"type": "text", "text": m.text()}] if m.text() or not m.images else []
+            _append(messages, "user", [*(_image_block(image) for image in m.images), *text])
         elif m.role == "tool":
             _append(messages, "user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}])
         elif m.role == "assistant":

@@ -36,9 +36,29 @@ class ToolSpec(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
+class Image(BaseModel):
+    """An image in a user message: a URL, or base64 `data` with its `media_type`."""
+
+    url: str | None = None
+    media_type: str | None = None
+    data: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> Image:
+        """An http(s) URL, or a `data:<media type>;base64,<data>` URL."""
+        if url.startswith("data:") and ";base64," in url:
+            media_type, _, data = url[5:].partition(";base64,")
+            return cls(media_type=media_type, data=data)
+        return cls(url=url)
+
+    def as_url(self) -> str:
+        return self.url or f"data:{self.media_type};base64,{self.data}"
+
+
 class Message(BaseModel):
     role: Role
     content: str | None = None
+    images: list[Image] = Field(default_factory=list)  # user messages: images that go with the text
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None  # role == "tool": which call this is the result of
     name: str | None = None

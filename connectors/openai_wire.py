@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import (
     ChatRequest,
     ChatResponse,
+    Image,
     Message,
     StopReason,
     StreamEnd,
@@ -48,6 +49,7 @@ class _ToolCall(_Lenient):
 class _Part(_Lenient):
     type: str
     text: str | None = None
+    image_url: dict[str, Any] | None = None
 
 
 class _Message(_Lenient):
@@ -89,15 +91,33 @@ class _Request(_Lenient):
     n: int = 1
 
 
-def _text_of(content: str | list[_Part] | None, where: str) -> str | None:
+def _content(content: str | list[_Part] | None, where: str) -> tuple[str | None, list[Image]]:
+    """The text of a message's content, and its images."""
     if content is None or isinstance(content, str):
-        return content
-    texts = []
+        return content, []
+    texts, images = [], []
     for i, part in enumerate(content):
-        if part.type != "text" or part.text is None:
+        if part.type == "text" and part.text is not None:
+            texts.append(part.text)
+        elif part.type == "image_url" and isinstance((part.image_url or {}).get("url"), str):
+            images.append(Image.from_url(str((part.image_url or {})["url"])))
+        else:
             raise WireFormatError(f"content part type {part.type!r} is not supported", f"{where}.content[{i}]")
-        texts.append(part.text)
-    return "".join(texts)
+    return "".join(texts), images
+
+
+def _message(m: _Message, where: str) -> Message:
+    text, images = _content(m.content, where)
+    return Message(
+        role="system" if m.role == "developer" else m.role,
+        content=text,
+        images=images,
+        tool_calls=[
+            ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []
+        ],
+        tool_call_id=m.tool_call_id,
+        name=m.name,
+    )
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
@@ -117,18 +137,7 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
         raise WireFormatError.from_validation(exc) from exc
     if wire.n != 1:
         raise WireFormatError("only n=1 is supported", "n")
-    messages = [
-        Message(
-            role="system" if m.role == "developer" else m.role,
-            content=_text_of(m.content, f"messages[{i}]"),
-            tool_calls=[
-                ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []
-            ],
-            tool_call_id=m.tool_call_id,
-            name=m.name,
-        )
-        for i, m in enumerate(wire.messages)
-    ]
+    messages = [_message(m, f"messages[{i}]") for i, m in enumerate(wire.messages)]
     tools = [
         ToolSpec(name=t.function.name, description=t.function.description, parameters=t.function.parameters or {})
         for t in wire.tools or []
@@ -158,8 +167,15 @@ def _extras(wire: _Request) -> dict[str, Any]:
     return extras
 
 
+def _render_content(m: Message) -> str | list[dict[str, Any]] | None:
+    if not m.images:
+        return m.content
+    parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+    return parts + [{"type": "image_url", "image_url": {"url": image.as_url()}} for image in m.images]
+
+
 def _render_message(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": _render_content(m)}
     if m.tool_calls:
         out["tool_calls"] = [
             {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}

@@ -170,3 +170,33 @@ def test_anthropic_only_fields_reach_an_anthropic_provider(gateway, anthropic_up
         model="claude", max_tokens=20, extra_body={"top_k": 5}, messages=[{"role": "user", "content": "x"}]
     )
     assert anthropic_upstream[0].received[-1]["top_k"] == 5
+
+
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_images_translate_both_ways(gateway, openai_upstream, anthropic_upstream):
+    content = [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "what is this?"},
+    ]
+    client(gateway).messages.create(model="gpt", max_tokens=20, messages=[{"role": "user", "content": content}])
+    parts = openai_upstream[0].received[-1]["messages"][0]["content"]
+    assert {"type": "text", "text": "what is this?"} in parts
+    assert {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}} in parts
+    assert {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}} in parts
+    client(gateway).messages.create(model="claude", max_tokens=20, messages=[{"role": "user", "content": content}])
+    assert anthropic_upstream[0].received[-1]["messages"][0]["content"] == content
+
+
+def test_openai_image_parts_reach_an_anthropic_provider(gateway, anthropic_upstream):
+    oai = track(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0))
+    content = [
+        {"type": "text", "text": "describe"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+    ]
+    oai.chat.completions.create(model="claude", messages=[{"role": "user", "content": content}])
+    blocks = anthropic_upstream[0].received[-1]["messages"][0]["content"]
+    assert blocks[0] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
+    assert blocks[1] == {"type": "text", "text": "describe"}
