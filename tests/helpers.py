@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.audit.records import AuditLog
@@ -62,3 +64,17 @@ def documented_blocks(reference: Path) -> list[tuple[str, str | None, Any, int]]
             pytest.fail(f"{reference.name}:{line}: ```json {m.group(1)} block is not JSON: {exc}")
         found.append((m.group(1), m.group(2), doc, line))
     return found
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout_s: float = 30) -> None:
+    """Poll `url` until it answers 200; fail if the process dies or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{url} did not become healthy (process exit code {proc.poll()})")
+        time.sleep(0.05)

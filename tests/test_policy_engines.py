@@ -25,7 +25,7 @@ from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
 from gateway.stages.decide import decide
 from tests.conftest import POLICIES, ROOT, free_port, opa_binary
-from tests.helpers import audit_rows, documented_blocks, track
+from tests.helpers import audit_rows, documented_blocks, track, wait_healthy
 
 
 @contextlib.contextmanager
@@ -36,16 +36,7 @@ def running_opa(*paths: str) -> Iterator[str]:
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("opa did not start")
-            time.sleep(0.05)
+        wait_healthy(f"{url}/health", proc)
         yield url
     finally:
         proc.terminate()

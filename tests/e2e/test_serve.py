@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import POLICIES, free_port
-from tests.helpers import track
+from tests.helpers import track, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -114,15 +114,7 @@ def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
+        wait_healthy(f"{url}/readyz", proc)
         client = track(openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0))
         reply = client.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "echo: hi"
