@@ -130,12 +130,28 @@ Try it:
 def keys_create(
     agent: Annotated[str, typer.Option(help="Agent name")],
     team: Annotated[str | None, typer.Option(help="Team")] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE, repeatable; policies see input.principal.labels")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Issue an agent key. It is shown once (alone on the last line) and stored only as a hash."""
-    key_id, key = _with_db(_settings(config), lambda db: KeyStore(db).create(agent, team))
+    if not agent.strip():
+        raise typer.BadParameter("the agent name must not be empty", param_hint="--agent")
+    labels = _labels(label or [])
+    key_id, key = _with_db(_settings(config), lambda db: KeyStore(db).create(agent, team, labels))
     typer.echo(f"created key {key_id} for agent {agent!r}" + (f" (team {team!r})" if team else ""))
     typer.echo(key)
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--label")
+        labels[name] = value
+    return labels
 
 
 @keys_app.command("list")

@@ -167,3 +167,24 @@ async def test_key_lookup_with_the_store_down_is_a_503_not_a_pass(tmp_path: Path
     finally:
         await db.aclose()
     assert info.value.status == 503
+
+
+def test_key_labels_reach_the_policy_input(gateway_factory, sqlite_url, tmp_path: Path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.rego").write_text(
+        "package gateway\n\nimport rego.v1\n\n"
+        'decision := {"allow": input.principal.labels.env == "prod", "reasons": [], "hold": null, "redact": [],'
+        ' "route": null}\n'
+    )
+    gw = gateway_factory(sqlite_url, policy={"dir": str(policies)})
+    out = gateway_cli(
+        "keys", "create", "--agent", "a", "--label", "env=prod", "--label", "tier=1", database_url=sqlite_url
+    )
+    prod = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=out.stdout.strip().splitlines()[-1], max_retries=0))
+    assert prod.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}]).choices
+    other = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))  # no labels
+    with pytest.raises(openai.PermissionDeniedError):
+        other.chat.completions.create(model="echo", messages=[{"role": "user", "content": "x"}])
+    bad = gateway_cli("keys", "create", "--agent", "a", "--label", "oops", database_url=sqlite_url, check=False)
+    assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr

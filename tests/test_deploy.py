@@ -32,3 +32,20 @@ def test_deployed_config_is_valid_and_points_at_the_compose_services():
     settings = load_settings(ROOT / "deploy/gateway.yaml", env={})
     assert settings.policy.engine == "opa" and settings.policy.opa_url == "http://opa:8181"
     assert "@postgres:5432/" in settings.database_url
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pydantic import BaseModel
+
+    from gateway.settings import PolicyConfig, ProviderConfig, RouteConfig, Settings
+
+    readme = (ROOT / "README.md").read_text()
+    config_block = readme[readme.index("## Configure") : readme.index("## Commands")]
+    models: list[type[BaseModel]] = [Settings, PolicyConfig, ProviderConfig, RouteConfig]
+    missing = [
+        f"{m.__name__}.{name}"
+        for m in models
+        for name, field in m.model_fields.items()
+        if not field.exclude and f"{name}:" not in config_block
+    ]
+    assert not missing, f"settings not documented in README's Configure section: {missing}"
