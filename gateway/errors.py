@@ -3,6 +3,7 @@ them in its own protocol's error shape (see `gateway/surfaces/*`).
 
     GatewayError                     500 internal_error
     ├── InvalidRequest               400 invalid_request     body does not follow the wire format
+    │   └── RequestTooLarge          413 request_too_large   body over max_request_bytes
     ├── Unauthenticated              401 invalid_api_key     missing, unknown or revoked agent key
     ├── PolicyDenied                 403 policy_denied       the policy (or fail-closed) said no
     ├── RouteNotFound                404 model_not_found     no route for that model alias
@@ -35,6 +36,11 @@ class InvalidRequest(GatewayError):
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class RequestTooLarge(InvalidRequest):
+    status = 413
+    code = "request_too_large"
 
 
 class Unauthenticated(GatewayError):

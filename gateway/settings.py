@@ -84,6 +84,7 @@ def _default_routes() -> dict[str, RouteConfig]:
 
 class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # larger agent request bodies get a 413
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)

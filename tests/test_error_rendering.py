@@ -13,6 +13,7 @@ from gateway.surfaces.openai import WIRE as OPENAI
 EXAMPLES = [
     errors.GatewayError("boom"),
     errors.InvalidRequest("messages: field required", "messages"),
+    errors.RequestTooLarge("too big"),
     errors.Unauthenticated("unknown or revoked agent key"),
     errors.PolicyDenied(["tool 'x' is risky"], "d1"),
     errors.RouteNotFound("no route"),

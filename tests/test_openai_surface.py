@@ -235,3 +235,12 @@ def test_fields_the_gateway_does_not_model_pass_through_to_the_same_format(
     assert sent["max_completion_tokens"] == 33 and "max_tokens" not in sent
     c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "b"}], seed=7)
     assert "seed" not in anthropic_upstream[0].received[-1]  # another format cannot take it
+
+
+def test_oversized_body_is_413_and_audited(gateway_factory, sqlite_url):
+    gw = gateway_factory(sqlite_url, max_request_bytes=2000)
+    body = {"model": "echo", "messages": [{"role": "user", "content": "x" * 5000}]}
+    r = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gw.key}"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+    rows = audit_rows(sqlite_url, wait_for=1)
+    assert rows[-1]["error_code"] == "request_too_large" and rows[-1]["agent"] == "support-bot"

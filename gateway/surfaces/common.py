@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from connectors.base import ChatResponse, StreamEvent
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, RequestTooLarge
 from gateway.model import Inbound, Trace, new_id
 from gateway.pipeline import Parser, Pipeline
 
@@ -43,7 +43,7 @@ class WireFormat(Protocol):
 async def handle(request: Request, wire: WireFormat) -> Response:
     """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not."""
     pipeline: Pipeline = request.app.state.pipeline
-    body = await read_json(request)
+    body = await read_json(request, pipeline.services.settings.max_request_bytes)
     call_in = inbound(request, wire.name, body)
     parser = wire.parser()
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
@@ -64,19 +64,27 @@ def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSON
     return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=headers(None, request_id, exc))
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
+async def read_json(request: Request, limit: int) -> Any:
+    """The parsed body; a body over `limit` bytes is not read further (and not kept)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return _Unparsable(size, too_large=True)
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _Unparsable(body)
+        return _Unparsable(len(body))
 
 
 class _Unparsable:
-    """A body that is not JSON: the parse stage (after authentication) turns it into a 400."""
+    """A body that is not JSON, or too large: the parse stage (after authentication) turns it into an error."""
 
-    def __init__(self, body: bytes) -> None:
-        self.size = len(body)
+    def __init__(self, size: int, too_large: bool = False) -> None:
+        self.size = size
+        self.too_large = too_large
 
 
 def bearer_key(request: Request) -> str | None:
@@ -98,6 +106,8 @@ def inbound(request: Request, surface: SurfaceName, body: Any) -> Inbound:
 
 
 def ensure_json(body: Any) -> Any:
+    if isinstance(body, _Unparsable) and body.too_large:
+        raise RequestTooLarge(f"the request body is larger than this gateway accepts (over {body.size} bytes read)")
     if isinstance(body, _Unparsable):
         raise InvalidRequest(f"the request body is not valid JSON ({body.size} bytes)")
     return body

@@ -21,6 +21,7 @@ ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_denied",
     404: "not_found_error",
+    413: "invalid_request_error",
     429: "rate_limit_error",
 }
 
