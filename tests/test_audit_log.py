@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import time
 
 from gateway.audit.records import AuditLog, build_events
 from gateway.metrics import Metrics
@@ -52,3 +55,28 @@ async def test_rows_the_store_refuses_go_to_the_error_log_and_a_metric(sqlite_ur
         await db.aclose()
     assert metrics.audit_failures._value.get() == 1
     assert '"request_id": "r7"' in caplog.text and "audit record not stored" in caplog.text
+
+
+def test_replicas_starting_together_migrate_without_tripping_over_each_other(database_url):
+    """Three processes migrate one fresh database at once, as replicas starting together do."""
+    # each process imports first, then all start migrating at the same moment
+    code = (
+        "import sys, time; from gateway.store.db import upgrade; "
+        "time.sleep(max(0, float(sys.argv[2]) - time.time())); upgrade(sys.argv[1])"
+    )
+    start = str(time.time() + 4)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, database_url, start], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+
+    async def ready() -> bool:
+        db = Database(database_url)
+        try:
+            return await db.ping() and [row async for row in AuditLog(db).read()] == []
+        finally:
+            await db.aclose()
+
+    assert asyncio.run(ready())

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -67,8 +71,28 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+_ALEMBIC = threading.Lock()  # Alembic keeps module-level state: one migration at a time in a process
+
+
 def upgrade(url: str) -> None:
+    """Bring the database to the newest schema. Processes starting together take turns: PostgreSQL through an
+    advisory lock (in migrations/env.py), a SQLite file through a lock file beside it."""
     try:
-        command.upgrade(alembic_config(url), "head")
+        with _ALEMBIC, _sqlite_file_lock(url):
+            command.upgrade(alembic_config(url), "head")
     except (SQLAlchemyError, OSError) as exc:
         raise ConfigError(f"cannot migrate database {url!r}: {exc}") from exc
+
+
+@contextmanager
+def _sqlite_file_lock(url: str) -> Iterator[None]:
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
