@@ -12,8 +12,11 @@ from tests.conftest import ROOT
 def test_compose_file_parses_and_references_exist():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"gateway", "opa", "postgres"} <= set(services)
-    assert services["gateway"]["build"] == "."
+    assert {"gateway", "opa", "postgres", "nginx"} <= set(services)
+    assert services["gateway"]["build"] == "." and services["gateway"]["deploy"]["replicas"] == 2
+    for volume in services["nginx"]["volumes"]:
+        assert (ROOT / volume.split(":")[0]).exists()
+    assert "server gateway:8080" in (ROOT / "deploy/nginx.conf").read_text()
     assert services["opa"]["image"].startswith("openpolicyagent/opa:")
     for volume in services["gateway"]["volumes"]:
         assert (ROOT / volume.split(":")[0]).exists()
