@@ -12,7 +12,7 @@ Translating OpenAI <-> Anthropic is therefore two independent halves that meet h
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -83,6 +83,12 @@ class ChatRequest(BaseModel):
     passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class EmbeddingRequest(BaseModel):
+    model: str
+    inputs: list[str]
+    passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)  # dimensions, encoding_format, ...
+
+
 class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
@@ -127,9 +133,22 @@ class StreamEnd(BaseModel):
 StreamEvent = StreamStart | TextDelta | ToolCallDelta | StreamEnd
 
 
+class EmbeddingResponse(BaseModel):
+    model: str
+    embeddings: list[list[float] | str]  # a str is base64 float32, when the agent asked for encoding_format=base64
+    usage: Usage = Field(default_factory=Usage)
+
+
 class Connector(Protocol):
     """One upstream kind. Raise `connectors.errors.UpstreamError` subclasses, nothing else."""
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse: ...
 
     def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]: ...
+
+
+@runtime_checkable
+class EmbeddingConnector(Protocol):
+    """A connector whose upstream also offers embeddings."""
+
+    async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse: ...

@@ -1,4 +1,4 @@
-"""The built-in demo upstream: answers without any network or API key.
+"""The built-in demo upstream: answers without any network or API key (chat and embeddings).
 
 It echoes the last user message. To demo tool calls, a user message `/tool NAME {"json": "args"}` makes
 it ask for tool NAME (when the agent offered that tool); a tool result is echoed back as the answer.
@@ -6,13 +6,18 @@ it ask for tool NAME (when the agent offered that tool); a tool result is echoed
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import struct
 import uuid
 from collections.abc import AsyncGenerator
 
 from connectors.base import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     StreamEnd,
     StreamEvent,
     StreamStart,
@@ -49,6 +54,11 @@ def _usage(request: ChatRequest, output: str) -> Usage:
     return Usage(input_tokens=words, output_tokens=len(output.split()))
 
 
+def _vector(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255, 6) for b in digest[:8]]
+
+
 class EchoConnector:
     """Answers from the request itself.
 
@@ -61,6 +71,16 @@ class EchoConnector:
 
     def __init__(self, model: str = "echo") -> None:
         self.model = model
+
+    async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        """A deterministic 8-dimension vector per input (a hash of its text): stable, not semantic."""
+        base64_wanted = request.passthrough.get("openai", {}).get("encoding_format") == "base64"
+        vectors = [_vector(text) for text in request.inputs]
+        encoded: list[list[float] | str] = [
+            base64.b64encode(struct.pack("<8f", *v)).decode() if base64_wanted else v for v in vectors
+        ]
+        tokens = sum(len(text.split()) for text in request.inputs)
+        return EmbeddingResponse(model=self.model, embeddings=encoded, usage=Usage(input_tokens=tokens))
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         call = _tool_call(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from connectors import openai_wire
-from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.base import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
 from connectors.http import HttpClient, join_url, load_event, open_stream, post_json, sse_events
 
@@ -27,6 +27,7 @@ class OpenAIConnector:
     ) -> None:
         self.client = client
         self.url = join_url(base_url, "/chat/completions")
+        self.embeddings_url = join_url(base_url, "/embeddings")
         self.model = model
         self.headers = dict(headers or {})
         if api_key:
@@ -35,6 +36,11 @@ class OpenAIConnector:
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         body = openai_wire.render_request(request.model_copy(update={"stream": False}), self.model)
         return openai_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
+
+    async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
+        body = openai_wire.render_embedding_request(request, self.model)
+        answer = await post_json(self.client, self.embeddings_url, body, self.headers, timeout)
+        return openai_wire.parse_embedding_response(answer)
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]:
         body = openai_wire.render_request(request.model_copy(update={"stream": True}), self.model)

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.base import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
     Image,
     Message,
     StopReason,
@@ -375,3 +377,42 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 
 def dumps(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"))
+
+
+class _EmbeddingRequest(_Lenient):
+    model: str
+    input: str | list[str]
+
+
+def parse_embedding_request(body: Any) -> EmbeddingRequest:
+    """An OpenAI embeddings body; token-array inputs are refused (policies and PII checks need text)."""
+    try:
+        wire = _EmbeddingRequest.model_validate(body)
+    except ValidationError as exc:
+        raise WireFormatError.from_validation(exc) from exc
+    inputs = [wire.input] if isinstance(wire.input, str) else wire.input
+    if not inputs:
+        raise WireFormatError("input must not be empty", "input")
+    return EmbeddingRequest(model=wire.model, inputs=inputs, passthrough={"openai": dict(wire.model_extra or {})})
+
+
+def render_embedding_request(request: EmbeddingRequest, model: str) -> dict[str, Any]:
+    return {"model": model, "input": request.inputs, **request.passthrough.get("openai", {})}
+
+
+def parse_embedding_response(body: Any) -> EmbeddingResponse:
+    try:
+        data = sorted(body["data"], key=lambda item: item.get("index", 0))
+        return EmbeddingResponse(
+            model=body.get("model") or "",
+            embeddings=[item["embedding"] for item in data],
+            usage=_usage(body.get("usage")),
+        )
+    except (KeyError, TypeError, AttributeError, ValidationError) as exc:
+        raise UpstreamError(f"upstream sent a malformed embeddings answer: {exc!r}", status=502) from exc
+
+
+def render_embedding_response(response: EmbeddingResponse, model: str) -> dict[str, Any]:
+    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(response.embeddings)]
+    tokens = response.usage.input_tokens
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

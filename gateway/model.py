@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors.base import ChatRequest, ToolCall
+from connectors.base import ChatRequest, EmbeddingRequest, ToolCall
 
 Phase = Literal["request", "response"]
 
@@ -48,7 +48,7 @@ class Call(BaseModel):
     surface: str
     target: str
     principal: Principal
-    request: ChatRequest
+    request: ChatRequest | EmbeddingRequest
     request_id: str
     stream: bool = False
 

@@ -1,4 +1,4 @@
-"""The request path, written down once. Surfaces call `complete` or `stream`; both run the same stages:
+"""The request path, written down once. Surfaces call `complete`, `stream` or `embed`; all run the same stages:
 
     authenticate -> parse -> decide(request) -> route -> forward -> decide(response) -> audit (always)
 
@@ -12,10 +12,19 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
-from connectors.base import ChatRequest, ChatResponse, StreamEnd, StreamEvent, ToolCall, ToolCallDelta
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamEnd,
+    StreamEvent,
+    ToolCall,
+    ToolCallDelta,
+)
 from connectors.errors import WireFormatError
 from gateway.errors import GatewayError, InvalidRequest, PolicyDenied
 from gateway.model import Call, Decision, Inbound, Phase, Trace
@@ -25,10 +34,13 @@ from gateway.settings import RouteConfig
 from gateway.stages.audit import audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide
-from gateway.stages.forward import forward, forward_stream
+from gateway.stages.forward import forward, forward_embeddings, forward_stream
 from gateway.stages.route import route
 
-Parser = Callable[[Any], ChatRequest]
+Parser = Callable[[Any], ChatRequest | EmbeddingRequest]
+T = TypeVar("T")
+R = TypeVar("R", ChatRequest, EmbeddingRequest)
+Exchange = Callable[[Trace, Call, RouteConfig], Awaitable[T]]
 log = logging.getLogger("gateway.pipeline")
 
 
@@ -37,16 +49,35 @@ class Pipeline:
         self.services = services
 
     async def complete(self, inbound: Inbound, parse: Parser) -> tuple[ChatResponse, Trace]:
-        trace = Trace(inbound=inbound)
-        try:
-            call, route_config = await self._prepare(trace, parse)
+        async def exchange(trace: Trace, call: Call, route_config: RouteConfig) -> ChatResponse:
             started = time.perf_counter()
-            response = await forward(call.request, route_config, self.services, trace)
+            response = await forward(_as(call.request, ChatRequest), route_config, self.services, trace)
             trace.timer.record("forward", started)
             self._usage(trace, response.usage.input_tokens, response.usage.output_tokens)
             await self._decide(trace, call, "response", response.tool_calls)
+            return response
+
+        return await self._run(inbound, parse, exchange)
+
+    async def embed(self, inbound: Inbound, parse: Parser) -> tuple[EmbeddingResponse, Trace]:
+        async def exchange(trace: Trace, call: Call, route_config: RouteConfig) -> EmbeddingResponse:
+            started = time.perf_counter()
+            request = _as(call.request, EmbeddingRequest)
+            response = await forward_embeddings(request, route_config, self.services, trace)
+            trace.timer.record("forward", started)
+            self._usage(trace, response.usage.input_tokens, 0)
+            await self._decide(trace, call, "response", [])
+            return response
+
+        return await self._run(inbound, parse, exchange)
+
+    async def _run(self, inbound: Inbound, parse: Parser, exchange: Exchange[T]) -> tuple[T, Trace]:
+        trace = Trace(inbound=inbound)
+        try:
+            call, route_config = await self._prepare(trace, parse)
+            result = await exchange(trace, call, route_config)
             self.services.metrics.requests.labels(inbound.surface, "ok").inc()
-            return response, trace
+            return result, trace
         except GatewayError as exc:
             self._failed(trace, exc)
             raise
@@ -60,7 +91,7 @@ class Pipeline:
         trace = Trace(inbound=inbound)
         try:
             call, route_config = await self._prepare(trace, parse)
-            events = await forward_stream(call.request, route_config, self.services, trace)
+            events = await forward_stream(_as(call.request, ChatRequest), route_config, self.services, trace)
         except GatewayError as exc:
             self._failed(trace, exc)
             await audit(trace, self.services.audit)
@@ -124,15 +155,16 @@ class Pipeline:
             request = parse(trace.inbound.body)
         except WireFormatError as exc:
             raise InvalidRequest(str(exc), exc.param) from exc
-        if trace.principal.end_user is None and request.user:  # X-End-User wins over the body's `user`
-            trace.principal = trace.principal.model_copy(update={"end_user": request.user})
+        user = getattr(request, "user", None)
+        if trace.principal.end_user is None and user:  # X-End-User wins over the body's `user`
+            trace.principal = trace.principal.model_copy(update={"end_user": user})
         trace.call = call = Call(
             surface=trace.inbound.surface,
             target=request.model,
             principal=trace.principal,
             request=request,
             request_id=trace.inbound.request_id,
-            stream=request.stream,
+            stream=getattr(request, "stream", False),
         )
         decision = await self._decide(trace, call, "request", request_tool_calls(call))
         alias, route_config = route(call, decision, self.services.settings.routes)
@@ -173,6 +205,13 @@ async def _close(events: AsyncIterator[StreamEvent]) -> None:
     if aclose is not None:
         with contextlib.suppress(Exception):
             await aclose()
+
+
+def _as(request: ChatRequest | EmbeddingRequest, kind: type[R]) -> R:
+    """The request as the kind this endpoint serves (a surface's parser decides which)."""
+    if not isinstance(request, kind):
+        raise InvalidRequest(f"this endpoint does not serve {type(request).__name__}")
+    return request
 
 
 def assemble(deltas: list[ToolCallDelta]) -> list[ToolCall]:

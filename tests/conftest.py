@@ -137,6 +137,14 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
         "routes": {
             "gpt": {"provider": "oai", "model": "gpt-test"},
             "azure-gpt": {"provider": "azure", "model": "my-deployment"},
+            "embed": {"provider": "oai", "model": "text-embed-test"},
+            "embed-flaky": {
+                "provider": "down",
+                "model": "x",
+                "retries": 0,
+                "fallbacks": [{"provider": "oai", "model": "text-embed-test"}],
+            },
+            "embed-claude": {"provider": "ant", "model": "claude-test"},
             "gpt-tool": {"provider": "oai", "model": "gpt-tool"},
             "claude": {"provider": "ant", "model": "claude-test"},
             "claude-tool": {"provider": "ant", "model": "claude-tool"},

@@ -11,8 +11,10 @@ The model name picks the behaviour, so one server covers every test:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
+import struct
 from typing import Any
 
 from starlette.applications import Starlette
@@ -69,7 +71,27 @@ class OpenAIUpstream:
         self.headers: list[dict[str, str]] = []
         self.queries: list[str] = []
         self.aborted = 0
-        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            ]
+        )
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await request.json()
+        self.received.append(body)
+        failure = await _failure(body["model"], _openai_error)
+        if failure:
+            return failure
+        inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        vectors = [[float(len(text)), 0.5, -0.25] for text in inputs]
+        if body.get("encoding_format") == "base64":
+            vectors = [base64.b64encode(struct.pack("<3f", *v)).decode() for v in vectors]
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        return JSONResponse(
+            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 4, "total_tokens": 4}}
+        )
 
     async def chat(self, request: Request) -> Response:
         body = await request.json()

@@ -11,9 +11,23 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingConnector,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    StreamEvent,
+)
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
-from gateway.errors import GatewayError, UpstreamFailed, UpstreamRateLimited, UpstreamRejected, UpstreamTimedOut
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    UpstreamFailed,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimedOut,
+)
 from gateway.model import Attempt, Trace
 from gateway.services import Services
 from gateway.settings import RouteConfig, RouteTarget
@@ -96,5 +110,18 @@ async def forward_stream(
                 raise UpstreamTimeout(f"no stream event from {target.provider} within {route.timeout_s:g} s") from exc
             raise
         return _rest(first, stream)
+
+    return await _attempts(route, services, trace, send)
+
+
+async def forward_embeddings(
+    request: EmbeddingRequest, route: RouteConfig, services: Services, trace: Trace
+) -> EmbeddingResponse:
+    async def send(target: RouteTarget) -> EmbeddingResponse:
+        connector = services.connector(target)
+        if not isinstance(connector, EmbeddingConnector):
+            kind = services.settings.providers[target.provider].kind
+            raise InvalidRequest(f"provider '{target.provider}' ({kind}) offers no embeddings")
+        return await connector.embed(request, timeout=route.timeout_s)
 
     return await _attempts(route, services, trace, send)

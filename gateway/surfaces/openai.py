@@ -1,4 +1,4 @@
-"""The OpenAI surface: `POST /v1/chat/completions` (streaming or not) and `GET /v1/models`."""
+"""The OpenAI surface: `POST /v1/chat/completions` (streaming or not), `POST /v1/embeddings`, `GET /v1/models`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import ChatRequest, ChatResponse, StreamEvent
+from connectors.base import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from gateway.errors import GatewayError, PolicyDenied
 from gateway.pipeline import Parser, Pipeline
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
-from gateway.surfaces.common import SurfaceName, ensure_json, error_response, handle, inbound
+from gateway.surfaces.common import (
+    SurfaceName,
+    ensure_json,
+    error_response,
+    handle,
+    headers,
+    inbound,
+    read_json,
+)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -71,6 +79,24 @@ async def chat_completions(request: Request) -> Response:
     return await handle(request, WIRE)
 
 
+def _parse_embeddings(body: Any) -> EmbeddingRequest:
+    return openai_wire.parse_embedding_request(ensure_json(body))
+
+
+async def embeddings(request: Request) -> Response:
+    pipeline: Pipeline = request.app.state.pipeline
+    body = await read_json(request, pipeline.services.settings.max_request_bytes)
+    call_in = inbound(request, "openai", body)
+    try:
+        response, trace = await pipeline.embed(call_in, _parse_embeddings)
+    except GatewayError as exc:
+        return error_response(WIRE, exc, call_in.request_id)
+    model = str(body.get("model", "")) if isinstance(body, dict) else response.model
+    return JSONResponse(
+        openai_wire.render_embedding_response(response, model), headers=headers(trace, call_in.request_id)
+    )
+
+
 async def list_models(request: Request) -> Response:
     """The routes this agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
     pipeline: Pipeline = request.app.state.pipeline
@@ -91,5 +117,6 @@ async def list_models(request: Request) -> Response:
 
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
 ]
