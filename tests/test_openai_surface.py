@@ -244,3 +244,20 @@ def test_oversized_body_is_413_and_audited(gateway_factory, sqlite_url):
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     rows = audit_rows(sqlite_url, wait_for=1)
     assert rows[-1]["error_code"] == "request_too_large" and rows[-1]["agent"] == "support-bot"
+
+
+def test_echo_demo_tool_calls_meet_the_policy(gateway):
+    tools = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        for n in ("get_weather", "transfer_funds")
+    ]
+    c = client(gateway)
+    reply = c.chat.completions.create(
+        model="echo", tools=tools, messages=[{"role": "user", "content": '/tool get_weather {"city": "Oslo"}'}]
+    )
+    call = reply.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Oslo"}
+    with pytest.raises(openai.PermissionDeniedError):
+        c.chat.completions.create(
+            model="echo", tools=tools, messages=[{"role": "user", "content": "/tool transfer_funds {}"}]
+        )
