@@ -277,27 +277,27 @@ def audit_export(
         raise typer.BadParameter("--format must be jsonl or csv")
     start, end = _parse_time(since), _parse_time(until)
 
-    async def collect(db: Database) -> list[dict[str, Any]]:
-        return [row async for row in AuditLog(db).read(start, end)]
-
-    rows = _with_db(_settings(config), collect)
     stream = out.open("w", newline="") if out else sys.stdout
+
+    async def export(db: Database) -> None:
+        writer = _row_writer(fmt, stream)
+        async for row in AuditLog(db).read(start, end):
+            writer(row)
+
     try:
-        _write_rows(rows, fmt, stream)
+        _with_db(_settings(config), export)
     finally:
         if out:
             stream.close()
 
 
-def _write_rows(rows: list[dict[str, Any]], fmt: str, stream: Any) -> None:
+def _row_writer(fmt: str, stream: Any) -> Callable[[dict[str, Any]], None]:
+    """Writes one exported row at a time (a header first, for CSV)."""
     if fmt == "jsonl":
-        for row in rows:
-            stream.write(json.dumps(row) + "\n")
-        return
+        return lambda row: stream.write(json.dumps(row) + "\n")
     writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()})
+    return lambda row: writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in row.items()})
 
 
 def main() -> None:

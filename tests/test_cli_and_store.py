@@ -28,7 +28,7 @@ def gateway_cli(*args: str, database_url: str | None = None, check: bool = True)
     )
 
 
-def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_url):
+def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_url, tmp_path: Path):
     gw = gateway_factory(database_url)
     out = gateway_cli("keys", "create", "--agent", "billing-bot", "--team", "finance", database_url=database_url)
     key = out.stdout.strip().splitlines()[-1]
@@ -51,6 +51,9 @@ def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_
     assert (
         gateway_cli("audit", "export", "--since", "2999-01-01T00:00:00+00:00", database_url=database_url).stdout == ""
     )
+    target = tmp_path / "audit.csv"
+    gateway_cli("audit", "export", "--format", "csv", "--out", str(target), database_url=database_url)
+    assert list(csv.DictReader(io.StringIO(target.read_text()))) == as_csv
 
 
 def test_revoked_key_stops_working(gateway_factory, sqlite_url):

@@ -172,7 +172,8 @@ class AuditLog:
         if until:
             query = query.where(AuditEvent.ts < until)
         async with self.db.sessions() as session:
-            for row in (await session.scalars(query)).all():
+            rows = await session.stream_scalars(query.execution_options(yield_per=1000))  # not all in memory
+            async for row in rows:
                 yield as_dict(row)
 
 
