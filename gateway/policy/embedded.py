@@ -16,7 +16,6 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import regopy
@@ -132,7 +131,3 @@ class EmbeddedEngine:
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def load_engine(root: Path) -> EmbeddedEngine:
-    return EmbeddedEngine(load_source(root))
