@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from connectors.base import ChatRequest, EmbeddingRequest, ToolCall
 
@@ -29,28 +31,117 @@ class Principal(BaseModel):
     end_user: str | None = None
 
 
-class Inbound(BaseModel):
-    """What a surface hands the pipeline before anything is trusted: the presented key and the raw body."""
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a call came from: its surface, ids and the end user the agent named in a header. Never secret."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    surface: Literal["openai", "anthropic"]
-    api_key: str | None
-    body: Any
-    request_id: str = Field(default_factory=new_id)
+    surface: str
+    request_id: str = field(default_factory=new_id)
     end_user: str | None = None
+    call_id: str = field(default_factory=new_id)
+    started: float = field(default_factory=time.time)
+
+
+class ModelPayload(BaseModel):
+    """A chat call to a model (`/v1/chat/completions`, `/v1/messages`)."""
+
+    kind: Literal["model"] = "model"
+    request: ChatRequest
+
+    @property
+    def target(self) -> str:
+        return self.request.model
+
+    @property
+    def operation(self) -> str:
+        return "chat"
+
+
+class EmbeddingsPayload(BaseModel):
+    """An embeddings call (`/v1/embeddings`)."""
+
+    kind: Literal["embeddings"] = "embeddings"
+    request: EmbeddingRequest
+
+    @property
+    def target(self) -> str:
+        return self.request.model
+
+    @property
+    def operation(self) -> str:
+        return "embeddings"
+
+
+class ToolPayload(BaseModel):
+    """A call of one tool on a tool server (MCP `tools/call`): the target is the tool."""
+
+    kind: Literal["tool"] = "tool"
+    server: str
+    call: ToolCall
+    operation: str = "tools/call"
+
+    @property
+    def target(self) -> str:
+        return self.call.name
+
+
+class AgentPayload(BaseModel):
+    """A message to another agent (A2A `message/send`, or a plain HTTP agent): the target is that agent."""
+
+    kind: Literal["agent"] = "agent"
+    agent: str
+    operation: str = "message/send"
+    text: str = ""
+
+    @property
+    def target(self) -> str:
+        return self.agent
+
+
+Payload = Annotated[ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload, Field(discriminator="kind")]
+Kind = Literal["model", "embeddings", "tool", "agent"]
+Parser = Callable[[Any], ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What a surface hands the pipeline before anything is trusted: the presented key, the raw body and the
+    surface's parser for it. The authenticate stage drops the key; the parse stage drops the body."""
+
+    origin: Origin
+    api_key: SecretStr | None
+    body: Any
+    parse: Parser
 
 
 class Call(BaseModel):
-    """The normalized request: a model call by an authenticated principal."""
+    """The normalized request of an authenticated principal: a typed payload per kind.
 
-    kind: Literal["model", "tool", "agent"] = "model"
+    >>> call = Call(surface="openai", principal=p, request_id="r1", payload=ModelPayload(request=req))  # doctest: +SKIP
+    >>> (call.kind, call.target, call.operation)  # doctest: +SKIP
+    ('model', 'gpt-4o-mini', 'chat')
+    """
+
     surface: str
-    target: str
     principal: Principal
-    request: ChatRequest | EmbeddingRequest
     request_id: str
-    stream: bool = False
+    payload: Payload
+
+    @property
+    def kind(self) -> Kind:
+        return self.payload.kind
+
+    @property
+    def target(self) -> str:
+        return self.payload.target
+
+    @property
+    def operation(self) -> str:
+        return self.payload.operation
+
+    @property
+    def stream(self) -> bool:
+        return isinstance(self.payload, ModelPayload) and self.payload.request.stream
 
 
 class HoldRequest(BaseModel):
@@ -106,44 +197,8 @@ class Decision(BaseModel):
         return cls(phase=phase, allow=False, reasons=[f"{code}: {detail}"], error=code, policy_version=policy_version)
 
 
-class StageTimer:
-    """Collects per-stage latency in milliseconds for the audit record."""
-
-    def __init__(self) -> None:
-        self.stages: dict[str, float] = {}
-
-    def record(self, stage: str, started: float) -> None:
-        self.stages[stage] = round(self.stages.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 3)
-
-
 class Attempt(BaseModel):
     provider: str
     model: str
     status: int | None = None
     error: str | None = None
-
-
-class Trace(BaseModel):
-    """Everything the audit stage needs to know about one call, filled in as the stages run."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    inbound: Inbound
-    call_id: str = Field(default_factory=new_id)
-    started: float = Field(default_factory=time.time)
-    principal: Principal | None = None
-    call: Call | None = None
-    decisions: list[Decision] = Field(default_factory=list)
-    attempts: list[Attempt] = Field(default_factory=list)
-    provider: str | None = None
-    upstream_model: str | None = None
-    upstream_status: int | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    error: str | None = None
-    error_code: str | None = None
-    timer: StageTimer = Field(default_factory=StageTimer)
-
-    def last_decision_id(self) -> str | None:
-        return self.decisions[-1].decision_id if self.decisions else None

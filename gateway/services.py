@@ -8,6 +8,7 @@ from connectors import registry
 from connectors.base import Connector
 from connectors.http import HttpClient
 from gateway.audit.records import AuditLog
+from gateway.enforcement import Capabilities
 from gateway.metrics import Metrics
 from gateway.policy.engine import PolicyEngine
 from gateway.settings import RouteTarget, Settings
@@ -24,6 +25,7 @@ class Services:
     policy: PolicyEngine
     http: HttpClient
     metrics: Metrics = field(default_factory=Metrics)
+    capabilities: Capabilities = field(default_factory=Capabilities)  # what the gateway can enforce
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:

@@ -8,16 +8,17 @@ import subprocess
 import sys
 import time
 
-from gateway.audit.records import AuditLog, build_events
+from gateway.audit.journal import Journal
+from gateway.audit.records import AuditLog
 from gateway.metrics import Metrics
-from gateway.model import Inbound, Trace
+from gateway.model import Origin
 from gateway.store.db import Database
 
 
-def rejected_trace(n: int) -> Trace:
-    trace = Trace(inbound=Inbound(surface="openai", api_key=None, body=None, request_id=f"r{n}"))
-    trace.error, trace.error_code = "missing agent key", "invalid_api_key"
-    return trace
+def rejected(n: int) -> list[dict]:
+    journal = Journal(Origin(surface="openai", request_id=f"r{n}"))
+    journal.failed("invalid_api_key", "missing agent key")
+    return [event.row() for event in journal.close(None, None)]
 
 
 async def test_concurrent_writes_all_land_in_few_transactions(database_url):
@@ -34,7 +35,7 @@ async def test_concurrent_writes_all_land_in_few_transactions(database_url):
 
     log._commit = counting
     try:
-        await asyncio.gather(*(log.write(build_events(rejected_trace(i))) for i in range(50)))
+        await asyncio.gather(*(log.write(rejected(i)) for i in range(50)))
         rows = [row async for row in log.read()]
     finally:
         await log.aclose()
@@ -49,7 +50,7 @@ async def test_rows_the_store_refuses_go_to_the_error_log_and_a_metric(sqlite_ur
     log = AuditLog(db, metrics, retries=1)
     try:
         with caplog.at_level(logging.ERROR, logger="gateway.audit"):
-            await log.write(build_events(rejected_trace(7)))
+            await log.write(rejected(7))
     finally:
         await log.aclose()
         await db.aclose()

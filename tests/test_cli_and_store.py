@@ -93,7 +93,7 @@ def test_config_paths_are_relative_to_the_file_and_env_overrides_database(tmp_pa
 def test_policy_cli_check_test_eval(tmp_path: Path):
     assert "ok:" in gateway_cli("policy", "check", str(POLICIES)).stdout
     tested = gateway_cli("policy", "test", str(POLICIES)).stdout
-    assert "PASS: 7/7" in tested
+    assert "PASS: 9/9" in tested
     doc = {
         "principal": {"agent": "a", "team": "t", "key_id": "k"},
         "routes": ["echo"],
@@ -108,6 +108,7 @@ def test_policy_cli_check_test_eval(tmp_path: Path):
     decision = evaluated["decision"]
     assert (decision["allow"], decision["reasons"], decision["hold"], decision["error"]) == (True, [], None, None)
     assert decision["policy_version"]
+    assert evaluated["plan"] == {"action": "allow", "reasons": [], "redact": [], "hold": None, "route": None}
     assert evaluated["elapsed_ms"] >= 0
 
 

@@ -187,7 +187,9 @@ def test_a_bug_is_an_audited_500_in_the_protocols_shape(gateway, monkeypatch, st
     async def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("gateway.pipeline.forward_stream" if stream else "gateway.pipeline.forward", broken)
+    monkeypatch.setattr(
+        "gateway.stages.forward.forward_stream" if stream else "gateway.stages.forward.forward_chat", broken
+    )
     with pytest.raises(openai.InternalServerError) as info:
         client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], stream=stream)
     assert info.value.body["code"] == "internal_error" and "see the gateway log" in info.value.body["message"]

@@ -20,8 +20,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from connectors.base import ChatRequest, Message, ToolCall, ToolSpec
-from gateway.model import Call, Decision, Principal
+from connectors.base import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolSpec
+from gateway.model import AgentPayload, Call, Decision, EmbeddingsPayload, ModelPayload, Principal, ToolPayload
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.input import build_input, request_tool_calls
 from gateway.policy.source import load_source
@@ -89,9 +89,8 @@ def _call() -> Call:
     )
     return Call(
         surface="openai",
-        target="gpt-4o-mini",
         principal=principal,
-        request=request,
+        payload=ModelPayload(request=request),
         request_id="7c0d8e5b2a3f4e1d9c6b5a4f3e2d1c0b",
     )
 
@@ -111,7 +110,8 @@ def test_request_phase_input_validates() -> None:
 
 
 def test_response_phase_input_with_non_json_arguments_validates() -> None:
-    call = _call().model_copy(update={"stream": True})
+    call = _call()
+    call.payload.request.stream = True
     calls = [
         ToolCall(id="call_3", name="transfer_funds", arguments='{"amount": 5000, "to": "DE02"}'),
         ToolCall(id="call_4", name="transfer_funds", arguments='{"amount": 5000, "to"'),
@@ -131,25 +131,77 @@ def test_listing_probe_input_validates() -> None:
     """GET /v1/models asks with no messages, tools or tool calls, and a principal without team or labels."""
     probe = Call(
         surface="anthropic",
-        target="echo",
         principal=Principal(agent="demo", key_id="k"),
-        request=ChatRequest(model="echo", messages=[]),
+        payload=ModelPayload(request=ChatRequest(model="echo", messages=[])),
         request_id="r",
     )
     doc = build_input(probe, "request", ["echo"], [])
     assert _errors(INPUT, doc) == []
 
 
+def _of_kind(payload: Any, surface: str) -> Call:
+    return Call(surface=surface, principal=Principal(agent="a", key_id="k"), payload=payload, request_id="r")
+
+
+def test_embeddings_input_validates_and_says_its_kind() -> None:
+    call = _of_kind(EmbeddingsPayload(request=EmbeddingRequest(model="embed", inputs=["a", "b"])), "openai")
+    doc = build_input(call, "request", ["embed"], request_tool_calls(call))
+    assert _errors(INPUT, doc) == []
+    assert {k: doc["call"][k] for k in ("kind", "operation", "target", "tool_calls", "input_count")} == {
+        "kind": "embeddings",
+        "operation": "embeddings",
+        "target": "embed",
+        "tool_calls": [],
+        "input_count": 2,
+    }
+
+
+def test_tool_call_input_holds_the_one_call() -> None:
+    tool = ToolPayload(server="bank", call=ToolCall(id="7", name="transfer_funds", arguments='{"amount": 5000}'))
+    call = _of_kind(tool, "mcp")
+    doc = build_input(call, "request", [], request_tool_calls(call))
+    assert _errors(INPUT, doc) == []
+    assert {k: doc["call"][k] for k in ("kind", "operation", "target", "server", "tool_calls")} == {
+        "kind": "tool",
+        "operation": "tools/call",
+        "target": "transfer_funds",
+        "server": "bank",
+        "tool_calls": [{"id": "7", "name": "transfer_funds", "arguments": {"amount": 5000}}],
+    }
+
+
+def test_agent_call_input_names_the_agent() -> None:
+    call = _of_kind(AgentPayload(agent="planner", text="plan my week"), "a2a")
+    doc = build_input(call, "request", [], request_tool_calls(call))
+    assert _errors(INPUT, doc) == []
+    assert (doc["call"]["kind"], doc["call"]["operation"], doc["call"]["target"]) == (
+        "agent",
+        "message/send",
+        "planner",
+    )
+
+
+def _every_kind() -> list[Call]:
+    return [
+        _call(),
+        _of_kind(EmbeddingsPayload(request=EmbeddingRequest(model="embed", inputs=["a"])), "openai"),
+        _of_kind(ToolPayload(server="bank", call=ToolCall(id="1", name="t")), "mcp"),
+        _of_kind(AgentPayload(agent="planner"), "a2a"),
+    ]
+
+
 def test_schema_tracks_every_field_build_input_produces() -> None:
-    """The schema names exactly the fields build_input produces, and requires them all."""
-    call = _call()
-    doc = build_input(call, "response", ["echo"], [], {"provider": "echo", "model": "echo"})
+    """The schema names exactly the fields build_input produces for every kind, and requires those they share."""
+    upstream = {"provider": "echo", "model": "echo"}
+    docs = [build_input(call, "response", ["echo"], [], upstream) for call in _every_kind()]
     schema = INPUT.schema
-    assert set(schema["required"]) == set(doc)
-    assert set(schema["properties"]["principal"]["required"]) == set(doc["principal"])
+    assert all(set(schema["required"]) == set(doc) for doc in docs)
+    assert set(schema["properties"]["principal"]["required"]) == set(docs[0]["principal"])
     call_props = set(schema["properties"]["call"]["properties"])
-    assert call_props == set(doc["call"])
-    assert set(schema["properties"]["call"]["required"]) == call_props - {"upstream"}
+    assert call_props == set().union(*(doc["call"] for doc in docs))
+    shared = set.intersection(*(set(doc["call"]) for doc in docs))
+    assert set(schema["properties"]["call"]["required"]) == shared - {"upstream"}
+    assert all(_errors(INPUT, doc) == [] for doc in docs)
 
 
 def test_schema_rejects_upstream_on_request_and_requires_it_on_response() -> None:

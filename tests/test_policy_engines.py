@@ -23,35 +23,51 @@ from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.opa import OpaEngine
 from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
-from gateway.stages.decide import decide
+from gateway.stages.decide import evaluate
 from tests.conftest import POLICIES, ROOT, free_port, opa_binary
 from tests.helpers import audit_rows, documented_blocks, track, wait_healthy
 
 
+class OpaServer:
+    """A real `opa run --server` process, stopped by its own handle."""
+
+    def __init__(self, url: str, proc: subprocess.Popen[bytes]) -> None:
+        self.url, self.proc = url, proc
+
+    def stop(self) -> None:
+        """Stop the server and wait until it is gone (its port then refuses connections)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
-def running_opa(*paths: str) -> Iterator[str]:
-    """A real `opa run --server` on a free loopback port (loading `paths`, if any); yields its URL."""
+def running_opa(*paths: str) -> Iterator[OpaServer]:
+    """A real `opa run --server` on a free loopback port (loading `paths`, if any)."""
     port = free_port()
     command = [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error", *paths]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    server = OpaServer(f"http://127.0.0.1:{port}", proc)
     try:
-        wait_healthy(f"{url}/health", proc)
-        yield url
+        wait_healthy(f"{server.url}/health", proc)
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture
-def opa_server() -> Iterator[str]:
-    with running_opa() as url:
-        yield url
+def opa_server() -> Iterator[OpaServer]:
+    with running_opa() as server:
+        yield server
+
+
+OPERATIONS = {"model": "chat", "embeddings": "embeddings", "tool": "tools/call", "agent": "message/send"}
 
 
 def generated_inputs() -> list[dict[str, Any]]:
     """Inputs that make every rule of the shipped policy and of the docs' examples both fire and not fire:
     agents known, blocked, empty and missing; routed, unrouted and "external" models; model and tool calls
+    (and embeddings and agent calls)
     on both phases; harmless, risky and finance tool calls below, between and above the examples'
     thresholds, with arguments that are not JSON; no PII and some PII."""
     agents: list[Any] = ["support-bot", "billing-bot", "", "blocked-bot", None]
@@ -65,6 +81,7 @@ def generated_inputs() -> list[dict[str, Any]]:
         [{"name": "get_weather", "arguments": {}}, {"name": "execute_shell", "arguments": {"cmd": "ls"}}],
     ]
     pii = [[], [{"type": "EMAIL_ADDRESS", "count": 1, "max_score": 1.0}]]
+    phases_pii = (["request", "response"], pii)
     out = []
     for agent, target, kind, phase, tool_calls, found in itertools.product(
         agents, targets, ["model", "tool"], ["request", "response"], calls, pii
@@ -72,6 +89,7 @@ def generated_inputs() -> list[dict[str, Any]]:
         principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
         call = {
             "kind": kind,
+            "operation": OPERATIONS[kind],
             "phase": phase,
             "surface": "openai",
             "target": target,
@@ -79,6 +97,10 @@ def generated_inputs() -> list[dict[str, Any]]:
             "tools": [c["name"] for c in tool_calls],
             "stream": False,
         }
+        out.append({"principal": principal, "pii": found, "routes": ["echo", "gpt-4o"], "call": call})
+    for agent, target, kind, phase, found in itertools.product(agents, targets, ["embeddings", "agent"], *phases_pii):
+        principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
+        call = {"kind": kind, "operation": OPERATIONS[kind], "phase": phase, "target": target, "tool_calls": []}
         out.append({"principal": principal, "pii": found, "routes": ["echo", "gpt-4o"], "call": call})
     return out
 
@@ -122,7 +144,7 @@ def test_both_engines_give_the_same_decision(opa_server, tmp_path):
     assert len(inputs) > len(generated_inputs())
     for policy_dir in policy_dirs(tmp_path):
         # one server for all dirs: each push replaces the previous version's modules (as a hot reload does)
-        diffs, decisions = asyncio.run(_differences(policy_dir, opa_server, inputs))
+        diffs, decisions = asyncio.run(_differences(policy_dir, opa_server.url, inputs))
         assert not diffs, "\n".join(diffs[:5])
         assert len(decisions) >= 4, f"{policy_dir.name}: the inputs hardly exercise this policy"
 
@@ -142,7 +164,7 @@ def test_default_policy_decisions_cover_every_rule(tmp_path):
 
 @pytest.mark.opa
 def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
-    gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES)})
+    gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": opa_server.url, "dir": str(POLICIES)})
     client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
     assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
     with pytest.raises(openai.PermissionDeniedError) as info:
@@ -154,11 +176,10 @@ def test_gateway_on_the_opa_engine(gateway_factory, sqlite_url, opa_server):
 @pytest.mark.opa
 def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqlite_url, opa_server):
     gw = gateway_factory(
-        sqlite_url, policy={"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES), "timeout_ms": 500}
+        sqlite_url, policy={"engine": "opa", "opa_url": opa_server.url, "dir": str(POLICIES), "timeout_ms": 500}
     )
     # stop the OPA server under the running gateway
-    subprocess.run(["pkill", "-f", f"127.0.0.1:{opa_server.rsplit(':', 1)[1]}"], check=False)
-    time.sleep(0.3)
+    opa_server.stop()
     client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
     with pytest.raises(openai.PermissionDeniedError) as info:
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
@@ -198,7 +219,10 @@ def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(
     data.write_text(json.dumps({**json.loads(data.read_text()), "blocked_agents": ["support-bot"]}))
     wait_for("denied")
     (policies / "gateway/broken.rego").write_text("package gateway\nthis is not rego\n")
-    time.sleep(2.5)
+    deadline = time.monotonic() + 10
+    while "broken.rego" not in caplog.text:  # the watcher saw the broken version and refused it
+        assert time.monotonic() < deadline, "the broken policy was never looked at"
+        time.sleep(0.1)
     assert ask() == "denied"  # the broken version was refused; the last good one keeps serving
     assert "policy change rejected" in caplog.text and "broken.rego" in caplog.text
     (policies / "gateway/broken.rego").unlink()
@@ -223,10 +247,10 @@ def test_real_opa_answers_that_are_not_a_decision_deny(opa_server, tmp_path, reg
     source = load_source(tmp_path)
 
     async def ask() -> Any:
-        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=tmp_path, timeout_ms=5000)
+        config = PolicyConfig(engine="opa", opa_url=opa_server.url, dir=tmp_path, timeout_ms=5000)
         engine = await OpaEngine.start(config, source)
         try:
-            return await decide(engine, generated_inputs()[0], config, Metrics())
+            return await evaluate(engine, generated_inputs()[0], config, Metrics())
         finally:
             await engine.aclose()
 
@@ -236,8 +260,10 @@ def test_real_opa_answers_that_are_not_a_decision_deny(opa_server, tmp_path, reg
 
 @pytest.mark.opa
 def test_opa_loading_its_own_bundle_with_push_disabled(gateway_factory, sqlite_url):
-    with running_opa(str(POLICIES)) as url:
-        gw = gateway_factory(sqlite_url, policy={"engine": "opa", "opa_url": url, "dir": str(POLICIES), "push": False})
+    with running_opa(str(POLICIES)) as opa:
+        gw = gateway_factory(
+            sqlite_url, policy={"engine": "opa", "opa_url": opa.url, "dir": str(POLICIES), "push": False}
+        )
         client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
         assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
         assert audit_rows(sqlite_url, wait_for=2)[-1]["policy_version"] == "opa-bundle"
@@ -256,7 +282,7 @@ def test_opa_push_of_a_refused_version_keeps_the_previous_one_whole(opa_server, 
     doc = generated_inputs()[0]
 
     async def run() -> tuple[Any, Any, str]:
-        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=good, timeout_ms=5000)
+        config = PolicyConfig(engine="opa", opa_url=opa_server.url, dir=good, timeout_ms=5000)
         engine = await OpaEngine.start(config, load_source(good))
         try:
             before = await engine.evaluate(doc)
@@ -282,10 +308,10 @@ def test_real_opa_slower_than_the_budget_denies(opa_server, tmp_path):
     source = load_source(tmp_path)
 
     async def ask() -> Any:
-        config = PolicyConfig(engine="opa", opa_url=opa_server, dir=tmp_path, timeout_ms=20)
+        config = PolicyConfig(engine="opa", opa_url=opa_server.url, dir=tmp_path, timeout_ms=20)
         engine = await OpaEngine.start(config.model_copy(update={"timeout_ms": 5000}), source)
         try:
-            return await decide(engine, generated_inputs()[0], config, Metrics())
+            return await evaluate(engine, generated_inputs()[0], config, Metrics())
         finally:
             await engine.aclose()
 
@@ -295,10 +321,9 @@ def test_real_opa_slower_than_the_budget_denies(opa_server, tmp_path):
 
 @pytest.mark.opa
 def test_fail_open_is_only_what_the_operator_wrote_and_is_audited(gateway_factory, sqlite_url, opa_server):
-    policy = {"engine": "opa", "opa_url": opa_server, "dir": str(POLICIES), "fail_open": True, "timeout_ms": 500}
+    policy = {"engine": "opa", "opa_url": opa_server.url, "dir": str(POLICIES), "fail_open": True, "timeout_ms": 500}
     gw = gateway_factory(sqlite_url, policy=policy)
-    subprocess.run(["pkill", "-f", f"127.0.0.1:{opa_server.rsplit(':', 1)[1]}"], check=False)
-    time.sleep(0.3)
+    opa_server.stop()
     client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
     assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
     rows = audit_rows(sqlite_url, wait_for=2)

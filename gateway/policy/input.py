@@ -1,12 +1,12 @@
-"""The policy input document (see docs/policy-input.md and docs/policy-input.schema.json)."""
+"""The policy input document (see docs/policy-input.md and docs/policy-input.schema.json), built per kind."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from connectors.base import ChatRequest, ToolCall
-from gateway.model import Call, Phase
+from connectors.base import ToolCall
+from gateway.model import AgentPayload, Call, EmbeddingsPayload, ModelPayload, Phase, ToolPayload
 
 
 def _arguments(text: str) -> Any:
@@ -21,32 +21,53 @@ def tool_calls_doc(calls: list[ToolCall]) -> list[dict[str, Any]]:
 
 
 def request_tool_calls(call: Call) -> list[ToolCall]:
-    """On the request phase: the calls of the last assistant turn, whose results the agent now sends back."""
-    if not isinstance(call.request, ChatRequest):
+    """On the request phase: for a chat, the calls of the last assistant turn, whose results the agent now sends
+    back; for a tool call, that one call."""
+    payload = call.payload
+    if isinstance(payload, ToolPayload):
+        return [payload.call]
+    if not isinstance(payload, ModelPayload):
         return []
-    for message in reversed(call.request.messages):
+    for message in reversed(payload.request.messages):
         if message.role == "assistant":
             return message.tool_calls
     return []
+
+
+def _kind_fields(call: Call) -> dict[str, Any]:
+    """The fields whose meaning depends on the kind of call (the same keys for every kind)."""
+    payload = call.payload
+    if isinstance(payload, ModelPayload):
+        chat = payload.request
+        return {
+            "tools": [t.name for t in chat.tools],
+            "message_count": len(chat.messages),
+            "max_tokens": chat.max_tokens,
+        }
+    fields: dict[str, Any] = {"tools": [], "message_count": 0, "max_tokens": None}
+    if isinstance(payload, EmbeddingsPayload):
+        fields["input_count"] = len(payload.request.inputs)
+    elif isinstance(payload, ToolPayload):
+        fields["server"] = payload.server
+    elif isinstance(payload, AgentPayload):
+        fields["message_count"] = 1
+    return fields
 
 
 def build_input(
     call: Call, phase: Phase, routes: list[str], tool_calls: list[ToolCall], upstream: dict[str, str] | None = None
 ) -> dict[str, Any]:
     p = call.principal
-    chat = call.request if isinstance(call.request, ChatRequest) else None
     call_doc: dict[str, Any] = {
         "kind": call.kind,
-        "operation": "chat" if chat else "embeddings",
+        "operation": call.operation,
         "phase": phase,
         "surface": call.surface,
         "target": call.target,
         "stream": call.stream,
         "request_id": call.request_id,
         "tool_calls": tool_calls_doc(tool_calls),
-        "tools": [t.name for t in chat.tools] if chat else [],
-        "message_count": len(chat.messages) if chat else 0,
-        "max_tokens": chat.max_tokens if chat else None,
+        **_kind_fields(call),
     }
     if upstream:
         call_doc["upstream"] = upstream

@@ -1,19 +1,29 @@
-"""Stage 3 (and 8): ask the policy engine; every failure becomes a deny (fail closed).
+"""Stage 3 (and 8): ask the policy, make its decision a plan, record it; a deny ends the call.
 
-The only way an engine failure allows a call is `policy.fail_open: true` in the config, and then the
-decision is marked `fail_open` in the audit log.
+Every engine failure becomes a deny (fail closed). The only way an engine failure allows a call is
+`policy.fail_open: true` in the config, and then the decision is marked `fail_open` in the audit log.
+What the policy asks that this gateway cannot carry out is denied by `enforcement.plan`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
-from gateway.errors import PolicyEngineError, PolicyUnavailable
+from connectors.base import StreamEnd, ToolCall
+from gateway.audit.journal import Journal
+from gateway.enforcement import Plan, plan
+from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
+from gateway.flight import Flight
 from gateway.metrics import Metrics
 from gateway.model import Decision, Phase
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.input import build_input, request_tool_calls
+from gateway.reply import Part
+from gateway.services import Services
 from gateway.settings import PolicyConfig
 
 
@@ -31,24 +41,51 @@ async def _ask(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyCo
     return Decision.from_document(raw, phase=phase, policy_version=version)
 
 
-def _enforceable(decision: Decision) -> Decision:
-    """Deny what this gateway cannot carry out rather than forward the call without it."""
-    if decision.allow and decision.hold is not None:
-        reason = f"approval required ({decision.hold.reason}) but this gateway has no approval queue"
-        return decision.model_copy(update={"allow": False, "reasons": [*decision.reasons, reason]})
-    if decision.allow and decision.redact:
-        reason = f"redaction of {', '.join(decision.redact)} required but PII redaction is not enabled"
-        return decision.model_copy(update={"allow": False, "reasons": [*decision.reasons, reason]})
-    return decision
-
-
-async def decide(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyConfig, metrics: Metrics) -> Decision:
+async def evaluate(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyConfig, metrics: Metrics) -> Decision:
+    """The policy's decision on one input, failing closed (the decision as the policy gave it, not yet a plan)."""
     phase: Phase = input_doc["call"]["phase"]
     started = time.perf_counter()
     decision = await _ask(engine, input_doc, config, phase)
     if decision.error and config.fail_open:
         decision = decision.model_copy(update={"allow": True, "fail_open": True})
-    decision = _enforceable(decision)
     decision.latency_ms = round((time.perf_counter() - started) * 1000, 3)
     metrics.decision(phase, decision.allow, decision.error, decision.latency_ms / 1000)
     return decision
+
+
+async def _decide(flight: Flight, services: Services, journal: Journal, phase: Phase, calls: list[ToolCall]) -> Plan:
+    call = flight.need_call()
+    upstream = None
+    if phase == "response" and flight.served is not None:
+        upstream = {"provider": flight.served.provider, "model": flight.served.model}
+    input_doc = build_input(call, phase, list(services.settings.routes), calls, upstream)
+    decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
+    enforced = plan(decision, services.capabilities)
+    journal.decided(call.principal, call, decision, enforced, calls)
+    if enforced.action == "deny":
+        raise PolicyDenied(enforced.reasons, decision.decision_id)
+    return enforced
+
+
+async def decide(flight: Flight, services: Services, journal: Journal) -> Flight:
+    """Request phase: before anything leaves the gateway."""
+    return replace(
+        flight, plan=await _decide(flight, services, journal, "request", request_tool_calls(flight.need_call()))
+    )
+
+
+async def decide_response(
+    flight: Flight, services: Services, journal: Journal, parts: AsyncIterator[Part]
+) -> AsyncIterator[Part]:
+    """Response phase: text passes as it comes; the tool calls the model asks for wait for the decision."""
+    held: list[ToolCall] = []
+    async for part in parts:
+        if isinstance(part, ToolCall):
+            held.append(part)
+            continue
+        if isinstance(part, StreamEnd):
+            journal.usage(part.usage)
+            await _decide(flight, services, journal, "response", held)
+            for call in held:
+                yield call
+        yield part

@@ -1,5 +1,8 @@
 """Stage 7: send the call to the route's targets in order, with bounded retries, backoff and timeouts.
 
+`forward` is the pivot of the pipeline: it sends what the request stages let through and returns what came
+back, whole or as a stream of events, with the target that answered. How it sends depends on the kind.
+
 Connection errors, timeouts, 429 and 5xx move on (retry, then the next target); any other 4xx is the
 provider refusing the request itself and goes straight back to the agent. A stream falls back only
 until its first event has arrived; after that a failure ends the stream with an error.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from connectors.base import (
@@ -20,6 +24,7 @@ from connectors.base import (
     StreamEvent,
 )
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
+from gateway.audit.journal import Journal
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -28,11 +33,14 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamTimedOut,
 )
-from gateway.model import Attempt, Trace
+from gateway.flight import Flight
+from gateway.model import Attempt, EmbeddingsPayload, ModelPayload
+from gateway.reply import Reply
 from gateway.services import Services
 from gateway.settings import RouteConfig, RouteTarget
 
 T = TypeVar("T")
+Upstream = Reply | AsyncIterator[StreamEvent]
 
 
 def to_gateway_error(exc: UpstreamError) -> GatewayError:
@@ -46,8 +54,8 @@ def to_gateway_error(exc: UpstreamError) -> GatewayError:
 
 
 async def _attempts(
-    route: RouteConfig, services: Services, trace: Trace, send: Callable[[RouteTarget], Awaitable[T]]
-) -> T:
+    route: RouteConfig, services: Services, journal: Journal, send: Callable[[RouteTarget], Awaitable[T]]
+) -> tuple[T, RouteTarget]:
     last: UpstreamError | None = None
     for target in route.targets():
         backoff = route.backoff_s
@@ -58,7 +66,7 @@ async def _attempts(
             try:
                 result = await send(target)
             except UpstreamError as exc:
-                trace.attempts.append(
+                journal.attempt(
                     Attempt(provider=target.provider, model=target.model, status=exc.status or None, error=exc.message)
                 )
                 services.metrics.upstream.labels(target.provider, type(exc).__name__).inc()
@@ -66,20 +74,39 @@ async def _attempts(
                     raise to_gateway_error(exc) from exc
                 last = exc
                 continue
-            trace.attempts.append(Attempt(provider=target.provider, model=target.model, status=200))
+            journal.attempt(Attempt(provider=target.provider, model=target.model, status=200))
             services.metrics.upstream.labels(target.provider, "ok").inc()
-            trace.provider, trace.upstream_model, trace.upstream_status = target.provider, target.model, 200
-            return result
+            journal.served(target.provider, target.model, 200)
+            return result, target
     assert last is not None
-    trace.upstream_status = last.status or None
+    journal.upstream_failed(last.status or None)
     raise to_gateway_error(last) from last
 
 
-async def forward(request: ChatRequest, route: RouteConfig, services: Services, trace: Trace) -> ChatResponse:
+async def forward(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, Upstream]:
+    """Send the call; returns the flight with the target that answered, and the answer (or its stream)."""
+    call, route = flight.need_call(), flight.need_route().config
+    payload = call.payload
+    upstream: tuple[Upstream, RouteTarget]
+    if isinstance(payload, ModelPayload) and payload.request.stream:
+        upstream = await forward_stream(payload.request, route, services, journal)
+    elif isinstance(payload, ModelPayload):
+        upstream = await forward_chat(payload.request, route, services, journal)
+    elif isinstance(payload, EmbeddingsPayload):
+        upstream = await forward_embeddings(payload.request, route, services, journal)
+    else:
+        raise InvalidRequest(f"this gateway cannot forward {call.kind} calls")
+    answer, target = upstream
+    return replace(flight, served=target), answer
+
+
+async def forward_chat(
+    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal
+) -> tuple[ChatResponse, RouteTarget]:
     async def send(target: RouteTarget) -> ChatResponse:
         return await services.connector(target).complete(request, timeout=route.timeout_s)
 
-    return await _attempts(route, services, trace, send)
+    return await _attempts(route, services, journal, send)
 
 
 async def _rest(first: StreamEvent, stream: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[StreamEvent]:
@@ -94,8 +121,8 @@ async def _rest(first: StreamEvent, stream: AsyncGenerator[StreamEvent, None]) -
 
 
 async def forward_stream(
-    request: ChatRequest, route: RouteConfig, services: Services, trace: Trace
-) -> AsyncIterator[StreamEvent]:
+    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal
+) -> tuple[AsyncIterator[StreamEvent], RouteTarget]:
     """Opens the stream on the first target that produces an event; returns the whole event stream."""
 
     async def send(target: RouteTarget) -> AsyncIterator[StreamEvent]:
@@ -111,12 +138,12 @@ async def forward_stream(
             raise
         return _rest(first, stream)
 
-    return await _attempts(route, services, trace, send)
+    return await _attempts(route, services, journal, send)
 
 
 async def forward_embeddings(
-    request: EmbeddingRequest, route: RouteConfig, services: Services, trace: Trace
-) -> EmbeddingResponse:
+    request: EmbeddingRequest, route: RouteConfig, services: Services, journal: Journal
+) -> tuple[EmbeddingResponse, RouteTarget]:
     async def send(target: RouteTarget) -> EmbeddingResponse:
         connector = services.connector(target)
         if not isinstance(connector, EmbeddingConnector):
@@ -124,4 +151,4 @@ async def forward_embeddings(
             raise InvalidRequest(f"provider '{target.provider}' ({kind}) offers no embeddings")
         return await connector.embed(request, timeout=route.timeout_s)
 
-    return await _attempts(route, services, trace, send)
+    return await _attempts(route, services, journal, send)

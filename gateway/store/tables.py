@@ -27,8 +27,9 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class AuditEvent(Base):
-    """One policy decision (or gateway rejection) on one call. Append-only; never holds raw content or PII."""
+class AuditEventRow(Base):
+    """One audit event (`gateway.audit.events.AuditEvent`): a decision or a transition of one call.
+    Append-only; never holds raw content or PII."""
 
     __tablename__ = "audit_events"
 
@@ -60,3 +61,6 @@ class AuditEvent(Base):
     latency_ms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     total_ms: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(16), default="decision", server_default="decision")
+    approval_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor: Mapped[str | None] = mapped_column(String(200))

@@ -11,10 +11,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import anthropic_wire
-from connectors.base import ChatRequest, ChatResponse, StreamEvent
-from gateway.errors import GatewayError, PolicyDenied
-from gateway.pipeline import Parser
-from gateway.surfaces.common import SurfaceName, ensure_json, handle
+from connectors.base import ChatResponse, StreamEvent
+from gateway.errors import GatewayError, InvalidRequest, PolicyDenied
+from gateway.model import ModelPayload, Parser
+from gateway.reply import Reply
+from gateway.surfaces.common import ensure_json, handle
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -27,8 +28,8 @@ ERROR_TYPES = {
 }
 
 
-def _parse(body: Any) -> ChatRequest:
-    return anthropic_wire.parse_request(ensure_json(body))
+def _parse(body: Any) -> ModelPayload:
+    return ModelPayload(request=anthropic_wire.parse_request(ensure_json(body)))
 
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
@@ -36,13 +37,15 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
 
 
 class AnthropicFormat:
-    name: SurfaceName = "anthropic"
+    name = "anthropic"
 
     def parser(self) -> Parser:
         return _parse
 
-    def render(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        return anthropic_wire.render_response(response, model)
+    def render(self, reply: Reply, model: str) -> dict[str, Any]:
+        if not isinstance(reply, ChatResponse):
+            raise InvalidRequest("the Anthropic surface answers messages only")
+        return anthropic_wire.render_response(reply, model)
 
     async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
         renderer = anthropic_wire.EventRenderer(model)

@@ -9,27 +9,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
+import anyio
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from connectors.base import ChatResponse, StreamEvent
+from connectors.base import StreamEvent
 from gateway.errors import GatewayError, InvalidRequest, RequestTooLarge
-from gateway.model import Inbound, Trace, new_id
-from gateway.pipeline import Parser, Pipeline
-
-SurfaceName = Literal["openai", "anthropic"]
+from gateway.model import Inbound, Origin, Parser, new_id
+from gateway.pipeline import Pipeline, Stream
+from gateway.reply import Reply
 
 
 class WireFormat(Protocol):
-    name: SurfaceName
+    name: str  # the surface: openai, anthropic, ...
 
     def parser(self) -> Parser:
         """A parser for one request (it may remember options that only rendering needs)."""
         ...
 
-    def render(self, response: ChatResponse, model: str) -> dict[str, Any]: ...
+    def render(self, reply: Reply, model: str) -> dict[str, Any]: ...
 
     def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
 
@@ -44,24 +46,40 @@ async def handle(request: Request, wire: WireFormat) -> Response:
     """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not."""
     pipeline: Pipeline = request.app.state.pipeline
     body = await read_json(request, pipeline.services.settings.max_request_bytes)
-    call_in = inbound(request, wire.name, body)
     parser = wire.parser()
+    call_in = inbound(request, wire.name, body, parser)
+    request_id = call_in.origin.request_id
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
     try:
-        if isinstance(body, dict) and body.get("stream") is True:
-            events, trace = await pipeline.stream(call_in, parser)
-            encoded = _relay(wire.encode(events, model, parser), wire)
-            return StreamingResponse(
-                encoded, media_type="text/event-stream", headers=headers(trace, call_in.request_id)
-            )
-        response, trace = await pipeline.complete(call_in, parser)
+        result = await pipeline.run(call_in)
     except GatewayError as exc:
-        return error_response(wire, exc, call_in.request_id)
-    return JSONResponse(wire.render(response, model or response.model), headers=headers(trace, call_in.request_id))
+        return error_response(wire, exc, request_id)
+    out_headers = headers(request_id, result.decision_id)
+    if result.stream is not None:
+        encoded = _relay(wire.encode(result.stream, model, parser), wire)
+        return EventStreamResponse(result.stream, encoded, out_headers)
+    assert result.reply is not None
+    return JSONResponse(wire.render(result.reply, model or result.reply.model), headers=out_headers)
+
+
+class EventStreamResponse(StreamingResponse):
+    """A server-sent event stream that always ends its call (audit), however the response ends."""
+
+    def __init__(self, stream: Stream, content: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.stream.aclose()
 
 
 def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSONResponse:
-    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=headers(None, request_id, exc))
+    decision_id = getattr(exc, "decision_id", None)
+    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=headers(request_id, decision_id))
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -95,14 +113,17 @@ def bearer_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def inbound(request: Request, surface: SurfaceName, body: Any) -> Inbound:
-    return Inbound(
+def origin(request: Request, surface: str) -> Origin:
+    return Origin(
         surface=surface,
-        api_key=bearer_key(request),
-        body=body,
         request_id=request.headers.get("x-request-id") or new_id(),
         end_user=request.headers.get("x-end-user"),
     )
+
+
+def inbound(request: Request, surface: str, body: Any, parser: Parser) -> Inbound:
+    key = bearer_key(request)
+    return Inbound(origin(request, surface), SecretStr(key) if key else None, body, parser)
 
 
 def ensure_json(body: Any) -> Any:
@@ -113,9 +134,8 @@ def ensure_json(body: Any) -> Any:
     return body
 
 
-def headers(trace: Trace | None, request_id: str, exc: GatewayError | None = None) -> dict[str, str]:
+def headers(request_id: str, decision_id: str | None) -> dict[str, str]:
     out = {"x-request-id": request_id}
-    decision_id = getattr(exc, "decision_id", None) or (trace.last_decision_id() if trace else None)
     if decision_id:
         out["x-gateway-decision-id"] = decision_id
     return out

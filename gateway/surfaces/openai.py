@@ -5,24 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
+from connectors.base import EmbeddingResponse, StreamEvent
 from gateway.errors import GatewayError, PolicyDenied
-from gateway.pipeline import Parser, Pipeline
+from gateway.listing import allowed_routes
+from gateway.model import EmbeddingsPayload, ModelPayload, Parser
+from gateway.pipeline import Pipeline
+from gateway.reply import Reply
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
-from gateway.surfaces.common import (
-    SurfaceName,
-    ensure_json,
-    error_response,
-    handle,
-    headers,
-    inbound,
-    read_json,
-)
+from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, origin
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -34,27 +30,38 @@ ERROR_TYPES = {
 }
 
 
-class _Parser:
-    """Parses the body; remembers whether the agent asked for usage in the stream."""
+class _ChatParser:
+    """Parses a chat body; remembers whether the agent asked for usage in the stream."""
 
     include_usage = False
 
-    def __call__(self, body: Any) -> ChatRequest:
+    def __call__(self, body: Any) -> ModelPayload:
         request, self.include_usage = openai_wire.parse_request(ensure_json(body))
-        return request
+        return ModelPayload(request=request)
+
+
+def _parse_embeddings(body: Any) -> EmbeddingsPayload:
+    return EmbeddingsPayload(request=openai_wire.parse_embedding_request(ensure_json(body)))
 
 
 class OpenAIFormat:
-    name: SurfaceName = "openai"
+    """Chat completions (`embeddings=False`) or embeddings, in OpenAI's wire format."""
+
+    name = "openai"
+
+    def __init__(self, embeddings: bool = False) -> None:
+        self.embeddings = embeddings
 
     def parser(self) -> Parser:
-        return _Parser()
+        return _parse_embeddings if self.embeddings else _ChatParser()
 
-    def render(self, response: ChatResponse, model: str) -> dict[str, Any]:
-        return openai_wire.render_response(response, model)
+    def render(self, reply: Reply, model: str) -> dict[str, Any]:
+        if isinstance(reply, EmbeddingResponse):
+            return openai_wire.render_embedding_response(reply, model)
+        return openai_wire.render_response(reply, model)
 
     async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
-        renderer = openai_wire.ChunkRenderer(model, isinstance(parser, _Parser) and parser.include_usage)
+        renderer = openai_wire.ChunkRenderer(model, isinstance(parser, _ChatParser) and parser.include_usage)
         async for event in events:
             for chunk in renderer.render(event):
                 yield f"data: {openai_wire.dumps(chunk)}\n\n".encode()
@@ -73,39 +80,27 @@ class OpenAIFormat:
 
 
 WIRE = OpenAIFormat()
+EMBEDDINGS_WIRE = OpenAIFormat(embeddings=True)
 
 
 async def chat_completions(request: Request) -> Response:
     return await handle(request, WIRE)
 
 
-def _parse_embeddings(body: Any) -> EmbeddingRequest:
-    return openai_wire.parse_embedding_request(ensure_json(body))
-
-
 async def embeddings(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
-    body = await read_json(request, pipeline.services.settings.max_request_bytes)
-    call_in = inbound(request, "openai", body)
-    try:
-        response, trace = await pipeline.embed(call_in, _parse_embeddings)
-    except GatewayError as exc:
-        return error_response(WIRE, exc, call_in.request_id)
-    model = str(body.get("model", "")) if isinstance(body, dict) else response.model
-    return JSONResponse(
-        openai_wire.render_embedding_response(response, model), headers=headers(trace, call_in.request_id)
-    )
+    return await handle(request, EMBEDDINGS_WIRE)
 
 
 async def list_models(request: Request) -> Response:
     """The routes this agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
     pipeline: Pipeline = request.app.state.pipeline
     anthropic = "anthropic-version" in request.headers
-    call_in = inbound(request, "anthropic" if anthropic else "openai", None)
+    key = bearer_key(request)
+    where = origin(request, "anthropic" if anthropic else "openai")
     try:
-        allowed = [alias for alias, _ in await pipeline.allowed_routes(call_in)]
+        allowed = await allowed_routes(pipeline.services, SecretStr(key) if key else None, where)
     except GatewayError as exc:
-        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, call_in.request_id)
+        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, where.request_id)
     if anthropic:
         data = [{"type": "model", "id": a, "display_name": a, "created_at": "1970-01-01T00:00:00Z"} for a in allowed]
         first, last = (allowed[0], allowed[-1]) if allowed else (None, None)

@@ -5,7 +5,7 @@
 # to make). Input and output are documented in docs/policy-input.md.
 #
 # - only callers with an agent identity, and not on the blocked list, are allowed
-# - only model aliases the gateway routes (input.routes) may be called
+# - only model aliases the gateway routes (input.routes) may be called (chat and embeddings)
 # - tools on the risky list (data.gateway.risky_tools, in data.json beside this file) are denied
 package gateway
 
@@ -31,7 +31,7 @@ deny contains concat("", ["agent '", input.principal.agent, "' is blocked"]) if 
 }
 
 deny contains concat("", ["model '", input.call.target, "' is not a configured route"]) if {
-	input.call.kind == "model"
+	input.call.kind in {"model", "embeddings"}
 	not known_route
 }
 

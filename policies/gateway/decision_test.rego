@@ -76,3 +76,28 @@ test_every_reason_is_reported_in_order if {
 		with input.routes as routes(0)
 	d.reasons == ["caller has no agent identity", "model 'nope' is not a configured route"]
 }
+
+embeddings_call(target) := {
+	"kind": "embeddings", "operation": "embeddings", "phase": "request", "surface": "openai", "target": target,
+	"tool_calls": [],
+}
+
+test_embeddings_on_an_unknown_model_are_denied if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as embeddings_call("nope")
+		with input.routes as routes(0)
+	not d.allow
+	d.reasons == ["model 'nope' is not a configured route"]
+}
+
+tool_call(name) := {
+	"kind": "tool", "operation": "tools/call", "phase": "request", "surface": "mcp", "target": name,
+	"server": "bank", "tool_calls": [{"id": "1", "name": name, "arguments": {}}],
+}
+
+test_a_tool_call_is_not_checked_against_model_routes if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as tool_call("get_balance")
+		with input.routes as routes(0)
+	d.allow
+}

@@ -1,0 +1,114 @@
+"""The audit events of one call, recorded when they happen and handed to the audit log when the call ends.
+
+Stages record what they decide (`decided`) and what they learn from upstream (`attempt`, `served`,
+`usage`); the pipeline records how the call failed (`failed`). `close` returns the call's events, with
+the call's outcome (upstream, tokens, error, total time) on the event it belongs to: the response
+decision, or the only decision there is. A call that never reached the policy (bad key, bad body) still
+gets one event: the gateway's own deny.
+
+    >>> journal = Journal(Origin(surface="openai", request_id="r1"))
+    >>> journal.failed("invalid_api_key", "missing agent key")
+    >>> [(e.event, e.allow, e.error_code) for e in journal.close(None, None)]
+    [('decision', False, 'invalid_api_key')]
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from connectors.base import ToolCall, Usage
+from gateway.audit.events import AuditEvent
+from gateway.enforcement import Plan
+from gateway.model import Attempt, Call, Decision, Origin, Principal, new_id
+
+
+class Journal:
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.events: list[AuditEvent] = []
+        self.attempts: list[Attempt] = []
+        self.stages: dict[str, float] = {}
+        self.provider: str | None = None
+        self.upstream_model: str | None = None
+        self.upstream_status: int | None = None
+        self.usage_seen: Usage | None = None
+        self.error_code: str | None = None
+        self.error: str | None = None
+
+    @property
+    def decision_id(self) -> str | None:
+        """The id of the latest decision (for the response header), None before the first."""
+        return self.events[-1].decision_id if self.events else None
+
+    def time(self, stage: str, started: float) -> None:
+        """Add the time since `started` (a `time.perf_counter()`) to `stage`'s latency, in milliseconds."""
+        self.stages[stage] = round(self.stages.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 3)
+
+    def decided(
+        self, principal: Principal, call: Call, decision: Decision, plan: Plan, tool_calls: list[ToolCall]
+    ) -> None:
+        event = self._event(decision.decision_id, principal, call)
+        event.phase, event.allow, event.reasons = decision.phase, plan.allowed, plan.reasons
+        event.error_code, event.fail_open = decision.error, decision.fail_open
+        event.policy_version = decision.policy_version or None
+        event.tool_calls = [t.name for t in tool_calls] if decision.phase == "response" else []
+        event.latency_ms = {"decide": decision.latency_ms}
+        self.events.append(event)
+
+    def attempt(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+
+    def served(self, provider: str, model: str, status: int) -> None:
+        self.provider, self.upstream_model, self.upstream_status = provider, model, status
+
+    def upstream_failed(self, status: int | None) -> None:
+        self.upstream_status = status
+
+    def usage(self, usage: Usage) -> None:
+        self.usage_seen = usage
+
+    def failed(self, code: str, message: str) -> None:
+        self.error_code, self.error = code, message
+
+    def _event(self, decision_id: str, principal: Principal | None, call: Call | None) -> AuditEvent:
+        """An event of this call: who called, what they asked for."""
+        o = self.origin
+        return AuditEvent(
+            decision_id=decision_id,
+            call_id=o.call_id,
+            request_id=o.request_id,
+            ts=datetime.fromtimestamp(o.started, UTC),
+            agent=principal.agent if principal else None,
+            team=principal.team if principal else None,
+            key_id=principal.key_id if principal else None,
+            end_user=principal.end_user if principal else o.end_user,
+            surface=o.surface,
+            kind=call.kind if call else "model",
+            target=call.target if call else None,
+        )
+
+    def _rejection(self, principal: Principal | None, call: Call | None) -> AuditEvent:
+        """A call that never reached the policy is still a decision: the gateway's deny."""
+        event = self._event(new_id(), principal, call)
+        event.reasons, event.error_code = [self.error or "rejected"], self.error_code
+        return event
+
+    def close(self, principal: Principal | None, call: Call | None) -> list[AuditEvent]:
+        """The call's events, its outcome on the one it belongs to. Call once, when the call ends."""
+        events = self.events or [self._rejection(principal, call)]
+        total_ms = round((time.time() - self.origin.started) * 1000, 3)
+        decisions = [e for e in events if e.event == "decision"]
+        for event in events:
+            event.total_ms = total_ms
+            event.latency_ms = {**self.stages, **event.latency_ms}
+            event.provider, event.upstream_model = self.provider, self.upstream_model
+            event.upstream_status = self.upstream_status
+            event.attempts = list(self.attempts)
+            if self.usage_seen is not None:
+                event.input_tokens, event.output_tokens = self.usage_seen.input_tokens, self.usage_seen.output_tokens
+            # the call's error belongs to the response decision, or to the only decision there is
+            if event.phase == "response" or len(decisions) == 1:
+                event.error_code = event.error_code or self.error_code
+                event.detail = self.error
+        return events

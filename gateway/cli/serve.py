@@ -1,0 +1,68 @@
+"""`gateway serve`: run the gateway (the embedded defaults and a demo key when no config is given)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from gateway.cli.common import ConfigOption, error, settings_from, with_db
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+from gateway.store.db import Database
+from gateway.store.keys import KeyStore
+
+
+def serve(
+    config: ConfigOption = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
+    from gateway.app import build_services, create_app
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = settings_from(config)
+
+    async def preflight() -> None:  # fail here, with one clear line, rather than in the server's lifespan
+        await (await build_services(settings)).aclose()
+
+    try:
+        asyncio.run(preflight())
+    except ConfigError as exc:
+        error(exc.message)
+        raise typer.Exit(1) from exc
+    if settings.is_demo:
+        _, key = with_db(settings, _rotate_demo_key)
+        _banner(settings, host, port, key)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+async def _rotate_demo_key(db: Database) -> tuple[str, str]:
+    store = KeyStore(db)
+    await store.revoke_agent("demo")
+    return await store.create("demo", "demo")
+
+
+def _banner(settings: Settings, host: str, port: int, key: str) -> None:
+    base = f"http://{host}:{port}"
+    routes = ", ".join(settings.routes)
+    typer.echo(f"""
+Agent Governance Gateway on {base}  (embedded defaults: {settings.database_url}, policies in {settings.policy.dir})
+Routes: {routes}  (the built-in echo upstream: no API key needed)
+Demo agent key (valid until the next start without a config): {key}
+
+Try it:
+  curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {key}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"model": "echo", "messages": [{{"role": "user", "content": "hello"}}]}}'
+  OPENAI_BASE_URL={base}/v1 OPENAI_API_KEY={key} python your_agent.py
+""")

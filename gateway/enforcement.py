@@ -1,0 +1,81 @@
+"""Enforcement is a value: a policy decision becomes a `Plan` the gateway knows it can carry out.
+
+The policy may ask for more than this gateway has enabled (a hold without an approval queue, a redaction
+of an entity type no recognizer finds). `plan` is the one place that checks each part of a decision against
+the gateway's `Capabilities` and turns what it cannot carry out into a deny with a reason, rather than
+forwarding the call without it. PII redaction and the approval queue switch their capability on here.
+
+    >>> decision = Decision(phase="request", allow=True, redact=["EMAIL_ADDRESS"])
+    >>> plan(decision, Capabilities()).action
+    'deny'
+    >>> plan(decision, Capabilities(redactable=frozenset({"EMAIL_ADDRESS"}))).action
+    'allow'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.model import Decision, HoldRequest
+
+Action = Literal["allow", "deny", "hold"]
+
+
+class Capabilities(BaseModel):
+    """What this gateway can carry out, built once at start from the config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    redactable: frozenset[str] = frozenset()  # entity types the redaction stage can find and redact
+    approvals: bool = False  # an approval queue that can hold a call
+
+
+class Plan(BaseModel):
+    """What the gateway will do with one call (or one response): allow, deny or hold, and the redactions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    decision_id: str
+    reasons: list[str] = Field(default_factory=list)
+    redact: list[str] = Field(default_factory=list)
+    hold: HoldRequest | None = None
+    route: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+def _unsupported(decision: Decision, capabilities: Capabilities) -> list[str]:
+    """Why this gateway cannot carry out what the decision asks ([] when it can)."""
+    problems = []
+    if decision.hold is not None and not capabilities.approvals:
+        problems.append(f"approval required ({decision.hold.reason}) but this gateway has no approval queue")
+    missing = [entity for entity in decision.redact if entity not in capabilities.redactable]
+    if missing:
+        enabled = "PII redaction is not enabled" if not capabilities.redactable else "no recognizer finds them"
+        problems.append(f"redaction of {', '.join(missing)} required but {enabled}")
+    return problems
+
+
+def plan(decision: Decision, capabilities: Capabilities) -> Plan:
+    """The decision as the gateway will enforce it: anything it cannot carry out denies, with the reason."""
+    base = Plan(
+        action="allow",
+        decision_id=decision.decision_id,
+        reasons=list(decision.reasons),
+        redact=list(decision.redact),
+        hold=decision.hold,
+        route=decision.route,
+    )
+    if not decision.allow:
+        return base.model_copy(update={"action": "deny"})
+    problems = _unsupported(decision, capabilities)
+    if problems:
+        return base.model_copy(update={"action": "deny", "reasons": [*decision.reasons, *problems]})
+    if decision.hold is not None:
+        return base.model_copy(update={"action": "hold"})
+    return base

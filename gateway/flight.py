@@ -1,0 +1,53 @@
+"""The value the stages pass along: one call in flight. Each stage returns a new `Flight`.
+
+    Flight(origin, inbound)                    a surface hands the raw call over
+      -> authenticate: + principal, - the key
+      -> parse:        + call, - the body
+      -> decide:       + plan
+      -> route:        + route
+      -> forward:      + served (the target that answered)
+
+What the call did (its decisions, attempts, errors) is not kept here but recorded in its audit `Journal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.enforcement import Plan
+from gateway.model import Call, Inbound, Origin, Principal
+from gateway.settings import RouteConfig, RouteTarget
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a call goes: the alias it is routed by (the agent's, or the policy's override) and its targets."""
+
+    alias: str
+    config: RouteConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Flight:
+    origin: Origin
+    inbound: Inbound | None = None
+    principal: Principal | None = None
+    call: Call | None = None
+    plan: Plan | None = None
+    route: Route | None = None
+    served: RouteTarget | None = None
+
+    def need_inbound(self) -> Inbound:
+        if self.inbound is None:
+            raise RuntimeError("stage order: the raw call was already consumed")
+        return self.inbound
+
+    def need_call(self) -> Call:
+        if self.call is None:
+            raise RuntimeError("stage order: the call is not parsed yet")
+        return self.call
+
+    def need_route(self) -> Route:
+        if self.route is None:
+            raise RuntimeError("stage order: the call is not routed yet")
+        return self.route

@@ -1,0 +1,110 @@
+"""What comes back from upstream, as the parts that response stages see: streamed or not, the same parts.
+
+A response stage reads an async iterator of `Part` and yields parts: it may pass them on, hold them back
+(a bounded look-behind), rewrite or drop them, and release what it held later. The stages see text deltas
+and **whole** tool calls, never a tool call's pieces:
+
+- a stream's events become parts with `stream_parts` (the pieces of each tool call are assembled as they
+  complete), and the parts the stages let through become stream events again with `to_events`;
+- a whole answer becomes parts with `parts_of` (its text is one delta) and is rebuilt from the parts the
+  stages let through with `rebuild`, keeping everything the parts do not carry.
+
+So a response stage is written once and works for streamed and non-streamed calls on every surface.
+
+    >>> parts_of(ChatResponse(id="r1", model="m", content="hi"))  # doctest: +ELLIPSIS
+    [StreamStart(...), TextDelta(...), StreamEnd(...)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+from connectors.base import (
+    ChatResponse,
+    EmbeddingResponse,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+
+Part = StreamStart | TextDelta | ToolCall | StreamEnd
+Reply = ChatResponse | EmbeddingResponse
+
+
+def assemble(deltas: list[ToolCallDelta]) -> list[ToolCall]:
+    """Whole tool calls from their streamed pieces, in index order."""
+    calls: dict[int, ToolCall] = {}
+    for d in deltas:
+        current = calls.setdefault(d.index, ToolCall(id=d.id or "", name=d.name or "", arguments=""))
+        current.id = current.id or d.id or ""
+        current.name = current.name or d.name or ""
+        current.arguments += d.arguments
+    return [calls[i] for i in sorted(calls)]
+
+
+async def stream_parts(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Part]:
+    """A stream's events as parts: a tool call is released whole once a different tool call, text or the
+    end of the stream shows that its pieces are all in."""
+    pieces: list[ToolCallDelta] = []
+    async for event in events:
+        if isinstance(event, ToolCallDelta):
+            if pieces and pieces[-1].index != event.index:
+                for call in assemble(pieces):
+                    yield call
+                pieces = []
+            pieces.append(event)
+            continue
+        if pieces:
+            for call in assemble(pieces):
+                yield call
+            pieces = []
+        yield event
+
+
+async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[StreamEvent]:
+    """Parts back as stream events; each whole tool call is one piece, numbered in the order released."""
+    index = 0
+    async for part in parts:
+        if isinstance(part, ToolCall):
+            yield ToolCallDelta(index=index, id=part.id, name=part.name, arguments=part.arguments)
+            index += 1
+        else:
+            yield part
+
+
+def parts_of(reply: Reply) -> list[Part]:
+    """A whole answer as parts: its start, its text as one delta, its tool calls, its end."""
+    if isinstance(reply, EmbeddingResponse):
+        return [StreamStart(id="", model=reply.model), StreamEnd(usage=reply.usage)]
+    parts: list[Part] = [StreamStart(id=reply.id, model=reply.model)]
+    if reply.content:
+        parts.append(TextDelta(text=reply.content))
+    parts.extend(reply.tool_calls)
+    parts.append(StreamEnd(stop_reason=reply.stop_reason, usage=reply.usage))
+    return parts
+
+
+async def iterate(parts: Iterable[Part]) -> AsyncIterator[Part]:
+    for part in parts:
+        yield part
+
+
+def rebuild(reply: Reply, parts: list[Part]) -> Reply:
+    """The answer as the stages let it through: their text, tool calls and end; the rest as it came."""
+    end = next((p for p in parts if isinstance(p, StreamEnd)), None)
+    usage = end.usage if end else reply.usage
+    if isinstance(reply, EmbeddingResponse):
+        return reply.model_copy(update={"usage": usage})
+    texts = [p.text for p in parts if isinstance(p, TextDelta)]
+    content = "".join(texts) if texts or reply.content is not None else None
+    return reply.model_copy(
+        update={
+            "content": content,
+            "tool_calls": [p for p in parts if isinstance(p, ToolCall)],
+            "stop_reason": end.stop_reason if end else reply.stop_reason,
+            "usage": usage,
+        }
+    )
