@@ -4,8 +4,9 @@ A response stage reads an async iterator of `Part` and yields parts: it may pass
 (a bounded look-behind), rewrite or drop them, and release what it held later. The stages see text deltas
 and **whole** tool calls, never a tool call's pieces:
 
-- a stream's events become parts with `stream_parts` (the pieces of each tool call are assembled as they
-  complete), and the parts the stages let through become stream events again with `to_events`;
+- a stream's events become parts with `stream_parts` (the pieces of each tool call are assembled into
+  whole calls, released at the end of the stream), and the parts the stages let through become stream
+  events again with `to_events`;
 - a whole answer becomes parts with `parts_of` (its text is one delta) and is rebuilt from the parts the
   stages let through with `rebuild`, keeping everything the parts do not carry.
 
@@ -46,21 +47,16 @@ def assemble(deltas: list[ToolCallDelta]) -> list[ToolCall]:
 
 
 async def stream_parts(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Part]:
-    """A stream's events as parts: a tool call is released whole once a different tool call, text or the
-    end of the stream shows that its pieces are all in."""
+    """A stream's events as parts. Text passes at once; the pieces of tool calls (which some servers
+    interleave with each other or with text) are released as whole calls just before the end."""
     pieces: list[ToolCallDelta] = []
     async for event in events:
         if isinstance(event, ToolCallDelta):
-            if pieces and pieces[-1].index != event.index:
-                for call in assemble(pieces):
-                    yield call
-                pieces = []
             pieces.append(event)
             continue
-        if pieces:
+        if isinstance(event, StreamEnd):
             for call in assemble(pieces):
                 yield call
-            pieces = []
         yield event
 
 

@@ -56,6 +56,9 @@ def test_provider_refusing_the_request_is_not_retried(gateway, openai_upstream):
 def test_route_timeout_falls_back(gateway):
     reply = ask(gateway, "slow")
     assert reply.choices[0].message.content == "anthropic says: hi"
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert [(a["provider"], a["status"]) for a in rows[-1]["attempts"]] == [("oai", None), ("ant", 200)]
+    assert "timed out" in rows[-1]["attempts"][0]["error"]
 
 
 def test_route_timeout_without_fallback_is_504(gateway):
@@ -67,14 +70,21 @@ def test_route_timeout_without_fallback_is_504(gateway):
 def test_stream_falls_back_before_the_first_event(gateway):
     chunks = list(ask(gateway, "flaky", stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks).strip() == "anthropic says: hi"
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert [r["phase"] for r in rows] == ["request", "response"] and all(r["allow"] for r in rows)
+    attempts = [(a["provider"], a["status"]) for a in rows[-1]["attempts"]]
+    assert attempts == [("down", None), ("down", None), ("oai", 500), ("oai", 500), ("ant", 200)]
+    assert (rows[-1]["provider"], rows[-1]["upstream_model"], rows[-1]["error_code"]) == ("ant", "claude-ok", None)
 
 
 def test_dropped_openai_stream_ends_with_an_error_event(gateway):
     with pytest.raises(openai.APIError) as info:
         list(ask(gateway, "drop", stream=True))
     assert "closed the stream" in str(info.value) or "unreachable" in str(info.value)
-    rows = audit_rows(gateway.settings.database_url, wait_for=1)
-    assert rows[-1]["error_code"] == "upstream_error"
+    [row] = audit_rows(gateway.settings.database_url, wait_for=1)  # no response decision: the stream broke
+    assert (row["phase"], row["allow"], row["error_code"]) == ("request", True, "upstream_error")
+    assert [(a["provider"], a["status"]) for a in row["attempts"]] == [("oai", 200)]
+    assert row["provider"] == "oai" and ("closed the stream" in row["detail"] or "unreachable" in row["detail"])
 
 
 def test_dropped_anthropic_stream_ends_with_an_error_event(gateway):
@@ -84,6 +94,9 @@ def test_dropped_anthropic_stream_ends_with_an_error_event(gateway):
             model="drop-claude", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         ) as stream:
             list(stream.text_stream)
+    [row] = audit_rows(gateway.settings.database_url, wait_for=1)
+    assert (row["phase"], row["allow"], row["error_code"]) == ("request", True, "upstream_error")
+    assert [(a["provider"], a["status"]) for a in row["attempts"]] == [("ant", 200)]
 
 
 def test_agent_leaving_mid_stream_stops_the_upstream_and_is_audited(gateway, openai_upstream):

@@ -164,6 +164,33 @@ def test_models_lists_routes_the_policy_allows(gateway):
     assert "gpt" in models and "claude" in models and "echo" in models
 
 
+# a policy that denies one route and holds another for sign-off
+HOLD_AND_DENY = """package gateway
+
+import rego.v1
+
+default hold := null
+
+hold := {"reason": "needs sign-off", "approvers": "finance"} if input.call.target == "gpt"
+
+decision := {"allow": input.call.target != "claude", "reasons": [], "hold": hold, "redact": [], "route": null}
+"""
+
+
+def test_models_omits_what_the_policy_denies_and_keeps_what_it_would_hold(gateway_factory, sqlite_url, tmp_path):
+    (tmp_path / "policy.rego").write_text(HOLD_AND_DENY)
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
+    models = [m.id for m in client(gw).models.list()]
+    assert "claude" not in models
+    assert "gpt" in models and "echo" in models  # a hold is an allow subject to sign-off: the agent may call it
+    # this gateway has no approval queue, so the held route is denied when called, saying why
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}])
+    assert info.value.body["reasons"] == ["approval required (needs sign-off) but this gateway has no approval queue"]
+    row = audit_rows(sqlite_url, wait_for=1)[-1]
+    assert (row["target"], row["allow"], row["error_code"]) == ("gpt", False, "policy_denied")
+
+
 def test_echo_demo_upstream(gateway):
     reply = client(gateway).chat.completions.create(model="echo", messages=[{"role": "user", "content": "ping"}])
     assert reply.choices[0].message.content == "echo: ping"
