@@ -8,6 +8,7 @@ still leaves a minimal record and a log line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -45,6 +46,9 @@ async def audit(
 ) -> None:
     """Record the call; `close` (releasing the upstream) runs after the hand-over, before the wait."""
     done = audit_log.submit([event.row() for event in _events(journal, flight)])
+    if close is None:  # nothing to release: a cancelled wait loses nothing, the writer commits regardless
+        await asyncio.shield(done)
+        return
     with anyio.CancelScope(shield=True):
         try:
             if close is not None:

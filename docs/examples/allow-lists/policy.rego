@@ -4,8 +4,8 @@
 # An agent with no entry may use nothing.
 #
 # Checked on both phases:
-# - a model call's target (the model alias the agent asks for) must be in the agent's models; this also
-#   filters GET /v1/models, which asks the policy once per route (request phase, no tools)
+# - a model or embeddings call's target (the model alias the agent asks for) must be in the agent's
+#   models; this also filters GET /v1/models, which asks the policy once per route (request phase, no tools)
 # - every tool the agent offers the model (input.call.tools) must be in its tools, so the model is never
 #   told about a tool the agent may not use
 # - every tool call must be in its tools: on the response phase these are the calls the model asks for;
@@ -40,7 +40,7 @@ listed if allowed
 
 deny contains concat("", ["agent '", input.principal.agent, "' may not use model '", input.call.target, "'"]) if {
 	listed
-	input.call.kind == "model"
+	input.call.kind in {"model", "embeddings"}
 	not model_allowed
 }
 

@@ -40,6 +40,19 @@ test_unlisted_model_is_denied if {
 	d.reasons == ["agent 'support-bot' may not use model 'gpt-4o'"]
 }
 
+embeddings_call(target) := {
+	"kind": "embeddings", "phase": "request", "surface": "openai", "target": target, "tools": [], "tool_calls": [],
+}
+
+test_embeddings_follow_the_model_list if {
+	allowed := gateway.decision with input.principal as principal("support-bot")
+		with input.call as embeddings_call("gpt-4o-mini")
+	allowed.allow
+	denied := gateway.decision with input.principal as principal("support-bot")
+		with input.call as embeddings_call("gpt-4o")
+	denied.reasons == ["agent 'support-bot' may not use model 'gpt-4o'"]
+}
+
 test_unlisted_agent_is_denied if {
 	d := gateway.decision with input.principal as principal("intern-bot")
 		with input.call as model_call("echo", "request", [], [])
