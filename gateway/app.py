@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.http import new_client
 from gateway.audit.records import AuditLog
+from gateway.enforcement import Capabilities
 from gateway.metrics import Metrics
+from gateway.pii.service import PiiService
 from gateway.pipeline import Pipeline
 from gateway.policy.factory import build_engine, watch
 from gateway.services import Services
@@ -35,6 +37,12 @@ async def build_services(settings: Settings) -> Services:
     except BaseException:
         await db.aclose()
         raise
+    try:
+        pii = PiiService.from_settings(settings)
+    except BaseException:
+        await policy.aclose()
+        await db.aclose()
+        raise
     metrics = Metrics()
     for name, provider in settings.providers.items():
         if provider.api_key_env and provider.api_key() is None:
@@ -49,6 +57,8 @@ async def build_services(settings: Settings) -> Services:
         policy=policy,
         http=new_client(),
         metrics=metrics,
+        capabilities=Capabilities(redactable=pii.supported if pii else frozenset()),
+        pii=pii,
     )
 
 

@@ -29,6 +29,7 @@ class Capabilities(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     redactable: frozenset[str] = frozenset()  # entity types the redaction stage can find and redact
+    unredactable_reason: str | None = None  # why the others cannot be, when it is not the obvious
     approvals: bool = False  # an approval queue that can hold a call
 
 
@@ -41,6 +42,7 @@ class Plan(BaseModel):
     decision_id: str
     reasons: list[str] = Field(default_factory=list)
     redact: list[str] = Field(default_factory=list)
+    redact_modes: dict[str, str] = Field(default_factory=dict)
     hold: HoldRequest | None = None
     route: str | None = None
 
@@ -56,7 +58,9 @@ def _unsupported(decision: Decision, capabilities: Capabilities) -> list[str]:
         problems.append(f"approval required ({decision.hold.reason}) but this gateway has no approval queue")
     missing = [entity for entity in decision.redact if entity not in capabilities.redactable]
     if missing:
-        enabled = "PII redaction is not enabled" if not capabilities.redactable else "no recognizer finds them"
+        enabled = capabilities.unredactable_reason or (
+            "PII redaction is not enabled" if not capabilities.redactable else "no recognizer finds them"
+        )
         problems.append(f"redaction of {', '.join(missing)} required but {enabled}")
     return problems
 
@@ -68,6 +72,7 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
         decision_id=decision.decision_id,
         reasons=list(decision.reasons),
         redact=list(decision.redact),
+        redact_modes=dict(decision.redact_modes),
         hold=decision.hold,
         route=decision.route,
     )

@@ -3,7 +3,9 @@
     Flight(origin, inbound)                    a surface hands the raw call over
       -> authenticate: + principal, - the key
       -> parse:        + call, - the body
+      -> inspect:      + findings
       -> decide:       + plan
+      -> redact:       call rewritten, + pseudonyms
       -> route:        + route
       -> forward:      + served (the target that answered)
 
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 
 from gateway.enforcement import Plan
 from gateway.model import Call, Inbound, Origin, Principal
+from gateway.pii.findings import Findings
+from gateway.pii.redactor import Pseudonyms
 from gateway.settings import RouteConfig, RouteTarget
 
 
@@ -33,7 +37,9 @@ class Flight:
     inbound: Inbound | None = None
     principal: Principal | None = None
     call: Call | None = None
+    findings: Findings | None = None  # PII and secrets in the call as it came in
     plan: Plan | None = None
+    pseudonyms: Pseudonyms | None = None  # placeholders sent upstream, restored in what comes back
     route: Route | None = None
     served: RouteTarget | None = None
 

@@ -151,8 +151,12 @@ class HoldRequest(BaseModel):
     approvers: str | None = None
 
 
+RedactionMode = Literal["mask", "replace", "hash", "pseudonymize"]
+
+
 class PolicyDocument(BaseModel):
-    """The document at `data.gateway.decision`; every field must be present (anything missing denies)."""
+    """The document at `data.gateway.decision`; the first five fields must be present (anything missing
+    denies); `redact_modes` may override the configured redaction mode per entity type."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
@@ -161,6 +165,7 @@ class PolicyDocument(BaseModel):
     hold: HoldRequest | None
     redact: list[str]
     route: str | None
+    redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
 
 
 class Decision(BaseModel):
@@ -172,6 +177,7 @@ class Decision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     hold: HoldRequest | None = None
     redact: list[str] = Field(default_factory=list)
+    redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
     route: str | None = None
     policy_version: str = ""
     error: str | None = None  # set when the engine failed and the gateway decided instead (fail closed)

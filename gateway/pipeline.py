@@ -1,8 +1,8 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> decide -> route          each: (Flight, ...) -> Flight
+    request stages    authenticate -> parse -> inspect -> decide -> redact -> route     (Flight, ...) -> Flight
     forward           to the route's targets; a whole answer or a stream
-    response stages   decide (response phase)                           each: parts -> parts
+    response stages   redact (scrub, restore pseudonyms) -> decide (response phase)    parts -> parts
     audit             the call's events, in one `finally`, shielded from cancellation
 
 Every kind of call (model, embeddings, tool, agent) and every surface runs these same stages. Response
@@ -30,14 +30,16 @@ from gateway.stages.audit import audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide, decide_response
 from gateway.stages.forward import forward
+from gateway.stages.inspect import inspect
 from gateway.stages.parse import parse
+from gateway.stages.redact import redact, redact_response
 from gateway.stages.route import route
 
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, decide, route)
-RESPONSE_STAGES: tuple[ResponseStage, ...] = (decide_response,)
+REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, route)
+RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
 
 log = logging.getLogger("gateway.pipeline")
 

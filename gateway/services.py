@@ -10,6 +10,7 @@ from connectors.http import HttpClient
 from gateway.audit.records import AuditLog
 from gateway.enforcement import Capabilities
 from gateway.metrics import Metrics
+from gateway.pii.service import PiiService
 from gateway.policy.engine import PolicyEngine
 from gateway.settings import RouteTarget, Settings
 from gateway.store.db import Database
@@ -26,6 +27,7 @@ class Services:
     http: HttpClient
     metrics: Metrics = field(default_factory=Metrics)
     capabilities: Capabilities = field(default_factory=Capabilities)  # what the gateway can enforce
+    pii: PiiService | None = None  # PII inspection and redaction (None: pii.enabled is false)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:

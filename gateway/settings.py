@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from gateway.errors import ConfigError
+from gateway.model import RedactionMode
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gateway.db"
 
@@ -35,6 +36,7 @@ class ProviderConfig(_Strict):
     # header that carries the key; default "Authorization: Bearer" (openai) or x-api-key (anthropic); Azure: api-key
     api_key_header: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    internal: bool = False  # run by the organisation itself: the default policy lets PII go to it unredacted
 
     @model_validator(mode="after")
     def _needs_url(self) -> ProviderConfig:
@@ -74,6 +76,26 @@ class PolicyConfig(_Strict):
     fail_open: bool = False  # only if written here: an engine failure allows (and is audited as fail_open)
 
 
+class PiiConfig(_Strict):
+    """PII and secret inspection (Presidio, in process) and how each entity type is redacted."""
+
+    enabled: bool = True
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    score_threshold: float = Field(default=0.4, ge=0, le=1)  # findings scoring lower are ignored
+    entities: list[str] | None = None  # entity types to look for (None: every supported one)
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR"])
+    nlp_model: str | None = None  # an installed spaCy model (e.g. en_core_web_lg): PERSON, LOCATION, ...
+    max_chars: int = Field(default=200_000, gt=0)  # inspected per call; beyond it input.pii_truncated is true
+    allow_list: list[str] = Field(default_factory=list)  # values never reported or redacted
+    deny_list: dict[str, list[str]] = Field(default_factory=dict)  # entity type -> values always reported
+    modes: dict[str, RedactionMode] = Field(default_factory=dict)  # entity type -> mode; "default" for the rest
+    key_env: str | None = None  # environment variable with the key for hashes and pseudonyms
+    key_file: Path | None = None  # else this file (created 0600 if missing; default: beside a SQLite store)
+
+    def mode(self, entity: str) -> RedactionMode:
+        return self.modes.get(entity) or self.modes.get("default") or "replace"
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"echo": ProviderConfig(kind="echo")}
 
@@ -86,6 +108,7 @@ class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
     max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # larger agent request bodies get a 413
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     config_file: Path | None = Field(default=None, exclude=True)
@@ -97,6 +120,11 @@ class Settings(_Strict):
                 if target.provider not in self.providers:
                     raise ValueError(f"route {alias!r} names provider {target.provider!r}, which is not configured")
         return self
+
+    def internal_route(self, alias: str) -> bool:
+        """Whether every target of the route `alias` (fallbacks too) is a provider marked `internal`."""
+        route = self.routes.get(alias)
+        return route is not None and all(self.providers[t.provider].internal for t in route.targets())
 
     @property
     def is_demo(self) -> bool:
@@ -141,4 +169,6 @@ def load_settings(config: str | Path | None = None, env: dict[str, str] | None =
         settings.config_file = path
         if not settings.policy.dir.is_absolute():
             settings.policy.dir = path.parent / settings.policy.dir
+        if settings.pii.key_file is not None and not settings.pii.key_file.is_absolute():
+            settings.pii.key_file = path.parent / settings.pii.key_file
     return settings

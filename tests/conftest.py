@@ -29,6 +29,7 @@ from tests.upstreams import AnthropicUpstream, OpenAIUpstream
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
 REQUIRE_SERVICES = os.environ.get("GATEWAY_TEST_REQUIRE_SERVICES") == "1"
+os.environ.setdefault("GATEWAY_TEST_PII_KEY", "a-test-key-for-hashes-and-pseudonyms")
 
 
 def missing_service(reason: str) -> None:
@@ -122,6 +123,7 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
         "database_url": database_url,
         # a generous budget: these tests are about behaviour, and CI shares 2 cores among many processes
         "policy": {"dir": str(POLICIES), "timeout_ms": 2000},
+        "pii": {"key_env": "GATEWAY_TEST_PII_KEY"},
         "providers": {
             "oai": {"kind": "openai", "base_url": f"{openai_url}/v1", "api_key_env": "TEST_OAI_KEY"},
             "azure": {
@@ -133,6 +135,7 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
             "ant": {"kind": "anthropic", "base_url": anthropic_url},
             "down": {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
             "echo": {"kind": "echo"},
+            "onprem": {"kind": "openai", "base_url": f"{openai_url}/v1", "internal": True},
         },
         "routes": {
             "gpt": {"provider": "oai", "model": "gpt-test"},
@@ -146,6 +149,8 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
             },
             "embed-claude": {"provider": "ant", "model": "claude-test"},
             "gpt-tool": {"provider": "oai", "model": "gpt-tool"},
+            "gpt-leak": {"provider": "oai", "model": "gpt-leak"},
+            "onprem": {"provider": "onprem", "model": "gpt-onprem"},
             "claude": {"provider": "ant", "model": "claude-test"},
             "claude-tool": {"provider": "ant", "model": "claude-tool"},
             "echo": {"provider": "echo", "model": "echo"},

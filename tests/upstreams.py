@@ -4,8 +4,9 @@ The model name picks the behaviour, so one server covers every test:
   `*fail500*` answers 500, `*ratelimit*` 429, `*badreq*` 400, `*slow*` sleeps 2 s first,
   `*drop*` streams one event then drops the connection, `*trickle*` streams a word every 0.2 s (and
   counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool call
-  (`get_weather`, or the tool named in the last user message after `call `), anything else answers
-  "<provider> says: <last user text>". Every request body is kept in `received`.
+  (`get_weather`, or the tool named in the last user message after `call `), `*leak*` (OpenAI) adds a card
+  number and an email of its own to its answer, anything else answers "<provider> says: <last user
+  text>". Every request body is kept in `received`.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class OpenAIUpstream:
         if failure:
             return failure
         text = f"openai says: {_last_user_text(body['messages'])}"
+        if "leak" in model:
+            text += " | mine: 4111 1111 1111 1111 ops@leaky-corp.com"
         call = {
             "id": "call_up1",
             "type": "function",

@@ -57,6 +57,7 @@ class AuditEvent(BaseModel):
     detail: str | None = None
     approval_id: str | None = None
     actor: str | None = None
+    pii: list[dict[str, Any]] = Field(default_factory=list)  # findings: type, where, index, span, score, keyed hash
 
     def row(self) -> dict[str, Any]:
         """The event as the audit table stores it."""
@@ -95,4 +96,5 @@ EXPORT_FIELDS = [
     "event",
     "approval_id",
     "actor",
+    "pii",
 ]

@@ -21,6 +21,7 @@ from connectors.base import ToolCall, Usage
 from gateway.audit.events import AuditEvent
 from gateway.enforcement import Plan
 from gateway.model import Attempt, Call, Decision, Origin, Principal, new_id
+from gateway.pii.findings import Finding, Findings
 
 
 class Journal:
@@ -35,18 +36,26 @@ class Journal:
         self.usage_seen: Usage | None = None
         self.error_code: str | None = None
         self.error: str | None = None
+        self.output_findings: list[Finding] = []  # PII in what came back, for the response decision
 
     @property
     def decision_id(self) -> str | None:
         """The id of the latest decision (for the response header), None before the first."""
-        return self.events[-1].decision_id if self.events else None
+        decisions = [e for e in self.events if e.event == "decision"]
+        return decisions[-1].decision_id if decisions else None
 
     def time(self, stage: str, started: float) -> None:
         """Add the time since `started` (a `time.perf_counter()`) to `stage`'s latency, in milliseconds."""
         self.stages[stage] = round(self.stages.get(stage, 0.0) + (time.perf_counter() - started) * 1000, 3)
 
     def decided(
-        self, principal: Principal, call: Call, decision: Decision, plan: Plan, tool_calls: list[ToolCall]
+        self,
+        principal: Principal,
+        call: Call,
+        decision: Decision,
+        plan: Plan,
+        tool_calls: list[ToolCall],
+        findings: Findings | None = None,
     ) -> None:
         event = self._event(decision.decision_id, principal, call)
         event.phase, event.allow, event.reasons = decision.phase, plan.allowed, plan.reasons
@@ -54,6 +63,18 @@ class Journal:
         event.policy_version = decision.policy_version or None
         event.tool_calls = [t.name for t in tool_calls] if decision.phase == "response" else []
         event.latency_ms = {"decide": decision.latency_ms}
+        event.pii = [f.record() for f in findings.items] if findings else []
+        self.events.append(event)
+
+    def redacted(self, principal: Principal, call: Call, done: list[tuple[Finding, str]], phase: str) -> None:
+        """What the redaction stage rewrote: each value's type, position, keyed hash and the mode used."""
+        event = self._event(new_id(), principal, call)
+        event.event, event.phase, event.allow = "redacted", phase, True
+        counts: dict[str, int] = {}
+        for finding, mode in done:
+            counts[f"{finding.type} ({mode})"] = counts.get(f"{finding.type} ({mode})", 0) + 1
+        event.reasons = [f"{kind} x{n}" for kind, n in sorted(counts.items())]
+        event.pii = [{**finding.record(), "mode": mode} for finding, mode in done]
         self.events.append(event)
 
     def attempt(self, attempt: Attempt) -> None:
@@ -101,6 +122,7 @@ class Journal:
         decisions = [e for e in events if e.event == "decision"]
         for event in events:
             event.total_ms = total_ms
+        for event in decisions:
             event.latency_ms = {**self.stages, **event.latency_ms}
             event.provider, event.upstream_model = self.provider, self.upstream_model
             event.upstream_status = self.upstream_status

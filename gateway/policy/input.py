@@ -7,6 +7,7 @@ from typing import Any
 
 from connectors.base import ToolCall
 from gateway.model import AgentPayload, Call, EmbeddingsPayload, ModelPayload, Phase, ToolPayload
+from gateway.pii.findings import Findings
 
 
 def _arguments(text: str) -> Any:
@@ -55,7 +56,13 @@ def _kind_fields(call: Call) -> dict[str, Any]:
 
 
 def build_input(
-    call: Call, phase: Phase, routes: list[str], tool_calls: list[ToolCall], upstream: dict[str, str] | None = None
+    call: Call,
+    phase: Phase,
+    routes: list[str],
+    tool_calls: list[ToolCall],
+    upstream: dict[str, str] | None = None,
+    findings: Findings | None = None,
+    internal: bool = False,
 ) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
@@ -67,6 +74,7 @@ def build_input(
         "stream": call.stream,
         "request_id": call.request_id,
         "tool_calls": tool_calls_doc(tool_calls),
+        "internal": internal,
         **_kind_fields(call),
     }
     if upstream:
@@ -74,6 +82,7 @@ def build_input(
     return {
         "principal": {"agent": p.agent, "team": p.team, "key_id": p.key_id, "labels": p.labels, "end_user": p.end_user},
         "call": call_doc,
-        "pii": [],
+        "pii": findings.summary() if findings else [],
+        "pii_truncated": bool(findings and findings.truncated),
         "routes": routes,
     }

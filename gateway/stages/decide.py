@@ -15,11 +15,12 @@ from typing import Any
 
 from connectors.base import StreamEnd, ToolCall
 from gateway.audit.journal import Journal
-from gateway.enforcement import Plan, plan
+from gateway.enforcement import Capabilities, Plan, plan
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
 from gateway.flight import Flight
 from gateway.metrics import Metrics
 from gateway.model import Decision, Phase
+from gateway.pii.findings import Findings
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.input import build_input, request_tool_calls
 from gateway.reply import Part
@@ -58,13 +59,30 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     upstream = None
     if phase == "response" and flight.served is not None:
         upstream = {"provider": flight.served.provider, "model": flight.served.model}
-    input_doc = build_input(call, phase, list(services.settings.routes), calls, upstream)
+    findings = flight.findings if phase == "request" else Findings(tuple(journal.output_findings))
+    internal = call.kind in ("model", "embeddings") and services.settings.internal_route(call.target)
+    routes = list(services.settings.routes)
+    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal)
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
-    enforced = plan(decision, services.capabilities)
-    journal.decided(call.principal, call, decision, enforced, calls)
+    enforced = plan(decision, _capabilities(flight, services, phase))
+    journal.decided(call.principal, call, decision, enforced, calls, findings)
     if enforced.action == "deny":
         raise PolicyDenied(enforced.reasons, decision.decision_id)
     return enforced
+
+
+def _capabilities(flight: Flight, services: Services, phase: Phase) -> Capabilities:
+    """On the response phase text has already gone back, scrubbed of the request's redact types only: a
+    response decision can ask for those, not for more."""
+    if phase == "request":
+        return services.capabilities
+    done = frozenset(flight.plan.redact) if flight.plan else frozenset()
+    return services.capabilities.model_copy(
+        update={
+            "redactable": services.capabilities.redactable & done,
+            "unredactable_reason": "the response went back scrubbed of the request decision's types only",
+        }
+    )
 
 
 async def decide(flight: Flight, services: Services, journal: Journal) -> Flight:

@@ -64,3 +64,4 @@ class AuditEventRow(Base):
     event: Mapped[str] = mapped_column(String(16), default="decision", server_default="decision")
     approval_id: Mapped[str | None] = mapped_column(String(32), index=True)
     actor: Mapped[str | None] = mapped_column(String(200))
+    pii: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

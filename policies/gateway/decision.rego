@@ -7,6 +7,8 @@
 # - only callers with an agent identity, and not on the blocked list, are allowed
 # - only model aliases the gateway routes (input.routes) may be called (chat and embeddings)
 # - tools on the risky list (data.gateway.risky_tools, in data.json beside this file) are denied
+# - PII and secrets found in a call to a route whose providers are not all marked `internal: true` are
+#   redacted before the call leaves (every type found); a call too large to inspect whole is denied
 package gateway
 
 import rego.v1
@@ -15,9 +17,18 @@ decision := {
 	"allow": count(deny) == 0,
 	"reasons": sort([r | some r in deny]), # regopy and OPA iterate sets in different orders
 	"hold": null,
-	"redact": [],
+	"redact": redact,
 	"route": null,
 }
+
+default redact := []
+
+redact := sort([t | some t in {f.type | some f in input.pii}]) if {
+	input.call.phase == "request"
+	not input.call.internal
+}
+
+deny contains "the call holds more text than the gateway inspects for PII (pii.max_chars)" if input.pii_truncated
 
 deny contains "caller has no agent identity" if not has_agent
 

@@ -90,6 +90,7 @@ def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
     (tmp_path / "gateway.yaml").write_text(
         f"database_url: {database_url}\n"
         f"policy: {{dir: {POLICIES}}}\n"
+        "pii: {key_file: pii.key}\n"
         "providers: {demo: {kind: echo}}\n"
         "routes: {assistant: {provider: demo, model: echo}}\n"
     )

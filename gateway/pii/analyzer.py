@@ -1,0 +1,199 @@
+"""The Inspector: Presidio's analyzer, built once at start, with the recognizers the config asks for.
+
+Built-ins go through the same registry as the gateway's own secret recognizers (recognizers/*.yaml) and the
+operator's deny lists. Speed comes from not running what cannot match: each pattern family has a cheap
+trigger (an `@` for email, enough digits for numbers), and only the recognizers whose trigger occurs in a
+text are asked; phone numbers are parsed for the configured regions only; without an NER model the NLP
+pipeline is a tokenizer.
+
+    >>> inspector = Inspector(PiiConfig(), key=b"k")  # doctest: +SKIP
+    >>> [(h.type, h.start, h.end) for h in inspector.analyze("mail me: a@example.com")]  # doctest: +SKIP
+    [('EMAIL_ADDRESS', 9, 22)]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # never fetch the suffix list (no network)
+
+import yaml  # noqa: E402
+from presidio_analyzer import (  # noqa: E402
+    AnalyzerEngine,
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,  # noqa: E402
+)
+from presidio_analyzer.predefined_recognizers import (  # noqa: E402
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsSsnRecognizer,
+)
+
+from gateway.errors import ConfigError  # noqa: E402
+from gateway.pii.findings import Finding, Findings  # noqa: E402
+from gateway.pii.nlp import build_nlp_engine  # noqa: E402
+from gateway.settings import PiiConfig  # noqa: E402
+
+RECOGNIZERS = Path(__file__).parent / "recognizers"
+NER_ENTITIES = ["PERSON", "LOCATION", "ORGANIZATION", "NRP"]
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+def _digits(text: str) -> int:
+    return len(text) - len(text.translate(_NO_DIGITS))
+
+
+# entity type -> does this text have what a match needs? (types not listed are always asked)
+TRIGGERS: dict[str, Callable[[str, int], bool]] = {
+    "EMAIL_ADDRESS": lambda text, digits: "@" in text,
+    "PHONE_NUMBER": lambda text, digits: digits >= 7,
+    "CREDIT_CARD": lambda text, digits: digits >= 12,
+    "US_SSN": lambda text, digits: digits >= 9,
+    "US_ITIN": lambda text, digits: digits >= 9,
+    "US_BANK_NUMBER": lambda text, digits: digits >= 8,
+    "IBAN_CODE": lambda text, digits: digits >= 8,
+    "IP_ADDRESS": lambda text, digits: digits >= 2 and ("." in text or ":" in text),
+    "MAC_ADDRESS": lambda text, digits: ":" in text or "-" in text,
+    "URL": lambda text, digits: "." in text,
+    "CONNECTION_STRING_PASSWORD": lambda text, digits: "://" in text,
+    "PRIVATE_KEY": lambda text, digits: "PRIVATE KEY" in text,
+    "JWT": lambda text, digits: "eyJ" in text,
+    "BEARER_TOKEN": lambda text, digits: "earer " in text,
+}
+
+
+def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
+    return [
+        EmailRecognizer(supported_language=lang),
+        PhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
+        CreditCardRecognizer(supported_language=lang),
+        UsSsnRecognizer(supported_language=lang),
+        UsItinRecognizer(supported_language=lang),
+        UsBankRecognizer(supported_language=lang),
+        IbanRecognizer(supported_language=lang),
+        IpRecognizer(supported_language=lang),
+        MacAddressRecognizer(supported_language=lang),
+        UrlRecognizer(supported_language=lang),
+        CryptoRecognizer(supported_language=lang),
+    ]
+
+
+def _from_yaml(path: Path, lang: str) -> list[EntityRecognizer]:
+    """The recognizers of one of our YAML files (Presidio's form), for `lang`: secrets are not language-bound."""
+    out: list[EntityRecognizer] = []
+    for spec in yaml.safe_load(path.read_text())["recognizers"]:
+        patterns = [Pattern(p["name"], p["regex"], p["score"]) for p in spec["patterns"]]
+        out.append(
+            PatternRecognizer(
+                supported_entity=spec["supported_entity"],
+                name=spec["name"],
+                supported_language=lang,
+                patterns=patterns,
+                context=spec.get("context"),
+                global_regex_flags=0,  # case matters in key prefixes (AKIA, sk-, ...)
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    type: str
+    start: int
+    end: int
+    score: float
+    recognizer: str
+
+
+def _without_overlaps(hits: list[Hit]) -> list[Hit]:
+    """Overlapping hits keep the surest (then the longest): a URL inside an email is the email."""
+    kept: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (-h.score, h.start - h.end)):
+        if all(hit.end <= k.start or hit.start >= k.end for k in kept):
+            kept.append(hit)
+    return sorted(kept, key=lambda h: h.start)
+
+
+class Inspector:
+    def __init__(self, config: PiiConfig, key: bytes) -> None:
+        self.config = config
+        self.key = key
+        registry = RecognizerRegistry(supported_languages=config.languages)
+        for lang in config.languages:
+            for recognizer in _builtins(config, lang):
+                registry.add_recognizer(recognizer)
+            for path in sorted(RECOGNIZERS.glob("*.yaml")):
+                for recognizer in _from_yaml(path, lang):
+                    registry.add_recognizer(recognizer)
+            for entity, values in config.deny_list.items():
+                registry.add_recognizer(PatternRecognizer(entity, supported_language=lang, deny_list=values))
+            if config.nlp_model:
+                registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=NER_ENTITIES))
+        nlp = build_nlp_engine(config.languages, config.nlp_model)
+        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=config.languages)
+        known = sorted({e for r in registry.recognizers for e in r.supported_entities})
+        unknown = sorted(set(config.entities or []) - set(known))
+        if unknown:
+            raise ConfigError(f"pii.entities: no recognizer finds {', '.join(unknown)} (known: {', '.join(known)})")
+        self.entities: list[str] = list(config.entities or known)
+
+    @property
+    def supported(self) -> frozenset[str]:
+        return frozenset(self.entities)
+
+    def value_hash(self, value: str) -> str:
+        return hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def _wanted(self, text: str) -> list[str]:
+        digits = _digits(text)
+        return [e for e in self.entities if (trigger := TRIGGERS.get(e)) is None or trigger(text, digits)]
+
+    def analyze(self, text: str) -> list[Hit]:
+        """Every finding in `text` at or above the score threshold, overlaps resolved."""
+        wanted = self._wanted(text)
+        if not text.strip() or not wanted:
+            return []
+        hits = [
+            Hit(r.entity_type, r.start, r.end, r.score, (r.recognition_metadata or {}).get("recognizer_name", ""))
+            for lang in self.config.languages
+            for r in self.analyzer.analyze(
+                text,
+                language=lang,
+                entities=wanted,
+                score_threshold=self.config.score_threshold,
+                allow_list=self.config.allow_list or None,
+            )
+        ]
+        return _without_overlaps(hits)
+
+    def inspect(self, texts: list[tuple[str, int, str]]) -> Findings:
+        """Findings in (where, index, text) segments; past `max_chars` the rest is not inspected."""
+        budget, items, truncated = self.config.max_chars, [], False
+        for segment, (where, index, text) in enumerate(texts):
+            if len(text) > budget:
+                text, truncated = text[:budget], True
+            budget -= len(text)
+            for hit in self.analyze(text):
+                value = self.value_hash(text[hit.start : hit.end])
+                items.append(
+                    Finding(hit.type, where, index, hit.start, hit.end, hit.score, hit.recognizer, value, segment)
+                )
+            if truncated:
+                break
+        return Findings(tuple(items), truncated)

@@ -1,0 +1,51 @@
+"""PII inspection as a service the stages share: built once in the app's lifespan (Presidio is imported only
+when `pii.enabled`), run on the event loop for small texts and in a worker thread for large ones."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.pii.findings import Findings
+from gateway.pii.redactor import Pseudonyms, redact_spans, replacement
+from gateway.settings import PiiConfig, Settings
+
+INLINE_CHARS = 2_000  # up to this many characters are inspected inline; more go to a worker thread
+
+
+class PiiService:
+    def __init__(self, config: PiiConfig, key: bytes) -> None:
+        from gateway.pii.analyzer import Inspector  # Presidio and spaCy load here, not at import
+
+        self.config = config
+        self.key = key
+        self.inspector = Inspector(config, key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PiiService | None:
+        if not settings.pii.enabled:
+            return None
+        from gateway.pii.keys import load_key
+
+        return cls(settings.pii, load_key(settings))
+
+    @property
+    def supported(self) -> frozenset[str]:
+        return self.inspector.supported
+
+    async def inspect(self, texts: list[tuple[str, int, str]]) -> Findings:
+        if sum(len(t) for _, _, t in texts) <= INLINE_CHARS:
+            return self.inspector.inspect(texts)
+        return await asyncio.to_thread(self.inspector.inspect, texts)
+
+    def redact(
+        self,
+        text: str,
+        spans: list[tuple[int, int, str]],
+        modes: dict[str, str],
+        pseudonyms: Pseudonyms,
+    ) -> str:
+        def substitute(entity: str, value: str) -> str:
+            mode = modes.get(entity) or self.config.mode(entity)
+            return replacement(entity, value, mode, self.key, pseudonyms)  # type: ignore[arg-type]
+
+        return redact_spans(text, spans, substitute)

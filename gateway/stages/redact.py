@@ -1,0 +1,111 @@
+"""Stage 4 (and on the way back): carry out the decision's `redact` list.
+
+On the request, every finding of a listed type is rewritten in the call (messages, tool-call arguments,
+tool results, embeddings inputs, pass-through fields) before anything leaves, in the mode the config or the
+decision names, and a `redacted` audit event says what was done. On the response, text is scrubbed through a
+bounded look-behind (`gateway.pii.stream`), so a value split across streamed deltas is still caught: values
+of the listed types the model wrote are redacted, and pseudonyms are restored to the real values, in text
+and in tool-call arguments. What comes back is inspected either way; its findings reach the response-phase
+decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from connectors.base import StreamEnd, TextDelta, ToolCall
+from gateway.audit.journal import Journal
+from gateway.flight import Flight
+from gateway.pii.findings import Finding
+from gateway.pii.redactor import Pseudonyms
+from gateway.pii.segments import rewrite, segments
+from gateway.pii.service import PiiService
+from gateway.pii.stream import StreamScrubber
+from gateway.reply import Part
+from gateway.services import Services
+
+
+async def redact(flight: Flight, services: Services, journal: Journal) -> Flight:
+    pii, plan, findings = services.pii, flight.plan, flight.findings
+    if pii is None or plan is None or not plan.redact or findings is None:
+        return flight
+    listed = set(plan.redact)
+    chosen = [f for f in findings.items if f.type in listed]
+    if not chosen:
+        return flight
+    call = flight.need_call()
+    texts = segments(call.payload)
+    pseudonyms, rewritten, done = Pseudonyms(), {}, []
+    for number in sorted({f.segment for f in chosen}):
+        _, _, text, path = texts[number]
+        spans = [(f.start, f.end, f.type) for f in chosen if f.segment == number]
+        rewritten[path] = pii.redact(text, spans, plan.redact_modes, pseudonyms)
+    for finding in chosen:
+        done.append((finding, plan.redact_modes.get(finding.type) or pii.config.mode(finding.type)))
+    call = call.model_copy(update={"payload": rewrite(call.payload, rewritten)})
+    journal.redacted(call.principal, call, done, "request")
+    return replace(flight, call=call, pseudonyms=pseudonyms or None)
+
+
+class _Output:
+    """Scrubs one call's output: finds PII, redacts the listed types, restores pseudonyms, records findings."""
+
+    def __init__(self, pii: PiiService, flight: Flight, journal: Journal) -> None:
+        self.pii, self.journal = pii, journal
+        self.listed = set(flight.plan.redact) if flight.plan else set()
+        self.modes = flight.plan.redact_modes if flight.plan else {}
+        self.pseudonyms = flight.pseudonyms or Pseudonyms()
+        self.done: list[tuple[Finding, str]] = []
+
+    def scrub(self, text: str, where: str = "output", index: int = 0) -> str:
+        hits = self.pii.inspector.analyze(text)
+        findings = [
+            Finding(
+                h.type,
+                where,
+                index,
+                h.start,
+                h.end,
+                h.score,
+                h.recognizer,
+                self.pii.inspector.value_hash(text[h.start : h.end]),
+            )
+            for h in hits
+        ]
+        self.journal.output_findings.extend(findings)
+        spans = [(f.start, f.end, f.type) for f in findings if f.type in self.listed]
+        for finding in findings:
+            if finding.type in self.listed:
+                self.done.append((finding, self.modes.get(finding.type) or self.pii.config.mode(finding.type)))
+        text = self.pii.redact(text, spans, self.modes, self.pseudonyms) if spans else text
+        return self.pseudonyms.restore(text)
+
+
+async def redact_response(
+    flight: Flight, services: Services, journal: Journal, parts: AsyncIterator[Part]
+) -> AsyncIterator[Part]:
+    if services.pii is None:
+        async for part in parts:
+            yield part
+        return
+    output = _Output(services.pii, flight, journal)
+    window = StreamScrubber(output.scrub)
+    calls = 0
+    async for part in parts:
+        if isinstance(part, TextDelta):
+            text = window.feed(part.text)
+            if text:
+                yield TextDelta(text=text)
+            continue
+        if isinstance(part, ToolCall):
+            yield part.model_copy(update={"arguments": output.scrub(part.arguments, "tool_arguments", calls)})
+            calls += 1
+            continue
+        if isinstance(part, StreamEnd):
+            rest = window.flush()
+            if rest:
+                yield TextDelta(text=rest)
+            if output.done:
+                journal.redacted(flight.need_call().principal, flight.need_call(), output.done, "response")
+        yield part
