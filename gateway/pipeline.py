@@ -108,7 +108,7 @@ class Pipeline:
                 return Result(journal.decision_id, reply=reply)
         finally:
             if not streaming:  # a stream's events are written when the stream ends
-                await audit(journal, flight, self.services.audit)
+                await audit(journal, flight, self.services.audit, scrub=self._scrub)
 
     def _respond(self, flight: Flight, journal: Journal, parts: AsyncIterator[Part]) -> AsyncIterator[Part]:
         for stage in self.response_stages:
@@ -128,7 +128,8 @@ class Pipeline:
             state["finished"] = True
             if not state["completed"] and journal.error_code is None:
                 journal.failed("client_disconnected", "client disconnected before the stream ended")
-            await audit(journal, flight, self.services.audit, close=lambda: _close_all(out, *reversed(chain), events))
+            close = lambda: _close_all(out, *reversed(chain), events)  # noqa: E731
+            await audit(journal, flight, self.services.audit, close=close, scrub=self._scrub)
 
         async def relay() -> AsyncGenerator[StreamEvent, None]:
             try:
@@ -141,6 +142,10 @@ class Pipeline:
                 await finish()
 
         return Stream(relay(), finish)
+
+    @property
+    def _scrub(self) -> Callable[[str], str] | None:
+        return self.services.pii.scrub if self.services.pii else None
 
     @contextlib.contextmanager
     def _outcome(self, journal: Journal) -> Iterator[None]:

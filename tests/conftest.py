@@ -151,6 +151,7 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
             "gpt-tool": {"provider": "oai", "model": "gpt-tool"},
             "gpt-leak": {"provider": "oai", "model": "gpt-leak"},
             "onprem": {"provider": "onprem", "model": "gpt-onprem"},
+            "onprem-refuses": {"provider": "onprem", "model": "gpt-echoerr", "retries": 0},
             "claude": {"provider": "ant", "model": "claude-test"},
             "claude-tool": {"provider": "ant", "model": "claude-tool"},
             "echo": {"provider": "echo", "model": "echo"},

@@ -5,7 +5,8 @@ The model name picks the behaviour, so one server covers every test:
   `*drop*` streams one event then drops the connection, `*trickle*` streams a word every 0.2 s (and
   counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool call
   (`get_weather`, or the tool named in the last user message after `call `), `*leak*` (OpenAI) adds a card
-  number and an email of its own to its answer, anything else answers "<provider> says: <last user
+  number and an email of its own to its answer, `*echoerr*` (OpenAI) refuses with a 400 that quotes
+  the request, anything else answers "<provider> says: <last user
   text>". Every request body is kept in `received`.
 """
 
@@ -104,6 +105,8 @@ class OpenAIUpstream:
         if failure:
             return failure
         text = f"openai says: {_last_user_text(body['messages'])}"
+        if "echoerr" in model:  # a provider whose error message quotes the request
+            return JSONResponse(_openai_error(f"cannot process: {text}"), status_code=400)
         if "leak" in model:
             text += " | mine: 4111 1111 1111 1111 ops@leaky-corp.com"
         call = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,14 @@ def _from_yaml(path: Path, lang: str) -> list[EntityRecognizer]:
     return out
 
 
+def _occurrences(text: str, value: str) -> list[int]:
+    found, start = [], text.find(value)
+    while value and start >= 0:
+        found.append(start)
+        start = text.find(value, start + 1)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     type: str
@@ -132,6 +141,8 @@ def _without_overlaps(hits: list[Hit]) -> list[Hit]:
 
 class Inspector:
     def __init__(self, config: PiiConfig, key: bytes) -> None:
+        # Presidio logs the texts it analyzes at DEBUG: never let it, whatever level the gateway runs at
+        logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
         self.config = config
         self.key = key
         registry = RecognizerRegistry(supported_languages=config.languages)
@@ -177,10 +188,16 @@ class Inspector:
                 language=lang,
                 entities=wanted,
                 score_threshold=self.config.score_threshold,
-                allow_list=self.config.allow_list or None,
             )
         ]
-        return _without_overlaps(hits)
+        return _without_overlaps(self._not_allowed(text, hits))
+
+    def _not_allowed(self, text: str, hits: list[Hit]) -> list[Hit]:
+        """Drop hits inside an allow-listed value (and so a URL inside an allowed address too)."""
+        allowed = [
+            (start, start + len(value)) for value in self.config.allow_list for start in _occurrences(text, value)
+        ]
+        return [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allowed)]
 
     def inspect(self, texts: list[tuple[str, int, str]]) -> Findings:
         """Findings in (where, index, text) segments; past `max_chars` the rest is not inspected."""

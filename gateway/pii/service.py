@@ -37,6 +37,12 @@ class PiiService:
             return self.inspector.inspect(texts)
         return await asyncio.to_thread(self.inspector.inspect, texts)
 
+    def scrub(self, text: str) -> str:
+        """Every value found in `text` replaced by its type tag: for texts the gateway itself writes down
+        (upstream error details, policy reasons) before they reach the audit log."""
+        hits = self.inspector.analyze(text) if text else []
+        return redact_spans(text, [(h.start, h.end, h.type) for h in hits], lambda entity, _: f"<{entity}>")
+
     def redact(
         self,
         text: str,

@@ -28,24 +28,48 @@ def _events(journal: Journal, flight: Flight) -> list[AuditEvent]:
         return journal.close(flight.principal, flight.call)
     except Exception:
         log.exception("building the audit events of request %s failed", flight.origin.request_id)
-        o = flight.origin
-        return [
-            AuditEvent(
-                decision_id=new_id(),
-                call_id=o.call_id,
-                request_id=o.request_id,
-                surface=o.surface,
-                reasons=["internal error while recording this call"],
-                error_code="internal_error",
-            )
-        ]
+        return [_minimal(flight)]
+
+
+def _minimal(flight: Flight) -> AuditEvent:
+    """What is always known about a call, for when building its events failed (a bug)."""
+    o = flight.origin
+    return AuditEvent(
+        decision_id=new_id(),
+        call_id=o.call_id,
+        request_id=o.request_id,
+        surface=o.surface,
+        reasons=["internal error while recording this call"],
+        error_code="internal_error",
+    )
+
+
+def _scrubbed(events: list[AuditEvent], scrub: Callable[[str], str] | None) -> list[AuditEvent]:
+    """Texts the gateway wrote down from elsewhere (an upstream's error message, a policy's reasons) can
+    quote what the agent sent: PII in them is replaced by its type before the log keeps them."""
+    if scrub is None:
+        return events
+    for event in events:
+        event.reasons = [scrub(reason) for reason in event.reasons]
+        event.detail = scrub(event.detail) if event.detail else event.detail
+        event.attempts = [a.model_copy(update={"error": scrub(a.error)}) if a.error else a for a in event.attempts]
+    return events
 
 
 async def audit(
-    journal: Journal, flight: Flight, audit_log: AuditLog, close: Callable[[], Awaitable[None]] | None = None
+    journal: Journal,
+    flight: Flight,
+    audit_log: AuditLog,
+    close: Callable[[], Awaitable[None]] | None = None,
+    scrub: Callable[[str], str] | None = None,
 ) -> None:
     """Record the call; `close` (releasing the upstream) runs after the hand-over, before the wait."""
-    done = audit_log.submit([event.row() for event in _events(journal, flight)])
+    try:
+        events = _scrubbed(_events(journal, flight), scrub)
+    except Exception:
+        log.exception("scrubbing the audit events of request %s failed", flight.origin.request_id)
+        events = [_minimal(flight)]
+    done = audit_log.submit([event.row() for event in events])
     if close is None:  # nothing to release: a cancelled wait loses nothing, the writer commits regardless
         await asyncio.shield(done)
         return
