@@ -83,7 +83,7 @@ class PiiConfig(_Strict):
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     score_threshold: float = Field(default=0.4, ge=0, le=1)  # findings scoring lower are ignored
     entities: list[str] | None = None  # entity types to look for (None: every supported one)
-    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB", "DE", "FR"])
+    phone_regions: list[str] = Field(default_factory=lambda: ["US"])  # national formats; +<country> always
     nlp_model: str | None = None  # an installed spaCy model (e.g. en_core_web_lg): PERSON, LOCATION, ...
     max_chars: int = Field(default=200_000, gt=0)  # inspected per call; beyond it input.pii_truncated is true
     allow_list: list[str] = Field(default_factory=list)  # values never reported or redacted

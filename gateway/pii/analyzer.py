@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,8 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
-from gateway.pii.nlp import build_nlp_engine  # noqa: E402
+from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
+from gateway.pii.recognizers.phone import LenientPhoneRecognizer  # noqa: E402
 from gateway.settings import PiiConfig  # noqa: E402
 
 RECOGNIZERS = Path(__file__).parent / "recognizers"
@@ -83,6 +85,7 @@ def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
     return [
         EmailRecognizer(supported_language=lang),
         PhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
+        LenientPhoneRecognizer(supported_language=lang),
         CreditCardRecognizer(supported_language=lang),
         UsSsnRecognizer(supported_language=lang),
         UsItinRecognizer(supported_language=lang),
@@ -121,6 +124,32 @@ def _occurrences(text: str, value: str) -> list[int]:
     return found
 
 
+# where a value of some supported type may be: digits, an @, a URL or domain, a key's prefix, a PEM header
+TRIGGER_PATTERN = (
+    r"\d|@|://|www\.|\w\.[A-Za-z]{2}|sk-|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ"
+    r"|[Bb]earer |PRIVATE KEY"
+)
+MARGIN = 80  # characters of context kept on each side of a trigger (Presidio's context words are nearby)
+
+
+def _windows(text: str, candidates: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Spans of `text` around its triggers, widened to whole words and merged; all of it when that is most."""
+    spans: list[tuple[int, int]] = []
+    for match in candidates.finditer(text):
+        start, end = max(0, match.start() - MARGIN), min(len(text), match.end() + MARGIN)
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    if sum(e - s for s, e in spans) > 0.7 * len(text):
+        return [(0, len(text))]
+    return spans
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     type: str
@@ -157,12 +186,19 @@ class Inspector:
             if config.nlp_model:
                 registry.add_recognizer(SpacyRecognizer(supported_language=lang, supported_entities=NER_ENTITIES))
         nlp = build_nlp_engine(config.languages, config.nlp_model)
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=config.languages)
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=nlp,
+            supported_languages=config.languages,
+            context_aware_enhancer=FastContextEnhancer(),
+        )
         known = sorted({e for r in registry.recognizers for e in r.supported_entities})
         unknown = sorted(set(config.entities or []) - set(known))
         if unknown:
             raise ConfigError(f"pii.entities: no recognizer finds {', '.join(unknown)} (known: {', '.join(known)})")
         self.entities: list[str] = list(config.entities or known)
+        deny = "|".join(re.escape(v) for values in config.deny_list.values() for v in values)
+        self._candidates = re.compile(TRIGGER_PATTERN + (f"|{deny}" if deny else ""))
 
     @property
     def supported(self) -> frozenset[str]:
@@ -176,21 +212,34 @@ class Inspector:
         return [e for e in self.entities if (trigger := TRIGGERS.get(e)) is None or trigger(text, digits)]
 
     def analyze(self, text: str) -> list[Hit]:
-        """Every finding in `text` at or above the score threshold, overlaps resolved."""
-        wanted = self._wanted(text)
-        if not text.strip() or not wanted:
+        """Every finding in `text` at or above the score threshold, overlaps resolved.
+
+        Without an NER model every value has a trigger (a digit, an `@`, a key prefix, ...), so only windows
+        around triggers, with enough margin for context words, go to Presidio; prose without any is skipped.
+        """
+        if not text.strip():
             return []
-        hits = [
-            Hit(r.entity_type, r.start, r.end, r.score, (r.recognition_metadata or {}).get("recognizer_name", ""))
+        windows = [(0, len(text))] if self.config.nlp_model else _windows(text, self._candidates)
+        hits = [hit for start, end in windows for hit in self._analyze(text[start:end], start)]
+        return _without_overlaps(self._not_allowed(text, hits))
+
+    def _analyze(self, text: str, offset: int) -> list[Hit]:
+        wanted = self._wanted(text)
+        if not wanted:
+            return []
+        return [
+            Hit(
+                r.entity_type,
+                r.start + offset,
+                r.end + offset,
+                r.score,
+                (r.recognition_metadata or {}).get("recognizer_name", ""),
+            )
             for lang in self.config.languages
             for r in self.analyzer.analyze(
-                text,
-                language=lang,
-                entities=wanted,
-                score_threshold=self.config.score_threshold,
+                text, language=lang, entities=wanted, score_threshold=self.config.score_threshold
             )
         ]
-        return _without_overlaps(self._not_allowed(text, hits))
 
     def _not_allowed(self, text: str, hits: list[Hit]) -> list[Hit]:
         """Drop hits inside an allow-listed value (and so a URL inside an allowed address too)."""

@@ -8,9 +8,11 @@ an installed spaCy model instead.
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import spacy
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpEngine, SpacyNlpEngine
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -61,3 +63,17 @@ def build_nlp_engine(languages: list[str], model: str | None) -> NlpEngine:
     except OSError as exc:
         raise ConfigError(f"pii.nlp_model: spaCy model {model!r} is not installed ({exc})") from exc
     return ModelNlpEngine({lang: pipeline for lang in languages})
+
+
+class FastContextEnhancer(LemmaContextAwareEnhancer):
+    """Presidio's context enhancer, finding a match's token by bisection instead of a walk over every
+    token (the walk made context scoring most of the analysis time on long texts)."""
+
+    @staticmethod
+    def _find_index_of_match_token(word: str, start: int, tokens: Any, tokens_indices: list[int]) -> int:
+        i = bisect.bisect_right(tokens_indices, start) - 1
+        if i >= 0 and start < tokens_indices[i] + len(tokens[i]):
+            return i
+        if i + 1 < len(tokens_indices):
+            return i + 1
+        raise ValueError(f"no token at offset {start}")

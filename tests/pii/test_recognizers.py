@@ -23,6 +23,9 @@ def found(text: str, inspector: Inspector = INSPECTOR) -> list[tuple[str, str]]:
     [
         ("write to jane.roe@example.com today", "EMAIL_ADDRESS", "jane.roe@example.com"),
         ("call (415) 555-2671 now", "PHONE_NUMBER", "(415) 555-2671"),
+        ("fax 751-954-9268 (area code not assigned)", "PHONE_NUMBER", "751-954-9268"),
+        ("office 0348 2102744 ext. 12 please", "PHONE_NUMBER", "0348 2102744 ext. 12"),
+        ("intl +44 20 7946 0958", "PHONE_NUMBER", "+44 20 7946 0958"),
         ("card 4111 1111 1111 1111 ok", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("ssn 536-22-8456 on file", "US_SSN", "536-22-8456"),
         ("iban DE89 3704 0044 0532 0130 00 please", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
@@ -82,7 +85,7 @@ def test_a_private_key_block_is_found_whole():
         "order 12345 shipped",  # too short for a card or a phone
         "ghp_short is not a token",
         "Bearer of bad news",  # a bearer, not a token
-        "SSN 000-12-3456 is not valid",  # area 000 is never issued
+        "see section 4.2.1 of the 2024-01-15 release",  # a version and a date, not a phone number
         "https://example.com without credentials",
     ],
 )

@@ -1,0 +1,40 @@
+"""Phone numbers in the formats people write, valid or not.
+
+Presidio's PhoneRecognizer keeps only numbers `phonenumbers` can validate for the configured regions, so
+a number with an unassigned area code, a national format of another region, or an extension goes through
+unredacted. A gateway that must not leak errs the other way: this recognizer takes digit groups joined by
+the separators phone numbers use (7 to 15 digits, optional `+`, country or trunk prefix, extension), and
+leaves out what is a date, a version or a plain run of digits.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+GROUPED = (
+    r"(?<![\w+.])"  # not inside a longer token
+    r"(?:\+\d{1,3}[ .-]?|00\d{1,3}[ .-]?)?"  # +44 or 001-
+    r"(?:\(\d{2,5}\)[ .-]?|\d{2,5}[ .-])"  # the first group, maybe in parentheses
+    r"\d{2,8}(?:[ .-]\d{2,8}){0,3}"  # the rest, separated (on one line)
+    r"(?:[ ]?(?:x|ext\.?)[ ]?\d{1,6})?"  # an extension
+    r"(?![.-]?\d)(?!\w)"  # not followed by more digits, nor glued to a word
+)
+DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}\b|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
+VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+class LenientPhoneRecognizer(PatternRecognizer):
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="PHONE_NUMBER",
+            name="LenientPhoneRecognizer",
+            supported_language=supported_language,
+            patterns=[Pattern("grouped phone number", GROUPED, 0.4)],
+            context=["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "number", "reach", "contact"],
+        )
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        digits = sum(c.isdigit() for c in pattern_text.split("x")[0].split("ext")[0])
+        return not 7 <= digits <= 15 or bool(DATE.match(pattern_text)) or bool(VERSION.match(pattern_text))
