@@ -65,7 +65,7 @@ def _digits(text: str) -> int:
 # entity type -> does this text have what a match needs? (types not listed are always asked)
 TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "EMAIL_ADDRESS": lambda text, digits: "@" in text,
-    "PHONE_NUMBER": lambda text, digits: digits >= 7,
+    "PHONE_NUMBER": lambda text, digits: digits >= 6,
     "CREDIT_CARD": lambda text, digits: digits >= 12,
     "US_SSN": lambda text, digits: digits >= 9,
     "US_ITIN": lambda text, digits: digits >= 9,
@@ -90,7 +90,7 @@ def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
         UsSsnRecognizer(supported_language=lang),
         UsItinRecognizer(supported_language=lang),
         UsBankRecognizer(supported_language=lang),
-        IbanRecognizer(supported_language=lang),
+        IbanRecognizer(supported_language=lang, regex_flags=re.DOTALL | re.MULTILINE | re.IGNORECASE),
         IpRecognizer(supported_language=lang),
         MacAddressRecognizer(supported_language=lang),
         UrlRecognizer(supported_language=lang),

@@ -26,6 +26,8 @@ def found(text: str, inspector: Inspector = INSPECTOR) -> list[tuple[str, str]]:
         ("fax 751-954-9268 (area code not assigned)", "PHONE_NUMBER", "751-954-9268"),
         ("office 0348 2102744 ext. 12 please", "PHONE_NUMBER", "0348 2102744 ext. 12"),
         ("intl +44 20 7946 0958", "PHONE_NUMBER", "+44 20 7946 0958"),
+        ("fax: 3732695155", "PHONE_NUMBER", "3732695155"),  # a bare run, next to a phone word
+        ("my iban is gb50mvfc38361978683032", "IBAN_CODE", "gb50mvfc38361978683032"),
         ("card 4111 1111 1111 1111 ok", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("ssn 536-22-8456 on file", "US_SSN", "536-22-8456"),
         ("iban DE89 3704 0044 0532 0130 00 please", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
@@ -83,6 +85,7 @@ def test_a_private_key_block_is_found_whole():
         "the risk-assessment skill is key",  # sk- inside words
         "akia is a name, AKIA alone is not a key",
         "order 12345 shipped",  # too short for a card or a phone
+        "order 3732695155 shipped",  # a bare run of digits without a phone word
         "ghp_short is not a token",
         "Bearer of bad news",  # a bearer, not a token
         "see section 4.2.1 of the 2024-01-15 release",  # a version and a date, not a phone number

@@ -4,7 +4,7 @@ Presidio's PhoneRecognizer keeps only numbers `phonenumbers` can validate for th
 a number with an unassigned area code, a national format of another region, or an extension goes through
 unredacted. A gateway that must not leak errs the other way: this recognizer takes digit groups joined by
 the separators phone numbers use (7 to 15 digits, optional `+`, country or trunk prefix, extension), and
-leaves out what is a date, a version or a plain run of digits.
+leaves out what is a date or a version; a plain run of digits counts only next to a word such as "phone".
 """
 
 from __future__ import annotations
@@ -31,10 +31,16 @@ class LenientPhoneRecognizer(PatternRecognizer):
             supported_entity="PHONE_NUMBER",
             name="LenientPhoneRecognizer",
             supported_language=supported_language,
-            patterns=[Pattern("grouped phone number", GROUPED, 0.4)],
+            patterns=[
+                Pattern("grouped phone number", GROUPED, 0.4),
+                # a bare run of digits is a phone number only when a context word says so (score 0.1 + 0.35)
+                Pattern("digits next to a phone word", r"(?<![\w+.])\d{10,11}(?!\w)", 0.1),
+            ],
             context=["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "number", "reach", "contact"],
         )
 
     def invalidate_result(self, pattern_text: str) -> bool:
-        digits = sum(c.isdigit() for c in pattern_text.split("x")[0].split("ext")[0])
-        return not 7 <= digits <= 15 or bool(DATE.match(pattern_text)) or bool(VERSION.match(pattern_text))
+        number = pattern_text.split("x")[0].split("ext")[0]
+        digits, groups = sum(c.isdigit() for c in number), len(re.findall(r"\d+", number))
+        long_enough = 7 <= digits <= 15 or (digits == 6 and groups >= 3)  # `61 51 81`: a short local number
+        return not long_enough or bool(DATE.match(pattern_text)) or bool(VERSION.match(pattern_text))
