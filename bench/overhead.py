@@ -92,7 +92,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds after which a measurement (or warm-up) starts no new request (default 30)",
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="levels (default: 1 16)")
+    parser.add_argument(
+        "--prompt-chars",
+        type=int,
+        default=0,
+        help="a user message of this many characters with a PII value every ~250 (default: 'hello')",
+    )
     return parser.parse_args(argv)
+
+
+PROSE = "We went through the proposal with the team and have a few questions on pricing and the rollout plan. "
+VALUES = ["jane.roe@example.com", "(415) 555-2671", "4111 1111 1111 1111", "536-22-8456"]
+
+
+def prompt(chars: int) -> str:
+    """`chars` characters of prose with a PII value every ~250 (the default PII settings redact them)."""
+    out, i = "", 0
+    while len(out) < chars:
+        out += PROSE + PROSE + f"Reach me at {VALUES[i % len(VALUES)]}. "
+        i += 1
+    return out[:chars]
 
 
 def free_port() -> int:
@@ -263,6 +282,8 @@ def print_table(rows: list[Row], cores: str) -> None:
 
 
 def run(args: argparse.Namespace, workdir: Path) -> list[Row]:
+    if args.prompt_chars:
+        BODY["messages"][0]["content"] = prompt(args.prompt_chars)
     up_port, gw_port = free_port(), free_port()
     direct_url = f"http://{HOST}:{up_port}/v1/chat/completions"
     gateway_url = f"http://{HOST}:{gw_port}/v1/chat/completions"
