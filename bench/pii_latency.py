@@ -23,6 +23,7 @@ from presidio_analyzer import AnalyzerEngine  # noqa: E402
 from gateway.pii.analyzer import Inspector  # noqa: E402
 from gateway.pii.nlp import BlankNlpEngine  # noqa: E402
 from gateway.pii.redactor import Pseudonyms, redact_spans  # noqa: E402
+from gateway.pii.stream import StreamScrubber  # noqa: E402
 from gateway.settings import PiiConfig  # noqa: E402
 
 PROSE = (
@@ -66,6 +67,31 @@ def main() -> None:
             theirs.append((time.perf_counter() - started) * 1000)
         (o50, o99), (t50, t99) = percentiles(ours), percentiles(theirs)
         print(f"{size:>6}  {o50:>11.2f}  {o99:>11.2f}  {t50:>10.2f}  {t99:>10.2f}  {t50 / o50:>8.1f}x")
+    stream_delay(inspector, text_of(2_000))
+
+
+def stream_delay(inspector: Inspector, text: str, delta: int = 4) -> None:
+    """A 2,000-character reply streamed in `delta`-character pieces through the look-behind: the time each
+    piece costs, and how many characters are held back when it is released (what the agent waits for)."""
+
+    def scrub(chunk: str) -> str:
+        hits = inspector.analyze(chunk)
+        return redact_spans(chunk, [(h.start, h.end, h.type) for h in hits], lambda e, v: f"<{e}>")
+
+    window, costs, held = StreamScrubber(), [], []
+    for i in range(0, len(text), delta):
+        started = time.perf_counter()
+        released = window.feed(text[i : i + delta])
+        if released:
+            scrub(released)
+        costs.append((time.perf_counter() - started) * 1000)
+        held.append(len(window.buffer))
+    scrub(window.flush())
+    c50, c99 = percentiles(costs)
+    print(
+        f"stream: {len(costs)} pieces of {delta} characters; per piece P50 {c50:.3f} ms, P99 {c99:.3f} ms; "
+        f"held back {statistics.mean(held):.1f} characters on average, {max(held)} at most"
+    )
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def test_config_paths_are_relative_to_the_file_and_env_overrides_database(tmp_pa
 def test_policy_cli_check_test_eval(tmp_path: Path):
     assert "ok:" in gateway_cli("policy", "check", str(POLICIES)).stdout
     tested = gateway_cli("policy", "test", str(POLICIES)).stdout
-    assert "PASS: 9/9" in tested
+    assert "PASS: 13/13" in tested
     doc = {
         "principal": {"agent": "a", "team": "t", "key_id": "k"},
         "routes": ["echo"],

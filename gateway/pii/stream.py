@@ -3,16 +3,14 @@
 Text arrives in small deltas, and a card number or an email can be split across them. `StreamScrubber`
 holds back only the trailing run of characters that PII values, secrets and placeholders are made of
 (letters, digits, `@._%+-:/#=<>()~`, and a space between digit groups), at most `hold` characters, and
-releases the rest, scrubbed. So text keeps flowing a word behind, and a value is always scrubbed whole.
+releases the rest, to be scrubbed. So text keeps flowing a word behind, and a value is always scrubbed whole.
 
-    >>> s = StreamScrubber(str.upper)
+    >>> s = StreamScrubber()
     >>> s.feed("mail jo"), s.feed("e@x.io now"), s.flush()
-    ('MAIL ', 'JOE@X.IO ', 'NOW')
+    ('mail ', 'joe@x.io ', 'now')
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 _TOKEN = frozenset("@._%+-:/#=<>()~")
 
@@ -38,8 +36,10 @@ def safe_cut(buffer: str, hold: int) -> int:
 
 
 class StreamScrubber:
-    def __init__(self, scrub: Callable[[str], str], hold: int = 128) -> None:
-        self.scrub = scrub
+    """The look-behind alone: `feed` returns the text that can be released now, `flush` the rest at the end;
+    the caller scrubs what it gets (off the event loop when it is long)."""
+
+    def __init__(self, hold: int = 128) -> None:
         self.hold = hold
         self.buffer = ""
 
@@ -47,8 +47,8 @@ class StreamScrubber:
         self.buffer += text
         cut = safe_cut(self.buffer, self.hold)
         out, self.buffer = self.buffer[:cut], self.buffer[cut:]
-        return self.scrub(out) if out else ""
+        return out
 
     def flush(self) -> str:
         out, self.buffer = self.buffer, ""
-        return self.scrub(out) if out else ""
+        return out

@@ -11,6 +11,7 @@ decision.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -20,7 +21,7 @@ from gateway.flight import Flight
 from gateway.pii.findings import Finding
 from gateway.pii.redactor import Pseudonyms
 from gateway.pii.segments import rewrite, segments
-from gateway.pii.service import PiiService
+from gateway.pii.service import INLINE_CHARS, PiiService
 from gateway.pii.stream import StreamScrubber
 from gateway.reply import Part
 from gateway.services import Services
@@ -58,6 +59,11 @@ class _Output:
         self.pseudonyms = flight.pseudonyms or Pseudonyms()
         self.done: list[tuple[Finding, str]] = []
 
+    async def scrub_async(self, text: str, where: str = "output", index: int = 0) -> str:
+        if len(text) <= INLINE_CHARS:
+            return self.scrub(text, where, index)
+        return await asyncio.to_thread(self.scrub, text, where, index)
+
     def scrub(self, text: str, where: str = "output", index: int = 0) -> str:
         hits = self.pii.inspector.analyze(text)
         findings = [
@@ -90,22 +96,23 @@ async def redact_response(
             yield part
         return
     output = _Output(services.pii, flight, journal)
-    window = StreamScrubber(output.scrub)
+    window = StreamScrubber()
     calls = 0
     async for part in parts:
         if isinstance(part, TextDelta):
             text = window.feed(part.text)
             if text:
-                yield TextDelta(text=text)
+                yield TextDelta(text=await output.scrub_async(text))
             continue
         if isinstance(part, ToolCall):
-            yield part.model_copy(update={"arguments": output.scrub(part.arguments, "tool_arguments", calls)})
+            arguments = await output.scrub_async(part.arguments, "tool_arguments", calls)
+            yield part.model_copy(update={"arguments": arguments})
             calls += 1
             continue
         if isinstance(part, StreamEnd):
             rest = window.flush()
             if rest:
-                yield TextDelta(text=rest)
+                yield TextDelta(text=await output.scrub_async(rest))
             if output.done:
                 journal.redacted(flight.need_call().principal, flight.need_call(), output.done, "response")
         yield part

@@ -170,3 +170,13 @@ def test_the_pii_stays_internal_example_works_end_to_end(gateway_factory, sqlite
     assert info.value.body["reasons"] == ["PII (EMAIL_ADDRESS) must not be sent to external route 'gpt'"]
     assert oai(gw).chat.completions.create(model="onprem", messages=[{"role": "user", "content": f"mail {EMAIL}"}])
     assert oai(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "no pii here"}])
+
+
+def test_anthropic_streams_get_their_pseudonyms_back(gateway_factory, sqlite_url, anthropic_upstream):
+    gw = gateway_factory(sqlite_url, pii={"key_env": "GATEWAY_TEST_PII_KEY", "modes": {"default": "pseudonymize"}})
+    client = track(anthropic.Anthropic(base_url=gw.url, api_key=gw.key, max_retries=0))
+    ask = [{"role": "user", "content": f"remind {EMAIL} at {PHONE}"}]
+    with client.messages.stream(model="claude", max_tokens=50, messages=ask) as stream:
+        text = "".join(stream.text_stream)
+    assert EMAIL not in sent(anthropic_upstream) and "<PHONE_NUMBER_1>" in sent(anthropic_upstream)
+    assert text.strip() == f"anthropic says: remind {EMAIL} at {PHONE}"
