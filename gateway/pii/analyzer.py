@@ -40,7 +40,6 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     IbanRecognizer,
     IpRecognizer,
     MacAddressRecognizer,
-    PhoneRecognizer,
     SpacyRecognizer,
     UrlRecognizer,
     UsBankRecognizer,
@@ -51,7 +50,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
 from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
-from gateway.pii.recognizers.phone import LenientPhoneRecognizer  # noqa: E402
+from gateway.pii.recognizers.phone import BareNumberPhoneRecognizer, LenientPhoneRecognizer  # noqa: E402
 from gateway.settings import PiiConfig  # noqa: E402
 
 RECOGNIZERS = Path(__file__).parent / "recognizers"
@@ -79,13 +78,20 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "PRIVATE_KEY": lambda text, digits: "PRIVATE KEY" in text,
     "JWT": lambda text, digits: "eyJ" in text,
     "BEARER_TOKEN": lambda text, digits: "earer " in text,
+    "OPENAI_API_KEY": lambda text, digits: "sk-" in text,
+    "ANTHROPIC_API_KEY": lambda text, digits: "sk-ant-" in text,
+    "AWS_ACCESS_KEY": lambda text, digits: any(p in text for p in ("AKIA", "ASIA", "ABIA", "ACCA")),
+    "GITHUB_TOKEN": lambda text, digits: "_" in text and ("gh" in text or "github_pat_" in text),
+    "SLACK_TOKEN": lambda text, digits: "xox" in text or "hooks.slack.com" in text,
+    "GOOGLE_API_KEY": lambda text, digits: "AIza" in text,
+    "CRYPTO": lambda text, digits: digits >= 1,
 }
 
 
 def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
     return [
         EmailRecognizer(supported_language=lang),
-        PhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
+        BareNumberPhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
         LenientPhoneRecognizer(supported_language=lang),
         CreditCardRecognizer(supported_language=lang),
         UsSsnRecognizer(supported_language=lang),
