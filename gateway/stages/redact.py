@@ -58,6 +58,7 @@ class _Output:
         self.modes = flight.plan.redact_modes if flight.plan else {}
         self.pseudonyms = flight.pseudonyms or Pseudonyms()
         self.done: list[tuple[Finding, str]] = []
+        self.offset = 0  # where the next piece of streamed text starts in the whole output
 
     async def scrub_async(self, text: str, where: str = "output", index: int = 0) -> str:
         if len(text) <= INLINE_CHARS:
@@ -66,21 +67,24 @@ class _Output:
 
     def scrub(self, text: str, where: str = "output", index: int = 0) -> str:
         hits = self.pii.inspector.analyze(text)
+        shift = self.offset if where == "output" else 0
         findings = [
             Finding(
                 h.type,
                 where,
                 index,
-                h.start,
-                h.end,
+                h.start + shift,
+                h.end + shift,
                 h.score,
                 h.recognizer,
                 self.pii.inspector.value_hash(text[h.start : h.end]),
             )
             for h in hits
         ]
+        if where == "output":
+            self.offset += len(text)
         self.journal.output_findings.extend(findings)
-        spans = [(f.start, f.end, f.type) for f in findings if f.type in self.listed]
+        spans = [(f.start - shift, f.end - shift, f.type) for f in findings if f.type in self.listed]
         for finding in findings:
             if finding.type in self.listed:
                 self.done.append((finding, self.modes.get(finding.type) or self.pii.config.mode(finding.type)))

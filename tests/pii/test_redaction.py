@@ -116,7 +116,7 @@ def test_pseudonyms_go_up_and_the_real_values_come_back(gateway_factory, sqlite_
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_values_the_model_writes_are_scrubbed_even_split_across_chunks(gateway, stream):
+def test_values_the_model_writes_are_scrubbed_even_split_across_chunks(gateway, openai_upstream, stream):
     answer = oai(gateway).chat.completions.create(
         model="gpt-leak", messages=[{"role": "user", "content": PROMPT}], stream=stream
     )
@@ -133,6 +133,11 @@ def test_values_the_model_writes_are_scrubbed_even_split_across_chunks(gateway, 
         ("CREDIT_CARD", "output"),
         ("EMAIL_ADDRESS", "output"),
     }
+    # positions are in the whole output the model wrote, however it was streamed
+    written = f"openai says: {openai_upstream[0].received[-1]['messages'][-1]['content']}"
+    written += " | mine: 4111 1111 1111 1111 ops@leaky-corp.com"
+    cards = [p for p in response["pii"] if p["type"] == "CREDIT_CARD" and p["where"] == "output"]
+    assert [(p["start"], p["end"]) for p in cards] == [(written.index(CARD), written.index(CARD) + len(CARD))]
 
 
 POLICY_ON_FINDINGS = """package gateway
