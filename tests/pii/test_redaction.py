@@ -185,3 +185,20 @@ def test_anthropic_streams_get_their_pseudonyms_back(gateway_factory, sqlite_url
         text = "".join(stream.text_stream)
     assert EMAIL not in sent(anthropic_upstream) and "<PHONE_NUMBER_1>" in sent(anthropic_upstream)
     assert text.strip() == f"anthropic says: remind {EMAIL} at {PHONE}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_pseudonyms_in_tool_call_arguments_come_back_as_the_real_values(gateway_factory, sqlite_url, stream):
+    """The echo demo asks for the tool named in `/tool NAME {...}` with those arguments: here, placeholders."""
+    gw = gateway_factory(sqlite_url, pii={"key_env": "GATEWAY_TEST_PII_KEY", "modes": {"default": "pseudonymize"}})
+    tools = [{"type": "function", "function": {"name": "crm", "parameters": {"type": "object"}}}]
+    ask = [{"role": "user", "content": f'/tool crm {{"email": "{EMAIL}"}}'}]
+    answer = oai(gw).chat.completions.create(model="echo", messages=ask, tools=tools, stream=stream)
+    if stream:
+        pieces = [t for c in answer if c.choices for t in c.choices[0].delta.tool_calls or []]
+        arguments = "".join(p.function.arguments or "" for p in pieces)
+    else:
+        arguments = answer.choices[0].message.tool_calls[0].function.arguments
+    assert json.loads(arguments) == {"email": EMAIL}
+    redacted = [r for r in audit_rows(sqlite_url, wait_for=3) if r["event"] == "redacted"]
+    assert redacted and redacted[0]["pii"][0]["mode"] == "pseudonymize"
