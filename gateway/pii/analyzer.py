@@ -62,6 +62,11 @@ def _digits(text: str) -> int:
     return len(text) - len(text.translate(_NO_DIGITS))
 
 
+_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9]{25,}")
+_BARE_DIGITS = re.compile(r"\d{8,}")
+_DOMAIN = re.compile(r"\w\.[A-Za-z]{2}")
+
 # entity type -> does this text have what a match needs? (types not listed are always asked)
 TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "EMAIL_ADDRESS": lambda text, digits: "@" in text,
@@ -69,11 +74,12 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "CREDIT_CARD": lambda text, digits: digits >= 12,
     "US_SSN": lambda text, digits: digits >= 9,
     "US_ITIN": lambda text, digits: digits >= 9,
-    "US_BANK_NUMBER": lambda text, digits: digits >= 8,
+    "US_BANK_NUMBER": lambda text, digits: digits >= 8 and _BARE_DIGITS.search(text) is not None,
     "IBAN_CODE": lambda text, digits: digits >= 8,
     "IP_ADDRESS": lambda text, digits: digits >= 2 and ("." in text or ":" in text),
-    "MAC_ADDRESS": lambda text, digits: ":" in text or "-" in text,
-    "URL": lambda text, digits: "." in text,
+    "MAC_ADDRESS": lambda text, digits: _HEX_PAIR.search(text) is not None,
+    "URL": lambda text, digits: _DOMAIN.search(text) is not None,
+    "CRYPTO": lambda text, digits: _LONG_TOKEN.search(text) is not None,
     "CONNECTION_STRING_PASSWORD": lambda text, digits: "://" in text,
     "PRIVATE_KEY": lambda text, digits: "PRIVATE KEY" in text,
     "JWT": lambda text, digits: "eyJ" in text,
@@ -84,7 +90,6 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "GITHUB_TOKEN": lambda text, digits: "_" in text and ("gh" in text or "github_pat_" in text),
     "SLACK_TOKEN": lambda text, digits: "xox" in text or "hooks.slack.com" in text,
     "GOOGLE_API_KEY": lambda text, digits: "AIza" in text,
-    "CRYPTO": lambda text, digits: digits >= 1,
 }
 
 
