@@ -66,17 +66,20 @@ _HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9]{25,}")
 _BARE_DIGITS = re.compile(r"\d{8,}")
 _DOMAIN = re.compile(r"\w\.[A-Za-z]{2}")
+_IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
+_CARD = re.compile(r"(?:\d[ -]?){13,19}")
+_IBAN = re.compile(r"[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}")
 
 # entity type -> does this text have what a match needs? (types not listed are always asked)
 TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "EMAIL_ADDRESS": lambda text, digits: "@" in text,
     "PHONE_NUMBER": lambda text, digits: digits >= 6,
-    "CREDIT_CARD": lambda text, digits: digits >= 12,
+    "CREDIT_CARD": lambda text, digits: digits >= 12 and _CARD.search(text) is not None,
     "US_SSN": lambda text, digits: digits >= 9,
     "US_ITIN": lambda text, digits: digits >= 9,
     "US_BANK_NUMBER": lambda text, digits: digits >= 8 and _BARE_DIGITS.search(text) is not None,
-    "IBAN_CODE": lambda text, digits: digits >= 8,
-    "IP_ADDRESS": lambda text, digits: digits >= 2 and ("." in text or ":" in text),
+    "IBAN_CODE": lambda text, digits: digits >= 8 and _IBAN.search(text) is not None,
+    "IP_ADDRESS": lambda text, digits: digits >= 1 and _IP.search(text) is not None,
     "MAC_ADDRESS": lambda text, digits: _HEX_PAIR.search(text) is not None,
     "URL": lambda text, digits: _DOMAIN.search(text) is not None,
     "CRYPTO": lambda text, digits: _LONG_TOKEN.search(text) is not None,
@@ -214,7 +217,10 @@ class Inspector:
             registry=registry,
             nlp_engine=nlp,
             supported_languages=config.languages,
-            context_aware_enhancer=FastContextEnhancer(),
+            # context words count after a value too ("3732695155 (fax)"): Presidio's default looks only before
+            context_aware_enhancer=FastContextEnhancer(
+                context_similarity_factor=0.35, min_score_with_context_similarity=0.4, context_suffix_count=2
+            ),
         )
         known = sorted({e for r in registry.recognizers for e in r.supported_entities})
         unknown = sorted(set(config.entities or []) - set(known))

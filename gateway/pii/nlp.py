@@ -1,14 +1,17 @@
 """The NLP engine Presidio runs on. Models cannot be downloaded here, so the default needs none.
 
-`BlankNlpEngine` is a blank spaCy pipeline (a tokenizer) plus a component that sets each token's lemma to
-its lower-case text, so Presidio's context words still raise scores. Every pattern and checksum recognizer
-works with it; named entities (PERSON, LOCATION, ...) need a model: `pii.nlp_model: en_core_web_lg` loads
-an installed spaCy model instead.
+`TokenNlpEngine` (the default) splits text into words and punctuation with one regular expression and uses
+each word's lower-case form as its lemma, so Presidio's context words ("phone", "ssn", ...) still raise
+scores; it is several times faster than even a blank spaCy pipeline, and splits `3732695155-Fax` so the
+context word is seen. `BlankNlpEngine` is that blank spaCy pipeline. Named entities (PERSON, LOCATION, ...)
+need a model: `pii.nlp_model: en_core_web_lg` loads an installed spaCy model instead.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import spacy
@@ -56,9 +59,60 @@ class ModelNlpEngine(SpacyNlpEngine):
         pass
 
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+class TokenNlpEngine(NlpEngine):
+    """Words and punctuation by a regular expression; lemmas are lower-case words; no entities."""
+
+    def __init__(self, languages: list[str]) -> None:
+        self.languages = languages
+        self.stop_words = {lang: _stop_words(lang) for lang in languages}
+
+    def load(self) -> None:
+        pass
+
+    def is_loaded(self) -> bool:
+        return True
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        tokens, indices = [], []
+        for match in _TOKEN.finditer(text):
+            tokens.append(match.group(0))
+            indices.append(match.start())
+        lemmas = [token.lower() for token in tokens]
+        return NlpArtifacts([], tokens, indices, lemmas, self, language)  # type: ignore[arg-type]
+
+    def process_batch(
+        self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs: Any
+    ) -> Iterator[tuple[str, NlpArtifacts]]:
+        for text in texts:
+            yield text, self.process_text(text, language)
+
+    def is_stopword(self, word: str, language: str) -> bool:
+        return word.lower() in self.stop_words.get(language, set())
+
+    def is_punct(self, word: str, language: str) -> bool:
+        return bool(word) and all(not c.isalnum() for c in word)
+
+    def get_supported_entities(self) -> list[str]:
+        return []
+
+    def get_supported_languages(self) -> list[str]:
+        return list(self.languages)
+
+
+def _stop_words(lang: str) -> set[str]:
+    """spaCy's stop words for `lang` (shipped with spaCy, no model needed); none for an unknown language."""
+    try:
+        return set(spacy.blank(lang).Defaults.stop_words)
+    except (ImportError, OSError, KeyError):
+        return set()
+
+
 def build_nlp_engine(languages: list[str], model: str | None) -> NlpEngine:
     if model is None:
-        return BlankNlpEngine(languages)
+        return TokenNlpEngine(languages)
     try:
         pipeline = spacy.load(model)
     except OSError as exc:

@@ -38,7 +38,7 @@ class LenientPhoneRecognizer(PatternRecognizer):
                 # a bare run of digits is a phone number only when a context word says so (score 0.1 + 0.35)
                 Pattern("digits next to a phone word", r"(?<![\w+.])\d{10,11}(?!\w)", 0.1),
             ],
-            context=["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "number", "reach", "contact"],
+            context=["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "office", "reach", "contact"],
         )
 
     def invalidate_result(self, pattern_text: str) -> bool:
