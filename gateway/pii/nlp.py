@@ -60,6 +60,7 @@ class ModelNlpEngine(SpacyNlpEngine):
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_PUNCT = re.compile(r"[^\w\s]+")
 
 
 class TokenNlpEngine(NlpEngine):
@@ -93,7 +94,7 @@ class TokenNlpEngine(NlpEngine):
         return word.lower() in self.stop_words.get(language, set())
 
     def is_punct(self, word: str, language: str) -> bool:
-        return bool(word) and all(not c.isalnum() for c in word)
+        return _PUNCT.fullmatch(word) is not None
 
     def get_supported_entities(self) -> list[str]:
         return []
