@@ -38,7 +38,6 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     CryptoRecognizer,
     EmailRecognizer,
     IbanRecognizer,
-    IpRecognizer,
     MacAddressRecognizer,
     SpacyRecognizer,
     UrlRecognizer,
@@ -50,6 +49,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
 from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
+from gateway.pii.recognizers.ip import GatedIpRecognizer  # noqa: E402
 from gateway.pii.recognizers.phone import BareNumberPhoneRecognizer, LenientPhoneRecognizer  # noqa: E402
 from gateway.settings import PiiConfig  # noqa: E402
 
@@ -108,7 +108,7 @@ def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
         UsItinRecognizer(supported_language=lang),
         UsBankRecognizer(supported_language=lang),
         IbanRecognizer(supported_language=lang, regex_flags=re.DOTALL | re.MULTILINE | re.IGNORECASE),
-        IpRecognizer(supported_language=lang),
+        GatedIpRecognizer(supported_language=lang),
         MacAddressRecognizer(supported_language=lang),
         UrlRecognizer(supported_language=lang),
         CryptoRecognizer(supported_language=lang),

@@ -143,8 +143,8 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):
             recognizer = by_id.get(metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
             if recognizer is None or not recognizer.context:
                 continue
-            if metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
-                continue
+            if metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY) or result.score >= 1.0:
+                continue  # already boosted, or nothing a context word could add
             words = self._extract_surrounding_words(nlp_artifacts, text[result.start : result.end], result.start)
             supportive = self._find_supportive_word_in_context(
                 [*words, *extra], recognizer.context, self.context_matching_mode

@@ -32,6 +32,7 @@ def found(text: str, inspector: Inspector = INSPECTOR) -> list[tuple[str, str]]:
         ("ssn 536-22-8456 on file", "US_SSN", "536-22-8456"),
         ("iban DE89 3704 0044 0532 0130 00 please", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
         ("from 192.168.12.7 yesterday", "IP_ADDRESS", "192.168.12.7"),
+        ("from 2001:db8:85a3::8a2e:370:7334 today", "IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"),
         ("device 00:1A:2B:3C:4D:5E online", "MAC_ADDRESS", "00:1A:2B:3C:4D:5E"),
         ("pay to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT now", "CRYPTO", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
         ("see https://intranet.corp.com/a for it", "URL", "https://intranet.corp.com/a"),
