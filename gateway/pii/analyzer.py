@@ -296,11 +296,24 @@ class Inspector:
             if len(text) > budget:
                 text, truncated = text[:budget], True
             budget -= len(text)
-            for hit in self.analyze(text):
-                value = self.value_hash(text[hit.start : hit.end])
-                items.append(
-                    Finding(hit.type, where, index, hit.start, hit.end, hit.score, hit.recognizer, value, segment)
-                )
+            items.extend(self.findings(text, where, index, segment))
             if truncated:
                 break
         return Findings(tuple(items), truncated)
+
+    def findings(self, text: str, where: str, index: int, segment: int = 0, offset: int = 0) -> list[Finding]:
+        """The findings in one text, positioned `offset` characters further (its place in a longer one)."""
+        return [
+            Finding(
+                hit.type,
+                where,
+                index,
+                hit.start + offset,
+                hit.end + offset,
+                hit.score,
+                hit.recognizer,
+                self.value_hash(text[hit.start : hit.end]),
+                segment,
+            )
+            for hit in self.analyze(text)
+        ]

@@ -3,8 +3,8 @@
 `TokenNlpEngine` (the default) splits text into words and punctuation with one regular expression and uses
 each word's lower-case form as its lemma, so Presidio's context words ("phone", "ssn", ...) still raise
 scores; it is several times faster than even a blank spaCy pipeline, and splits `3732695155-Fax` so the
-context word is seen. `BlankNlpEngine` is that blank spaCy pipeline. Named entities (PERSON, LOCATION, ...)
-need a model: `pii.nlp_model: en_core_web_lg` loads an installed spaCy model instead.
+context word is seen. Named entities (PERSON, LOCATION, ...) need a model: `pii.nlp_model: en_core_web_lg`
+loads an installed spaCy model instead (`ModelNlpEngine`).
 """
 
 from __future__ import annotations
@@ -18,34 +18,8 @@ import spacy
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
-from spacy.language import Language
-from spacy.tokens import Doc
 
 from gateway.errors import ConfigError
-
-
-@Language.component("gateway_lower_lemma")
-def _lower_lemma(doc: Doc) -> Doc:
-    for token in doc:
-        token.lemma_ = token.lower_
-    return doc
-
-
-class BlankNlpEngine(SpacyNlpEngine):
-    """Tokens and lemmas, no entities: enough for Presidio's pattern recognizers and their context words."""
-
-    def __init__(self, languages: list[str]) -> None:
-        super().__init__(models=[{"lang_code": lang, "model_name": f"blank:{lang}"} for lang in languages])
-        self.nlp = {lang: self._blank(lang) for lang in languages}  # type: ignore[assignment]
-
-    @staticmethod
-    def _blank(lang: str) -> Language:
-        nlp = spacy.blank(lang)
-        nlp.add_pipe("gateway_lower_lemma")
-        return nlp
-
-    def load(self) -> None:  # nothing to download
-        pass
 
 
 class ModelNlpEngine(SpacyNlpEngine):

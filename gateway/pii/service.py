@@ -43,6 +43,10 @@ class PiiService:
         hits = self.inspector.analyze(text) if text else []
         return redact_spans(text, [(h.start, h.end, h.type) for h in hits], lambda entity, _: f"<{entity}>")
 
+    def mode(self, entity: str, overrides: dict[str, str]) -> str:
+        """How `entity` is redacted: the decision's `redact_modes`, else the configured mode."""
+        return overrides.get(entity) or self.config.mode(entity)
+
     def redact(
         self,
         text: str,
@@ -51,7 +55,6 @@ class PiiService:
         pseudonyms: Pseudonyms,
     ) -> str:
         def substitute(entity: str, value: str) -> str:
-            mode = modes.get(entity) or self.config.mode(entity)
-            return replacement(entity, value, mode, self.key, pseudonyms)  # type: ignore[arg-type]
+            return replacement(entity, value, self.mode(entity, modes), self.key, pseudonyms)  # type: ignore[arg-type]
 
         return redact_spans(text, spans, substitute)

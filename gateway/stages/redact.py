@@ -43,7 +43,7 @@ async def redact(flight: Flight, services: Services, journal: Journal) -> Flight
         spans = [(f.start, f.end, f.type) for f in chosen if f.segment == number]
         rewritten[path] = pii.redact(text, spans, plan.redact_modes, pseudonyms)
     for finding in chosen:
-        done.append((finding, plan.redact_modes.get(finding.type) or pii.config.mode(finding.type)))
+        done.append((finding, pii.mode(finding.type, plan.redact_modes)))
     call = call.model_copy(update={"payload": rewrite(call.payload, rewritten)})
     journal.redacted(call.principal, call, done, "request")
     return replace(flight, call=call, pseudonyms=pseudonyms or None)
@@ -66,28 +66,15 @@ class _Output:
         return await asyncio.to_thread(self.scrub, text, where, index)
 
     def scrub(self, text: str, where: str = "output", index: int = 0) -> str:
-        hits = self.pii.inspector.analyze(text)
         shift = self.offset if where == "output" else 0
-        findings = [
-            Finding(
-                h.type,
-                where,
-                index,
-                h.start + shift,
-                h.end + shift,
-                h.score,
-                h.recognizer,
-                self.pii.inspector.value_hash(text[h.start : h.end]),
-            )
-            for h in hits
-        ]
+        findings = self.pii.inspector.findings(text, where, index, offset=shift)
         if where == "output":
             self.offset += len(text)
         self.journal.output_findings.extend(findings)
         spans = [(f.start - shift, f.end - shift, f.type) for f in findings if f.type in self.listed]
         for finding in findings:
             if finding.type in self.listed:
-                self.done.append((finding, self.modes.get(finding.type) or self.pii.config.mode(finding.type)))
+                self.done.append((finding, self.pii.mode(finding.type, self.modes)))
         text = self.pii.redact(text, spans, self.modes, self.pseudonyms) if spans else text
         return self.pseudonyms.restore(text)
 
