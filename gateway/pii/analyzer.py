@@ -36,7 +36,6 @@ from presidio_analyzer import (  # noqa: E402
 from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     CreditCardRecognizer,
     CryptoRecognizer,
-    EmailRecognizer,
     IbanRecognizer,
     MacAddressRecognizer,
     SpacyRecognizer,
@@ -49,6 +48,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
 from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
+from gateway.pii.recognizers.email import AtSignEmailRecognizer, words_around  # noqa: E402
 from gateway.pii.recognizers.ip import GatedIpRecognizer  # noqa: E402
 from gateway.pii.recognizers.phone import BareNumberPhoneRecognizer, LenientPhoneRecognizer  # noqa: E402
 from gateway.settings import PiiConfig  # noqa: E402
@@ -62,14 +62,28 @@ def _digits(text: str) -> int:
     return len(text) - len(text.translate(_NO_DIGITS))
 
 
-_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}[:-][0-9A-Fa-f]{2}[:-]")
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9]{25,}")
-_BARE_DIGITS = re.compile(r"\d{8,}")
-_DOMAIN = re.compile(r"\w\.[A-Za-z]{2}")
-_EMAIL_LIKE = re.compile(r"\S+@\S+")
-_IP = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
+# prefilters: each starts with a rare character (a digit, a dot) so the regex engine skips text quickly
+_MAC = re.compile(
+    r"[:-](?<=[0-9A-Fa-f]{2}[:-])(?:[0-9A-Fa-f]{2}[:-]){3}[0-9A-Fa-f]{2}|\.(?<=[0-9A-Fa-f]{4}\.)[0-9A-Fa-f]{4}\."
+)
+_BARE_DIGITS = re.compile(r"\d{8}")
+_DOMAIN = re.compile(r"\.(?<=\w\.)[A-Za-z]{2}")
+_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d")
+_IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
 _CARD = re.compile(r"(?:\d[ -]?){13,19}")
-_IBAN = re.compile(r"[A-Za-z]{2}\d{2}[ ]?[A-Za-z0-9]{4}")
+_IBAN = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d) ?[A-Za-z0-9]{4}")
+
+
+def _long_word(text: str) -> bool:
+    """A run of 25 letters or digits (a wallet address) needs a word at least that long."""
+    return any(len(word) >= 25 for word in text.split()) and re.search(r"[A-Za-z0-9]{25}", text) is not None
+
+
+def _domain_outside_email(text: str) -> bool:
+    """A domain (`x.yy`) in a word without an `@` (Presidio's URL pattern is by far its slowest)."""
+    emails = words_around(text, "@")
+    return any(not any(s <= m.start() < e for s, e in emails) for m in _DOMAIN.finditer(text))
+
 
 # entity type -> does this text have what a match needs? (types not listed are always asked)
 TRIGGERS: dict[str, Callable[[str, int], bool]] = {
@@ -80,11 +94,12 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "US_ITIN": lambda text, digits: digits >= 9,
     "US_BANK_NUMBER": lambda text, digits: digits >= 8 and _BARE_DIGITS.search(text) is not None,
     "IBAN_CODE": lambda text, digits: digits >= 8 and _IBAN.search(text) is not None,
-    "IP_ADDRESS": lambda text, digits: digits >= 1 and _IP.search(text) is not None,
-    "MAC_ADDRESS": lambda text, digits: _HEX_PAIR.search(text) is not None,
-    # a domain outside an email address (Presidio's URL pattern is by far its slowest)
-    "URL": lambda text, digits: _DOMAIN.search(_EMAIL_LIKE.sub(" ", text) if "@" in text else text) is not None,
-    "CRYPTO": lambda text, digits: _LONG_TOKEN.search(text) is not None,
+    "IP_ADDRESS": lambda text, digits: (
+        (digits >= 4 and _IPV4.search(text) is not None) or (":" in text and _IPV6.search(text) is not None)
+    ),
+    "MAC_ADDRESS": lambda text, digits: _MAC.search(text) is not None,
+    "URL": lambda text, digits: _domain_outside_email(text),
+    "CRYPTO": lambda text, digits: _long_word(text),
     "CONNECTION_STRING_PASSWORD": lambda text, digits: "://" in text,
     "PRIVATE_KEY": lambda text, digits: "PRIVATE KEY" in text,
     "JWT": lambda text, digits: "eyJ" in text,
@@ -100,7 +115,7 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
 
 def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
     return [
-        EmailRecognizer(supported_language=lang),
+        AtSignEmailRecognizer(supported_language=lang),
         BareNumberPhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
         LenientPhoneRecognizer(supported_language=lang),
         CreditCardRecognizer(supported_language=lang),
@@ -143,25 +158,30 @@ def _occurrences(text: str, value: str) -> list[int]:
 
 # where a value of some supported type may be: digits, an @, a URL or domain, a key's prefix, a PEM header
 TRIGGER_PATTERN = (
-    r"\d+|@|://|www\.|\w\.[A-Za-z]{2}|sk-|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ"
+    r"\d+|@|://|www\.|\.(?<=\w\.)[A-Za-z]{2}|sk-|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ"
     r"|[Bb]earer |PRIVATE KEY"
 )
 MARGIN = 40  # characters of context kept on each side of a trigger (Presidio looks 5 words either side)
+
+
+_SPACE = re.compile(r"\s")
 
 
 def _windows(text: str, candidates: re.Pattern[str]) -> list[tuple[int, int]]:
     """Spans of `text` around its triggers, widened to whole words and merged; all of it when that is most."""
     spans: list[tuple[int, int]] = []
     for match in candidates.finditer(text):
-        start, end = max(0, match.start() - MARGIN), min(len(text), match.end() + MARGIN)
-        while start > 0 and not text[start - 1].isspace():
-            start -= 1
-        while end < len(text) and not text[end].isspace():
-            end += 1
+        start, end = match.start() - MARGIN, match.end() + MARGIN
+        if spans and end <= spans[-1][1]:
+            continue  # inside the last window already
         if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+            start = spans.pop()[0]
         else:
-            spans.append((start, end))
+            start = max(0, start)
+            while start > 0 and not text[start - 1].isspace():
+                start -= 1
+        space = _SPACE.search(text, end) if end < len(text) else None
+        spans.append((start, space.start() if space else len(text)))
     if sum(e - s for s, e in spans) > 0.7 * len(text):
         return [(0, len(text))]
     return spans

@@ -3,13 +3,16 @@
 `TokenNlpEngine` (the default) splits text into words and punctuation with one regular expression and uses
 each word's lower-case form as its lemma, so Presidio's context words ("phone", "ssn", ...) still raise
 scores; it is several times faster than even a blank spaCy pipeline, and splits `3732695155-Fax` so the
-context word is seen. Named entities (PERSON, LOCATION, ...) need a model: `pii.nlp_model: en_core_web_lg`
-loads an installed spaCy model instead (`ModelNlpEngine`).
+context word is seen. It tokenizes lazily: context scoring (the only user of tokens without a model) reads
+the few words around each match from the text itself, so a long text is never tokenized whole.
+Named entities (PERSON, LOCATION, ...) need a model: `pii.nlp_model: en_core_web_lg` loads an installed
+spaCy model instead (`ModelNlpEngine`).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -34,6 +37,7 @@ class ModelNlpEngine(SpacyNlpEngine):
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w+")
 _PUNCT = re.compile(r"[^\w\s]+")
 
 
@@ -51,12 +55,36 @@ class TokenNlpEngine(NlpEngine):
         return True
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
-        tokens, indices = [], []
-        for match in _TOKEN.finditer(text):
-            tokens.append(match.group(0))
-            indices.append(match.start())
-        lemmas = [token.lower() for token in tokens]
-        return NlpArtifacts([], tokens, indices, lemmas, self, language)  # type: ignore[arg-type]
+        return TextArtifacts(text, language, self)
+
+    def context_words(self, text: str, start: int, end: int, before: int, after: int, language: str) -> list[str]:
+        """What Presidio's context enhancer collects around the match at `start`: walking back from the
+        match's first token (itself included) the first `before` + 1 words that are neither stop words nor
+        punctuation, and as many forward; lower-case. Only the text near the match is tokenized, wider
+        until enough words are found or the text ends."""
+        stop = self.stop_words.get(language, set())
+        first = start  # the word the match starts in (punctuation is never a context word)
+        while first > 0 and _WORD.match(text, first - 1) and _WORD.match(text, start):
+            first -= 1
+        word = _WORD.match(text, start)
+        last = word.end() if word else start
+
+        def keep(words: Iterable[str], count: int) -> list[str]:
+            return list(itertools.islice((w for w in map(str.lower, words) if w not in stop and w != "be"), count))
+
+        width = 120
+        while True:
+            lo, hi = max(0, first - width), min(len(text), last + width)
+            while lo > 0 and not text[lo - 1].isspace():  # whole words only
+                lo -= 1
+            while hi < len(text) and not text[hi].isspace():
+                hi += 1
+            back = keep(reversed(_WORD.findall(text, lo, last)), before + 1)
+            ahead = keep(_WORD.findall(text, first, hi), after + 1)
+            if (len(back) > before or lo == 0) and (len(ahead) > after or hi == len(text)):
+                break
+            width *= 4
+        return list({*back, *ahead})
 
     def process_batch(
         self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs: Any
@@ -75,6 +103,27 @@ class TokenNlpEngine(NlpEngine):
 
     def get_supported_languages(self) -> list[str]:
         return list(self.languages)
+
+
+class TextArtifacts(NlpArtifacts):
+    """NlpArtifacts whose tokens are made only if something asks for them (nothing does on the default
+    path: `FastContextEnhancer` asks the engine for the words around a match instead)."""
+
+    def __init__(self, text: str, language: str, engine: TokenNlpEngine) -> None:  # noqa: D107
+        self.text, self.language, self.nlp_engine = text, language, engine
+        self.entities, self.scores = [], []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in {"tokens", "tokens_indices", "lemmas", "keywords"}:
+            raise AttributeError(name)
+        tokens, indices = [], []
+        for match in _TOKEN.finditer(self.text):
+            tokens.append(match.group(0))
+            indices.append(match.start())
+        self.tokens, self.tokens_indices = tokens, indices  # type: ignore[assignment]
+        self.lemmas = [token.lower() for token in tokens]
+        self.keywords = self.set_keywords(self.nlp_engine, self.lemmas, self.language)
+        return getattr(self, name)
 
 
 def _stop_words(lang: str) -> set[str]:
@@ -119,7 +168,17 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):
                 continue
             if metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY) or result.score >= 1.0:
                 continue  # already boosted, or nothing a context word could add
-            words = self._extract_surrounding_words(nlp_artifacts, text[result.start : result.end], result.start)
+            if isinstance(nlp_artifacts, TextArtifacts):
+                words = nlp_artifacts.nlp_engine.context_words(
+                    text,
+                    result.start,
+                    result.end,
+                    self.context_prefix_count,
+                    self.context_suffix_count,
+                    nlp_artifacts.language,
+                )
+            else:
+                words = self._extract_surrounding_words(nlp_artifacts, text[result.start : result.end], result.start)
             supportive = self._find_supportive_word_in_context(
                 [*words, *extra], recognizer.context, self.context_matching_mode
             )

@@ -34,6 +34,9 @@ def found(text: str, inspector: Inspector = INSPECTOR) -> list[tuple[str, str]]:
         ("from 192.168.12.7 yesterday", "IP_ADDRESS", "192.168.12.7"),
         ("from 2001:db8:85a3::8a2e:370:7334 today", "IP_ADDRESS", "2001:db8:85a3::8a2e:370:7334"),
         ("device 00:1A:2B:3C:4D:5E online", "MAC_ADDRESS", "00:1A:2B:3C:4D:5E"),
+        ("device 00-1a-2b-3c-4d-5e online", "MAC_ADDRESS", "00-1a-2b-3c-4d-5e"),
+        ("switch port 001a.2b3c.4d5e up", "MAC_ADDRESS", "001a.2b3c.4d5e"),
+        ("write to ops@corp.example.com or see docs.example.com", "URL", "docs.example.com"),
         ("pay to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT now", "CRYPTO", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"),
         ("see https://intranet.corp.com/a for it", "URL", "https://intranet.corp.com/a"),
         (
