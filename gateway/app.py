@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,14 +15,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.http import new_client
+from gateway.approvals import api as approvals_api
+from gateway.approvals import web as approvals_web
+from gateway.approvals.cipher import PayloadCipher
+from gateway.approvals.notifier import WebhookNotifier
+from gateway.approvals.queue import ApprovalQueue
+from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit.records import AuditLog
 from gateway.enforcement import Capabilities
 from gateway.metrics import Metrics
+from gateway.model import Decision
 from gateway.pii.service import PiiService
 from gateway.pipeline import Pipeline
+from gateway.policy.engine import PolicyEngine
 from gateway.policy.factory import build_engine, watch
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.stages.decide import evaluate
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
 from gateway.surfaces import anthropic, openai, ops
@@ -44,22 +54,50 @@ async def build_services(settings: Settings) -> Services:
         await db.aclose()
         raise
     metrics = Metrics()
+    audit = AuditLog(db, metrics)
+    try:
+        approvals = _approvals(settings, db, audit, policy, metrics)
+    except BaseException:
+        await policy.aclose()
+        await db.aclose()
+        raise
     for name, provider in settings.providers.items():
         if provider.api_key_env and provider.api_key() is None:
             log.warning(
                 "provider %s: environment variable %s is not set; calls go without a key", name, provider.api_key_env
             )
-    return Services(
+    services = Services(
         settings=settings,
         db=db,
         keys=KeyStore(db),
-        audit=AuditLog(db, metrics),
+        audit=audit,
         policy=policy,
         http=new_client(),
         metrics=metrics,
-        capabilities=Capabilities(redactable=pii.supported if pii else frozenset()),
+        capabilities=Capabilities(redactable=pii.supported if pii else frozenset(), approvals=approvals is not None),
         pii=pii,
+        approvals=approvals,
+        reviewers=ReviewerStore(db),
     )
+    if approvals is not None and settings.approvals.webhook is not None:
+        services.notifier = WebhookNotifier(
+            settings.approvals.webhook, approvals, services.http, settings.approvals.public_url
+        )
+        services.notifier.attach()
+    return services
+
+
+def _approvals(
+    settings: Settings, db: Database, audit: AuditLog, policy: PolicyEngine, metrics: Metrics
+) -> ApprovalQueue | None:
+    """The approval queue; a reviewer's approval re-asks the current policy with the held call's input."""
+    if not settings.approvals.enabled:
+        return None
+
+    async def recheck(input_doc: dict[str, Any]) -> Decision:
+        return await evaluate(policy, input_doc, settings.policy, metrics)
+
+    return ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -84,6 +122,8 @@ def create_app(settings: Settings) -> Starlette:
         services = await build_services(settings)
         app.state.services = services
         app.state.pipeline = Pipeline(services)
+        if services.approvals is not None:
+            await services.approvals.start()
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
         watcher = asyncio.create_task(watch(services.policy, settings.policy)) if settings.policy.reload else None
         try:
@@ -96,7 +136,7 @@ def create_app(settings: Settings) -> Starlette:
             await services.aclose()
 
     return Starlette(
-        routes=[*openai.routes, *anthropic.routes, *ops.routes],
+        routes=[*openai.routes, *anthropic.routes, *ops.routes, *approvals_web.routes, *approvals_api.routes],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )

@@ -6,6 +6,11 @@ them in its own protocol's error shape (see `gateway/surfaces/*`).
     │   └── RequestTooLarge          413 request_too_large   body over max_request_bytes
     ├── Unauthenticated              401 invalid_api_key     missing, unknown or revoked agent key
     ├── PolicyDenied                 403 policy_denied       the policy (or fail-closed) said no
+    ├── ApprovalPending              202 approval_pending    held; the agent asked to come back (Prefer: respond-async)
+    ├── ApprovalError                403 approval_error      a held call did not go ahead
+    │   ├── ApprovalRejected         403 approval_rejected   a reviewer (or the policy, re-checked) said no
+    │   ├── ApprovalExpired          403 approval_expired    nobody decided before the deadline
+    │   └── ApprovalRefused          403 approval_refused    a receipt (or a reviewer) that does not fit
     ├── RouteNotFound                404 model_not_found     no route for that model alias
     ├── UpstreamFailed               502 upstream_error      every provider of the route failed
     │   ├── UpstreamTimedOut         504 upstream_timeout
@@ -19,6 +24,8 @@ them in its own protocol's error shape (see `gateway/surfaces/*`).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GatewayError(Exception):
     status = 500
@@ -27,6 +34,10 @@ class GatewayError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def details(self) -> dict[str, Any]:
+        """Fields the error body carries beside the message (each surface adds them to its error object)."""
+        return {}
 
 
 class InvalidRequest(GatewayError):
@@ -56,6 +67,46 @@ class PolicyDenied(GatewayError):
         super().__init__("denied by policy: " + ("; ".join(reasons) or "no reason given"))
         self.reasons = reasons
         self.decision_id = decision_id
+
+    def details(self) -> dict[str, Any]:
+        return {"reasons": self.reasons, "decision_id": self.decision_id}
+
+
+class ApprovalPending(GatewayError):
+    """Not a failure: the call is held and the agent asked not to wait. Rendered as 202 with the approval."""
+
+    status = 202
+    code = "approval_pending"
+
+    def __init__(self, approval: dict[str, Any], decision_id: str) -> None:
+        super().__init__(f"held for approval ({approval.get('reason')}); retry with X-Gateway-Approval")
+        self.approval = approval
+        self.decision_id = decision_id
+
+
+class ApprovalError(GatewayError):
+    status = 403
+    code = "approval_error"
+
+    def __init__(self, message: str, approval_id: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+        self.extra = details
+
+    def details(self) -> dict[str, Any]:
+        return {"approval_id": self.approval_id, **self.extra}
+
+
+class ApprovalRejected(ApprovalError):
+    code = "approval_rejected"
+
+
+class ApprovalExpired(ApprovalError):
+    code = "approval_expired"
+
+
+class ApprovalRefused(ApprovalError):
+    code = "approval_refused"
 
 
 class RouteNotFound(GatewayError):

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from connectors import registry
 from connectors.base import Connector
 from connectors.http import HttpClient
+from gateway.approvals.notifier import WebhookNotifier
+from gateway.approvals.queue import ApprovalQueue
+from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit.records import AuditLog
 from gateway.enforcement import Capabilities
 from gateway.metrics import Metrics
@@ -28,6 +31,9 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     capabilities: Capabilities = field(default_factory=Capabilities)  # what the gateway can enforce
     pii: PiiService | None = None  # PII inspection and redaction (None: pii.enabled is false)
+    approvals: ApprovalQueue | None = None  # the approval queue (None: approvals.enabled is false)
+    reviewers: ReviewerStore | None = None
+    notifier: WebhookNotifier | None = None  # tells reviewers of new holds (approvals.webhook)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:
@@ -50,6 +56,10 @@ class Services:
         return self._connectors[key]
 
     async def aclose(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.aclose()
+        if self.approvals is not None:
+            await self.approvals.aclose()
         await self.audit.aclose()
         await self.http.close()
         await self.policy.aclose()

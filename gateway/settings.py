@@ -96,6 +96,48 @@ class PiiConfig(_Strict):
         return self.modes.get(entity) or self.modes.get("default") or "replace"
 
 
+class WebhookConfig(_Strict):
+    """Where reviewers are told of a new hold: a Slack-compatible JSON body (never the arguments)."""
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    retries: int = Field(default=5, ge=0, le=20)  # after the first try, with backoff doubling from backoff_s
+    backoff_s: float = Field(default=1.0, ge=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class OidcConfig(_Strict):
+    """Single sign-on for reviewers: ID tokens from this issuer, checked against its published keys."""
+
+    issuer: str
+    audience: str
+    jwks_url: str | None = None  # default: the issuer's /.well-known/openid-configuration jwks_uri
+    groups_claim: str = "groups"  # the claim that lists the reviewer's groups
+    name_claim: str = "preferred_username"
+
+
+class ApprovalsConfig(_Strict):
+    """The approval queue: where held calls wait for a reviewer."""
+
+    enabled: bool = True
+    timeout_s: float = Field(default=300.0, gt=0)  # how long a held call waits before it is denied (expires)
+    receipt_ttl_s: float = Field(default=3600.0, gt=0)  # how long an approval can be redeemed once given
+    max_extend_s: float = Field(default=86_400.0, gt=0)  # the furthest a reviewer can push a deadline, per extension
+    required: int = Field(default=1, ge=1, le=5)  # different reviewers who must approve (2: four eyes)
+    keepalive_s: float = Field(default=15.0, gt=0)  # SSE comment interval while a streamed call waits
+    poll_s: float = Field(default=1.0, gt=0)  # how often other replicas' changes are looked for (no NOTIFY)
+    public_url: str | None = None  # the gateway's URL as reviewers and agents reach it (links, status URLs)
+    reject_reasons: list[str] = Field(
+        default_factory=lambda: ["Not authorised", "Amount too high", "Wrong recipient", "Needs more context"]
+    )
+    reveal_pii_groups: list[str] = Field(default_factory=list)  # reviewers in these groups see PII unmasked
+    key_env: str | None = None  # environment variable with the key for held payloads at rest and sessions
+    key_file: Path | None = None  # else this file (created 0600 if missing; default: beside a SQLite store)
+    webhook: WebhookConfig | None = None
+    oidc: OidcConfig | None = None
+    login_attempts: int = Field(default=5, ge=1)  # failed sign-ins per user and address per minute
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"echo": ProviderConfig(kind="echo")}
 
@@ -109,6 +151,7 @@ class Settings(_Strict):
     max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # larger agent request bodies get a 413
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     config_file: Path | None = Field(default=None, exclude=True)
@@ -169,6 +212,7 @@ def load_settings(config: str | Path | None = None, env: dict[str, str] | None =
         settings.config_file = path
         if not settings.policy.dir.is_absolute():
             settings.policy.dir = path.parent / settings.policy.dir
-        if settings.pii.key_file is not None and not settings.pii.key_file.is_absolute():
-            settings.pii.key_file = path.parent / settings.pii.key_file
+        for section in (settings.pii, settings.approvals):
+            if section.key_file is not None and not section.key_file.is_absolute():
+                section.key_file = path.parent / section.key_file
     return settings

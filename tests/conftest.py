@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
 REQUIRE_SERVICES = os.environ.get("GATEWAY_TEST_REQUIRE_SERVICES") == "1"
 os.environ.setdefault("GATEWAY_TEST_PII_KEY", "a-test-key-for-hashes-and-pseudonyms")
+os.environ.setdefault("GATEWAY_TEST_APPROVALS_KEY", "a-test-key-for-held-payloads-and-sessions")
 
 
 def missing_service(reason: str) -> None:
@@ -98,7 +99,10 @@ async def _reset_postgres(url: str) -> None:
     db = Database(url)
     try:
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql("DROP TABLE IF EXISTS audit_events, api_keys, alembic_version CASCADE")
+            await conn.exec_driver_sql(
+                "DROP TABLE IF EXISTS audit_events, api_keys, approvals, reviewers, reviewer_tokens, alembic_version"
+                " CASCADE"
+            )
     finally:
         await db.aclose()
 
@@ -124,6 +128,7 @@ def make_settings(database_url: str, openai_url: str, anthropic_url: str, **over
         # a generous budget: these tests are about behaviour, and CI shares 2 cores among many processes
         "policy": {"dir": str(POLICIES), "timeout_ms": 2000},
         "pii": {"key_env": "GATEWAY_TEST_PII_KEY"},
+        "approvals": {"key_env": "GATEWAY_TEST_APPROVALS_KEY", "poll_s": 0.2},
         "providers": {
             "oai": {"kind": "openai", "base_url": f"{openai_url}/v1", "api_key_env": "TEST_OAI_KEY"},
             "azure": {

@@ -40,11 +40,29 @@ def test_deployed_config_is_valid_and_points_at_the_compose_services():
 def test_every_setting_is_documented_in_the_readme():
     from pydantic import BaseModel
 
-    from gateway.settings import PiiConfig, PolicyConfig, ProviderConfig, RouteConfig, Settings
+    from gateway.settings import (
+        ApprovalsConfig,
+        OidcConfig,
+        PiiConfig,
+        PolicyConfig,
+        ProviderConfig,
+        RouteConfig,
+        Settings,
+        WebhookConfig,
+    )
 
     readme = (ROOT / "README.md").read_text()
     config_block = readme[readme.index("## Configure") : readme.index("## Commands")]
-    models: list[type[BaseModel]] = [Settings, PolicyConfig, PiiConfig, ProviderConfig, RouteConfig]
+    models: list[type[BaseModel]] = [
+        Settings,
+        PolicyConfig,
+        PiiConfig,
+        ProviderConfig,
+        RouteConfig,
+        ApprovalsConfig,
+        WebhookConfig,
+        OidcConfig,
+    ]
     missing = [
         f"{m.__name__}.{name}"
         for m in models

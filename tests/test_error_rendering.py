@@ -24,6 +24,11 @@ EXAMPLES = [
     errors.PolicyEngineError("bad"),
     errors.PolicyUnavailable("down"),
     errors.StoreUnavailable("database down"),
+    errors.ApprovalPending({"id": "a1", "reason": "large transfer"}, "d1"),
+    errors.ApprovalError("not going ahead", "a1"),
+    errors.ApprovalRejected("rejected by bob: wrong recipient", "a1", reason="large transfer", comment="wrong"),
+    errors.ApprovalExpired("nobody decided in time", "a1", reason="large transfer"),
+    errors.ApprovalRefused("the approval was already used", "a1"),
 ]
 
 
@@ -54,3 +59,11 @@ def test_denials_carry_their_reasons_and_decision_id():
     for wire in (OPENAI, ANTHROPIC):
         error = wire.error_payload(denied)["error"]
         assert error["reasons"] == ["a", "b"] and error["decision_id"] == "dec-1"
+
+
+def test_approval_errors_say_what_was_held_why_and_the_reviewers_reason():
+    rejected = errors.ApprovalRejected("rejected", "a1", reason="large transfer", comment="wrong recipient")
+    for wire in (OPENAI, ANTHROPIC):
+        error = wire.error_payload(rejected)["error"]
+        assert error["approval_id"] == "a1" and error["code"] == "approval_rejected"
+        assert error["reason"] == "large transfer" and error["comment"] == "wrong recipient"

@@ -179,7 +179,7 @@ decision := {"allow": input.call.target != "claude", "reasons": [], "hold": hold
 
 def test_models_omits_what_the_policy_denies_and_keeps_what_it_would_hold(gateway_factory, sqlite_url, tmp_path):
     (tmp_path / "policy.rego").write_text(HOLD_AND_DENY)
-    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000}, approvals={"enabled": False})
     models = [m.id for m in client(gw).models.list()]
     assert "claude" not in models
     assert "gpt" in models and "echo" in models  # a hold is an allow subject to sign-off: the agent may call it

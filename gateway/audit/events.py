@@ -7,6 +7,7 @@
     expired    nobody decided in time                         (approvals)
     released   a held call went on after approval             (approvals)
     redacted   the gateway rewrote content before passing it  (PII)
+    refused    a reviewer's decision or an agent's receipt the gateway turned down (approvals)
 
 An event never holds raw content or PII: names, counts, ids and reasons only.
 """
@@ -20,8 +21,17 @@ from pydantic import BaseModel, Field
 
 from gateway.model import Attempt
 
-EventType = Literal["decision", "held", "approved", "rejected", "expired", "released", "redacted"]
-EVENT_TYPES: tuple[EventType, ...] = ("decision", "held", "approved", "rejected", "expired", "released", "redacted")
+EventType = Literal["decision", "held", "approved", "rejected", "expired", "released", "redacted", "refused"]
+EVENT_TYPES: tuple[EventType, ...] = (
+    "decision",
+    "held",
+    "approved",
+    "rejected",
+    "expired",
+    "released",
+    "redacted",
+    "refused",
+)
 
 
 class AuditEvent(BaseModel):

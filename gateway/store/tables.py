@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -65,3 +65,66 @@ class AuditEventRow(Base):
     approval_id: Mapped[str | None] = mapped_column(String(32), index=True)
     actor: Mapped[str | None] = mapped_column(String(200))
     pii: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ApprovalRow(Base):
+    """A held action waiting for (or past) a reviewer's decision. `payload` is the action and what is needed
+    to carry it out, encrypted (`gateway.approvals.cipher`); the other columns hold no content."""
+
+    __tablename__ = "approvals"
+
+    approval_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending approved rejected expired used
+    phase: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    surface: Mapped[str] = mapped_column(String(32))
+    agent: Mapped[str] = mapped_column(String(200), index=True)
+    team: Mapped[str | None] = mapped_column(String(200))
+    key_id: Mapped[str] = mapped_column(String(32))
+    end_user: Mapped[str | None] = mapped_column(String(200))
+    target: Mapped[str | None] = mapped_column(String(200))
+    approvers: Mapped[str | None] = mapped_column(String(200), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tool_calls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    action_hash: Mapped[str] = mapped_column(String(64), index=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    required: Mapped[int] = mapped_column(Integer, default=1)
+    votes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    decision_id: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change (optimistic locking)
+    notify: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # webhook delivery: status, attempts, error
+
+
+class Reviewer(Base):
+    """A person who decides held calls. Only a scrypt hash of the password is stored."""
+
+    __tablename__ = "reviewers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewerToken(Base):
+    """A bearer token for the admin API, acting as one reviewer. Only its SHA-256 is stored."""
+
+    __tablename__ = "reviewer_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from connectors import anthropic_wire
 from connectors.base import ChatResponse, StreamEvent
-from gateway.errors import GatewayError, InvalidRequest, PolicyDenied
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.model import ModelPayload, Parser
 from gateway.reply import Reply
 from gateway.surfaces.common import ensure_json, handle
@@ -56,9 +56,7 @@ class AnthropicFormat:
     def error_payload(self, exc: GatewayError) -> dict[str, Any]:
         body = anthropic_wire.error_body(exc.message, ERROR_TYPES.get(exc.status, "api_error"))
         body["error"]["code"] = exc.code
-        if isinstance(exc, PolicyDenied):
-            body["error"]["reasons"] = exc.reasons
-            body["error"]["decision_id"] = exc.decision_id
+        body["error"].update(exc.details())
         return body
 
     def stream_error(self, exc: GatewayError) -> bytes:

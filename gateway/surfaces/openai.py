@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from connectors import openai_wire
 from connectors.base import EmbeddingResponse, StreamEvent
-from gateway.errors import GatewayError, PolicyDenied
+from gateway.errors import GatewayError
 from gateway.listing import allowed_routes
 from gateway.model import EmbeddingsPayload, ModelPayload, Parser
 from gateway.pipeline import Pipeline
@@ -70,9 +70,7 @@ class OpenAIFormat:
     def error_payload(self, exc: GatewayError) -> dict[str, Any]:
         type_ = ERROR_TYPES.get(exc.status, "api_error")
         body = openai_wire.error_body(exc.message, type_, exc.code, getattr(exc, "param", None))
-        if isinstance(exc, PolicyDenied):
-            body["error"]["reasons"] = exc.reasons
-            body["error"]["decision_id"] = exc.decision_id
+        body["error"].update(exc.details())
         return body
 
     def stream_error(self, exc: GatewayError) -> bytes:

@@ -91,6 +91,7 @@ def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
         f"database_url: {database_url}\n"
         f"policy: {{dir: {POLICIES}}}\n"
         "pii: {key_file: pii.key}\n"
+        "approvals: {key_file: approvals.key}\n"
         "providers: {demo: {kind: echo}}\n"
         "routes: {assistant: {provider: demo, model: echo}}\n"
     )

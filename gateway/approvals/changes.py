@@ -1,0 +1,114 @@
+"""News of changed approvals, from this process and from other replicas.
+
+A change made here is published at once. Changes made by another process sharing the store arrive by
+PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL (within milliseconds), and by polling the
+`updated_at` index every `approvals.poll_s` in any case (the fallback, and the only way for SQLite).
+Waiting calls and the web page's live view both listen here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.store.db import Database
+from gateway.store.tables import ApprovalRow
+
+log = logging.getLogger("gateway.approvals")
+
+CHANNEL = "gateway_approvals"
+
+
+class ChangeFeed:
+    def __init__(self, db: Database, poll_s: float) -> None:
+        self.db = db
+        self.poll_s = poll_s
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._subscribers: set[asyncio.Queue[str]] = set()
+        self._seen: dict[str, int] = {}  # approval id -> version last published
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: Any = None
+
+    def publish(self, approval_id: str, version: int | None = None) -> None:
+        if version is not None:
+            if self._seen.get(approval_id, 0) >= version:
+                return
+            self._seen[approval_id] = version
+        for event in self._waiters.get(approval_id, ()):
+            event.set()
+        for queue in self._subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(approval_id)
+
+    async def changed(self, approval_id: str, timeout: float) -> None:
+        """Return when `approval_id` changes, or after `timeout` seconds, whichever is first."""
+        event = asyncio.Event()
+        self._waiters.setdefault(approval_id, set()).add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, timeout)):
+                    await event.wait()
+        finally:
+            waiters = self._waiters.get(approval_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[approval_id]
+
+    async def subscribe(self) -> AsyncIterator[str]:
+        """Ids of approvals as they change, for as long as the caller listens."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1000)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._poll()))
+        if self.db.url.startswith("postgresql"):
+            await self._listen()
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            self._listener = await asyncpg.connect(dsn)
+            await self._listener.add_listener(CHANNEL, lambda *args: self.publish(str(args[-1])))
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("approvals: LISTEN unavailable (%s); relying on polling every %.1fs", exc, self.poll_s)
+            self._listener = None
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            since = datetime.now(UTC) - timedelta(seconds=self.poll_s + 5)  # overlap: clocks and commit lag
+            try:
+                async with self.db.sessions() as session:
+                    rows = await session.execute(
+                        select(ApprovalRow.approval_id, ApprovalRow.version).where(ApprovalRow.updated_at >= since)
+                    )
+                    for approval_id, version in rows.all():
+                        self.publish(approval_id, version)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("approvals: polling for changes failed: %s", exc)
+            if len(self._seen) > 50_000:
+                self._seen.clear()
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
