@@ -34,7 +34,7 @@ from gateway.settings import Settings
 from gateway.stages.decide import evaluate
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
-from gateway.surfaces import anthropic, openai, ops
+from gateway.surfaces import anthropic, held, openai, ops
 
 log = logging.getLogger("gateway")
 
@@ -136,7 +136,14 @@ def create_app(settings: Settings) -> Starlette:
             await services.aclose()
 
     return Starlette(
-        routes=[*openai.routes, *anthropic.routes, *ops.routes, *approvals_web.routes, *approvals_api.routes],
+        routes=[
+            *openai.routes,
+            *anthropic.routes,
+            *held.routes,
+            *ops.routes,
+            *approvals_web.routes,
+            *approvals_api.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
     )

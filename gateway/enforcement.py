@@ -14,7 +14,7 @@ forwarding the call without it. PII redaction and the approval queue switch thei
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,8 @@ class Plan(BaseModel):
     redact_modes: dict[str, str] = Field(default_factory=dict)
     hold: HoldRequest | None = None
     route: str | None = None
+    policy_version: str = ""
+    input: dict[str, Any] = Field(default_factory=dict, repr=False)  # what the policy was asked (for re-checks)
 
     @property
     def allowed(self) -> bool:
@@ -75,6 +77,7 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
         redact_modes=dict(decision.redact_modes),
         hold=decision.hold,
         route=decision.route,
+        policy_version=decision.policy_version,
     )
     if not decision.allow:
         return base.model_copy(update={"action": "deny"})

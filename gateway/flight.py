@@ -6,6 +6,7 @@
       -> inspect:      + findings
       -> decide:       + plan
       -> redact:       call rewritten, + pseudonyms
+      -> hold:         + approval (redeemed), or + gate (a stream waits), or + replay (a held answer)
       -> route:        + route
       -> forward:      + served (the target that answered)
 
@@ -14,8 +15,11 @@ What the call did (its decisions, attempts, errors) is not kept here but recorde
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+from gateway.approvals.records import Approval
 from gateway.enforcement import Plan
 from gateway.model import Call, Inbound, Origin, Principal
 from gateway.pii.findings import Findings
@@ -32,6 +36,14 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    """A held call's wait for its reviewer: `wait` returns the redeemed approval, or raises why not."""
+
+    wait: Callable[[], Awaitable[Approval]]
+    keepalive_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Flight:
     origin: Origin
     inbound: Inbound | None = None
@@ -42,6 +54,9 @@ class Flight:
     pseudonyms: Pseudonyms | None = None  # placeholders sent upstream, restored in what comes back
     route: Route | None = None
     served: RouteTarget | None = None
+    approval: Approval | None = None  # the approval this call redeemed (a held call going ahead)
+    gate: Gate | None = None  # a streamed held call: what to wait for before forwarding
+    replay: dict[str, Any] | None = None  # a held answer to deliver instead of asking upstream again
 
     def need_inbound(self) -> Inbound:
         if self.inbound is None:

@@ -40,6 +40,8 @@ class Origin:
     end_user: str | None = None
     call_id: str = field(default_factory=new_id)
     started: float = field(default_factory=time.time)
+    approval_id: str | None = None  # X-Gateway-Approval: the receipt of an approved hold, redeemed by this call
+    respond_async: bool = False  # Prefer: respond-async: a held call answers 202 at once instead of waiting
 
 
 class ModelPayload(BaseModel):

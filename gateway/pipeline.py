@@ -1,8 +1,8 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> inspect -> decide -> redact -> route     (Flight, ...) -> Flight
+    request stages    authenticate -> parse -> inspect -> decide -> redact -> hold -> route   (Flight, ...) -> Flight
     forward           to the route's targets; a whole answer or a stream
-    response stages   redact (scrub, restore pseudonyms) -> decide (response phase)    parts -> parts
+    response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
     audit             the call's events, in one `finally`, shielded from cancellation
 
 Every kind of call (model, embeddings, tool, agent) and every surface runs these same stages. Response
@@ -17,19 +17,19 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from connectors.base import StreamEvent
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError
 from gateway.flight import Flight
 from gateway.model import Inbound
-from gateway.reply import Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
+from gateway.reply import Event, KeepAlive, Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
 from gateway.services import Services
 from gateway.stages.audit import audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide, decide_response
 from gateway.stages.forward import forward
+from gateway.stages.hold import hold
 from gateway.stages.inspect import inspect
 from gateway.stages.parse import parse
 from gateway.stages.redact import redact, redact_response
@@ -38,7 +38,7 @@ from gateway.stages.route import route
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, route)
+REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, hold, route)
 RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
 
 log = logging.getLogger("gateway.pipeline")
@@ -48,14 +48,14 @@ class Stream:
     """The events of a streamed answer. `aclose` always ends the call (its audit events), also when the
     agent left before the first event was read: a surface calls it once the response is over."""
 
-    def __init__(self, events: AsyncGenerator[StreamEvent, None], finish: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, events: AsyncGenerator[Event, None], finish: Callable[[], Awaitable[None]]) -> None:
         self._events = events
         self._finish = finish
 
     def __aiter__(self) -> Stream:
         return self
 
-    def __anext__(self) -> Awaitable[StreamEvent]:
+    def __anext__(self) -> Awaitable[Event]:
         return self._events.__anext__()
 
     async def aclose(self) -> None:
@@ -96,6 +96,11 @@ class Pipeline:
                     started = time.perf_counter()
                     flight = await stage(flight, self.services, journal)
                     journal.time(stage.__name__, started)
+                if flight.gate is not None:  # a held stream: answer at once, wait (with keep-alives) inside
+                    streaming = True
+                    return Result(
+                        journal.decision_id, stream=self._stream(flight, journal, self._gated(flight, journal))
+                    )
                 started = time.perf_counter()
                 flight, upstream = await forward(flight, self.services, journal)
                 journal.time("forward", started)
@@ -115,7 +120,27 @@ class Pipeline:
             parts = stage(flight, self.services, journal, parts)
         return parts
 
-    def _stream(self, flight: Flight, journal: Journal, events: AsyncIterator[StreamEvent]) -> Stream:
+    async def _gated(self, flight: Flight, journal: Journal) -> AsyncIterator[Event]:
+        """A held stream's events: keep-alives until the reviewer decides, then the upstream's stream."""
+        assert flight.gate is not None
+        waiting = asyncio.ensure_future(flight.gate.wait())
+        try:
+            while not waiting.done():
+                done, _ = await asyncio.wait({waiting}, timeout=flight.gate.keepalive_s)
+                if not done:
+                    yield KeepAlive()
+            approved = replace(flight, approval=waiting.result(), gate=None)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        started = time.perf_counter()
+        _, upstream = await forward(approved, self.services, journal)
+        journal.time("forward", started)
+        assert isinstance(upstream, AsyncIterator)
+        async for event in upstream:
+            yield event
+
+    def _stream(self, flight: Flight, journal: Journal, events: AsyncIterator[Event]) -> Stream:
         chain = [stream_parts(events)]
         for stage in self.response_stages:
             chain.append(stage(flight, self.services, journal, chain[-1]))
@@ -131,7 +156,7 @@ class Pipeline:
             close = lambda: _close_all(out, *reversed(chain), events)  # noqa: E731
             await audit(journal, flight, self.services.audit, close=close, scrub=self._scrub)
 
-        async def relay() -> AsyncGenerator[StreamEvent, None]:
+        async def relay() -> AsyncGenerator[Event, None]:
             try:
                 with self._outcome(journal):
                     async for event in out:

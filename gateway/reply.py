@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 
+from pydantic import BaseModel
+
 from connectors.base import (
     ChatResponse,
     EmbeddingResponse,
@@ -31,7 +33,15 @@ from connectors.base import (
     ToolCallDelta,
 )
 
-Part = StreamStart | TextDelta | ToolCall | StreamEnd
+
+class KeepAlive(BaseModel):
+    """Nothing to say yet (a held call waiting for a reviewer): surfaces send an SSE comment so proxies and
+    clients keep the connection open. Stages pass it on untouched; whole answers ignore it."""
+
+
+Part = StreamStart | TextDelta | ToolCall | StreamEnd | KeepAlive
+Event = StreamEvent | KeepAlive  # what a surface encodes: a stream's events, and keep-alives
+KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: clients ignore it, proxies see traffic
 Reply = ChatResponse | EmbeddingResponse
 
 
@@ -46,7 +56,7 @@ def assemble(deltas: list[ToolCallDelta]) -> list[ToolCall]:
     return [calls[i] for i in sorted(calls)]
 
 
-async def stream_parts(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Part]:
+async def stream_parts(events: AsyncIterator[Event]) -> AsyncIterator[Part]:
     """A stream's events as parts. Text passes at once; the pieces of tool calls (which some servers
     interleave with each other or with text) are released as whole calls just before the end."""
     pieces: list[ToolCallDelta] = []
@@ -60,7 +70,7 @@ async def stream_parts(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Part
         yield event
 
 
-async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[StreamEvent]:
+async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[Event]:
     """Parts back as stream events; each whole tool call is one piece, numbered in the order released."""
     index = 0
     async for part in parts:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.approvals.records import aware
 from gateway.store.db import Database
 from gateway.store.tables import ApprovalRow
 
@@ -32,15 +33,16 @@ class ChangeFeed:
         self.poll_s = poll_s
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._subscribers: set[asyncio.Queue[str]] = set()
-        self._seen: dict[str, int] = {}  # approval id -> version last published
+        self._seen: dict[str, object] = {}  # approval id -> the state (version, updated_at) last published
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: Any = None
 
-    def publish(self, approval_id: str, version: int | None = None) -> None:
-        if version is not None:
-            if self._seen.get(approval_id, 0) >= version:
+    def publish(self, approval_id: str, state: object = None) -> None:
+        """Tell waiters and subscribers; `state` (when known) suppresses repeats of a change already told."""
+        if state is not None:
+            if self._seen.get(approval_id) == state:
                 return
-            self._seen[approval_id] = version
+            self._seen[approval_id] = state
         for event in self._waiters.get(approval_id, ()):
             event.set()
         for queue in self._subscribers:
@@ -95,10 +97,12 @@ class ChangeFeed:
             try:
                 async with self.db.sessions() as session:
                     rows = await session.execute(
-                        select(ApprovalRow.approval_id, ApprovalRow.version).where(ApprovalRow.updated_at >= since)
+                        select(ApprovalRow.approval_id, ApprovalRow.version, ApprovalRow.updated_at).where(
+                            ApprovalRow.updated_at >= since
+                        )
                     )
-                    for approval_id, version in rows.all():
-                        self.publish(approval_id, version)
+                    for approval_id, version, updated_at in rows.all():
+                        self.publish(approval_id, (version, aware(updated_at)))
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("approvals: polling for changes failed: %s", exc)
             if len(self._seen) > 50_000:

@@ -134,7 +134,7 @@ class ApprovalQueue:
             await self._notify_replicas(session, row.approval_id)
         approval = Approval.of(row)
         await self._audit(approval, "held", None, [f"held: {held.reason}", *held.reasons])
-        self.changes.publish(approval.approval_id, approval.version)
+        self.changes.publish(approval.approval_id, (approval.version, approval.updated_at))
         for notify in self.on_held:
             notify(approval)
         return approval
@@ -273,12 +273,13 @@ class ApprovalQueue:
         return won
 
     async def record_notify(self, approval_id: str, state: dict[str, Any]) -> None:
-        """The webhook's delivery state, shown in the queue (not a transition: no audit event)."""
+        """The webhook's delivery state, shown in the queue. Not a transition: no audit event, and the version
+        stays, so a reviewer deciding meanwhile is not told the approval changed under them."""
         async with self._session() as session, session.begin():
             await session.execute(
                 update(ApprovalRow)
                 .where(ApprovalRow.approval_id == approval_id)
-                .values(notify=state, updated_at=_now(), version=ApprovalRow.version + 1)
+                .values(notify=state, updated_at=_now())
             )
             await self._notify_replicas(session, approval_id)
         self.changes.publish(approval_id)
@@ -346,7 +347,7 @@ class ApprovalQueue:
             await self._notify_replicas(session, approval.approval_id)
         fresh = await self.get(approval.approval_id)
         assert fresh is not None
-        self.changes.publish(fresh.approval_id, fresh.version)
+        self.changes.publish(fresh.approval_id, (fresh.version, fresh.updated_at))
         return fresh
 
     async def _notify_replicas(self, session: Any, approval_id: str) -> None:

@@ -37,6 +37,7 @@ class Journal:
         self.error_code: str | None = None
         self.error: str | None = None
         self.output_findings: list[Finding] = []  # PII in what came back, for the response decision
+        self.approval_id: str | None = None  # the approval this call was held on, if any
 
     @property
     def decision_id(self) -> str | None:
@@ -58,7 +59,9 @@ class Journal:
         findings: Findings | None = None,
     ) -> None:
         event = self._event(decision.decision_id, principal, call)
-        event.phase, event.allow, event.reasons = decision.phase, plan.allowed, plan.reasons
+        event.phase, event.allow, event.reasons = decision.phase, plan.action != "deny", plan.reasons
+        if plan.action == "hold" and plan.hold is not None:
+            event.reasons = [*plan.reasons, f"held for approval: {plan.hold.reason}"]
         event.error_code, event.fail_open = decision.error, decision.fail_open
         event.policy_version = decision.policy_version or None
         event.tool_calls = [t.name for t in tool_calls] if decision.phase == "response" else []
@@ -122,6 +125,7 @@ class Journal:
         decisions = [e for e in events if e.event == "decision"]
         for event in events:
             event.total_ms = total_ms
+            event.approval_id = event.approval_id or self.approval_id
         for event in decisions:
             event.latency_ms = {**self.stages, **event.latency_ms}
             event.provider, event.upstream_model = self.provider, self.upstream_model

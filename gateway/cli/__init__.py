@@ -4,13 +4,15 @@ gateway serve            serve.py
 gateway keys ...         keys.py
 gateway policy ...       policy.py
 gateway audit ...        audit.py
+gateway approvals ...    approvals.py
+gateway reviewers ...    reviewers.py
 """
 
 from __future__ import annotations
 
 import typer
 
-from gateway.cli import audit, keys, policy, serve
+from gateway.cli import approvals, audit, keys, policy, reviewers, serve
 
 app = typer.Typer(
     help="Agent Governance Gateway: policy, routing and audit for AI agent calls.",
@@ -21,6 +23,8 @@ app.command()(serve.serve)
 app.add_typer(keys.app, name="keys")
 app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
+app.add_typer(approvals.app, name="approvals")
+app.add_typer(reviewers.app, name="reviewers")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from connectors.base import StreamEnd, ToolCall
+from connectors.base import StreamEnd, StreamStart, TextDelta, ToolCall
 from gateway.audit.journal import Journal
 from gateway.enforcement import Capabilities, Plan, plan
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
@@ -26,6 +26,7 @@ from gateway.policy.input import build_input, request_tool_calls
 from gateway.reply import Part
 from gateway.services import Services
 from gateway.settings import PolicyConfig
+from gateway.stages.hold import hold_response
 
 
 async def _ask(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyConfig, phase: Phase) -> Decision:
@@ -64,7 +65,7 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     routes = list(services.settings.routes)
     input_doc = build_input(call, phase, routes, calls, upstream, findings, internal)
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
-    enforced = plan(decision, _capabilities(flight, services, phase))
+    enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     journal.decided(call.principal, call, decision, enforced, calls, findings)
     if enforced.action == "deny":
         raise PolicyDenied(enforced.reasons, decision.decision_id)
@@ -95,15 +96,38 @@ async def decide(flight: Flight, services: Services, journal: Journal) -> Flight
 async def decide_response(
     flight: Flight, services: Services, journal: Journal, parts: AsyncIterator[Part]
 ) -> AsyncIterator[Part]:
-    """Response phase: text passes as it comes; the tool calls the model asks for wait for the decision."""
+    """Response phase: text passes as it comes; the tool calls the model asks for wait for the decision
+    (and, when the policy holds them, for a reviewer)."""
     held: list[ToolCall] = []
+    start: StreamStart | None = None
+    text: list[str] = []
     async for part in parts:
         if isinstance(part, ToolCall):
             held.append(part)
             continue
-        if isinstance(part, StreamEnd):
+        if isinstance(part, StreamStart):
+            start = part
+        elif isinstance(part, TextDelta):
+            text.append(part.text)
+        elif isinstance(part, StreamEnd):
             journal.usage(part.usage)
-            await _decide(flight, services, journal, "response", held)
+            enforced = await _decide(flight, services, journal, "response", held)
+            if enforced.action == "hold":
+                reply = _reply(start, text, held, part)
+                async for keepalive in hold_response(flight, services, journal, enforced, held, reply):
+                    yield keepalive
             for call in held:
                 yield call
         yield part
+
+
+def _reply(start: StreamStart | None, text: list[str], calls: list[ToolCall], end: StreamEnd) -> dict[str, Any]:
+    """The answer as the agent would get it, kept with a held response for a respond-async replay."""
+    return {
+        "id": start.id if start else "",
+        "model": start.model if start else "",
+        "content": "".join(text) or None,
+        "tool_calls": [c.model_dump(mode="json") for c in calls],
+        "stop_reason": end.stop_reason,
+        "usage": end.usage.model_dump(mode="json") if end.usage else None,
+    }

@@ -88,6 +88,8 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
     call, route = flight.need_call(), flight.need_route().config
     payload = call.payload
     upstream: tuple[Upstream, RouteTarget]
+    if flight.replay is not None:  # a held answer, approved: delivered as it was, the model is not asked again
+        return flight, ChatResponse.model_validate(flight.replay)
     if isinstance(payload, ModelPayload) and payload.request.stream:
         upstream = await forward_stream(payload.request, route, services, journal)
     elif isinstance(payload, ModelPayload):

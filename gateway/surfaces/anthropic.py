@@ -11,10 +11,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import anthropic_wire
-from connectors.base import ChatResponse, StreamEvent
+from connectors.base import ChatResponse
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.model import ModelPayload, Parser
-from gateway.reply import Reply
+from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
 from gateway.surfaces.common import ensure_json, handle
 
 ERROR_TYPES = {
@@ -47,9 +47,12 @@ class AnthropicFormat:
             raise InvalidRequest("the Anthropic surface answers messages only")
         return anthropic_wire.render_response(reply, model)
 
-    async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
+    async def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]:
         renderer = anthropic_wire.EventRenderer(model)
         async for event in events:
+            if isinstance(event, KeepAlive):
+                yield KEEPALIVE
+                continue
             for name, payload in renderer.render(event):
                 yield _event(name, payload)
 

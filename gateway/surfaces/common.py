@@ -17,11 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from connectors.base import StreamEvent
-from gateway.errors import GatewayError, InvalidRequest, RequestTooLarge
+from gateway.errors import ApprovalPending, GatewayError, InvalidRequest, RequestTooLarge
 from gateway.model import Inbound, Origin, Parser, new_id
 from gateway.pipeline import Pipeline, Stream
-from gateway.reply import Reply
+from gateway.reply import Event, Reply
 
 
 class WireFormat(Protocol):
@@ -33,7 +32,7 @@ class WireFormat(Protocol):
 
     def render(self, reply: Reply, model: str) -> dict[str, Any]: ...
 
-    def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
+    def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
 
     def error_payload(self, exc: GatewayError) -> dict[str, Any]: ...
 
@@ -52,6 +51,8 @@ async def handle(request: Request, wire: WireFormat) -> Response:
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
     try:
         result = await pipeline.run(call_in)
+    except ApprovalPending as pending:
+        return accepted(pending, request_id)
     except GatewayError as exc:
         return error_response(wire, exc, request_id)
     out_headers = headers(request_id, result.decision_id)
@@ -75,6 +76,15 @@ class EventStreamResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.stream.aclose()
+
+
+def accepted(pending: ApprovalPending, request_id: str) -> JSONResponse:
+    """202: held, and the agent asked not to wait. It polls the status URL and retries the same request with
+    `X-Gateway-Approval: <id>` once approved."""
+    approval = pending.approval
+    out = headers(request_id, pending.decision_id)
+    out.update({"x-gateway-approval": approval["id"], "location": approval["status_url"], "retry-after": "5"})
+    return JSONResponse(approval, status_code=202, headers=out)
 
 
 def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSONResponse:
@@ -114,10 +124,13 @@ def bearer_key(request: Request) -> str | None:
 
 
 def origin(request: Request, surface: str) -> Origin:
+    prefer = {p.strip().lower() for p in request.headers.get("prefer", "").split(",")}
     return Origin(
         surface=surface,
         request_id=request.headers.get("x-request-id") or new_id(),
         end_user=request.headers.get("x-end-user"),
+        approval_id=(request.headers.get("x-gateway-approval") or "").strip()[:64] or None,
+        respond_async="respond-async" in prefer,
     )
 
 

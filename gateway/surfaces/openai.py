@@ -11,12 +11,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import EmbeddingResponse, StreamEvent
+from connectors.base import EmbeddingResponse
 from gateway.errors import GatewayError
 from gateway.listing import allowed_routes
 from gateway.model import EmbeddingsPayload, ModelPayload, Parser
 from gateway.pipeline import Pipeline
-from gateway.reply import Reply
+from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
 from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, origin
 
@@ -60,9 +60,12 @@ class OpenAIFormat:
             return openai_wire.render_embedding_response(reply, model)
         return openai_wire.render_response(reply, model)
 
-    async def encode(self, events: AsyncIterator[StreamEvent], model: str, parser: Parser) -> AsyncIterator[bytes]:
+    async def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]:
         renderer = openai_wire.ChunkRenderer(model, isinstance(parser, _ChatParser) and parser.include_usage)
         async for event in events:
+            if isinstance(event, KeepAlive):
+                yield KEEPALIVE
+                continue
             for chunk in renderer.render(event):
                 yield f"data: {openai_wire.dumps(chunk)}\n\n".encode()
         yield b"data: [DONE]\n\n"
