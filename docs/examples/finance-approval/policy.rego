@@ -13,8 +13,8 @@
 # A finance call whose arguments hold no numeric `amount` (including arguments that were not valid JSON,
 # which arrive as a string) is denied: a rule that cannot read the amount must not let the call through.
 #
-# Note: this version of the gateway has no approval queue, so it enforces a decision with a hold as a
-# deny (the reason says "approval required (...) but this gateway has no approval queue").
+# A held call waits in the approval queue for a reviewer of the "finance" group (`gateway reviewers add
+# NAME --group finance`), who decides it at /ui/, with `gateway approvals approve|reject`, or by the API.
 package gateway
 
 import rego.v1
