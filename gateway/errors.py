@@ -30,6 +30,7 @@ from typing import Any
 class GatewayError(Exception):
     status = 500
     code = "internal_error"
+    retry_after: int | None = None  # seconds, for a Retry-After header (capacity and outages, not verdicts)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -142,13 +143,26 @@ class PolicyEngineError(GatewayError):
 
 
 class PolicyUnavailable(PolicyEngineError):
+    """The engine could not answer in time (down, restarting, over its budget): a capacity problem, so 503
+    with Retry-After, not a 403 verdict. The call is still denied and audited (fail closed)."""
+
     status = 503
     code = "policy_unavailable"
+    retry_after = 1
+
+    def __init__(self, message: str, reasons: list[str] | None = None, decision_id: str | None = None) -> None:
+        super().__init__(message)
+        self.reasons = reasons or []
+        self.decision_id = decision_id
+
+    def details(self) -> dict[str, Any]:
+        return {"reasons": self.reasons, "decision_id": self.decision_id} if self.decision_id else {}
 
 
 class StoreUnavailable(GatewayError):
     status = 503
     code = "store_unavailable"
+    retry_after = 2
 
 
 class ConfigError(GatewayError):

@@ -181,8 +181,9 @@ def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqli
     # stop the OPA server under the running gateway
     opa_server.stop()
     client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
-    with pytest.raises(openai.PermissionDeniedError) as info:
+    with pytest.raises(openai.InternalServerError) as info:  # 503: no verdict, a capacity problem
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 503 and info.value.body["code"] == "policy_unavailable"
     assert info.value.body["reasons"][0].startswith("policy_unavailable: ")
     rows = audit_rows(sqlite_url, wait_for=1)
     assert rows[-1]["allow"] is False and rows[-1]["error_code"] == "policy_unavailable"
@@ -190,6 +191,37 @@ def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqli
     assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
     metrics = httpx.get(f"{gw.url}/metrics").text
     assert 'gateway_policy_failures_total{reason="policy_unavailable"} 1.0' in metrics
+
+
+@pytest.mark.opa
+def test_a_restarted_opa_gets_the_policies_again(gateway_factory, sqlite_url):
+    """OPA comes back empty after a restart: the gateway notices and pushes again; /readyz is honest."""
+    port = free_port()
+    command = [opa_binary(), "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/health", first)
+        gw = gateway_factory(
+            sqlite_url,
+            policy={"engine": "opa", "opa_url": f"http://127.0.0.1:{port}", "dir": str(POLICIES), "timeout_ms": 2000},
+        )
+        client = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+        ask = lambda: client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])  # noqa: E731
+        assert ask().choices[0].message.content == "echo: hi"
+        first.kill()
+        first.wait(timeout=10)
+        second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_healthy(f"http://127.0.0.1:{port}/health", second)
+        assert ask().choices[0].message.content == "echo: hi"  # an undefined answer makes it check at once
+        assert httpx.get(f"{gw.url}/readyz").json()["checks"]["policy"] is True
+        modules = httpx.get(f"http://127.0.0.1:{port}/v1/policies").json()["result"]
+        assert any(m["id"].startswith("gateway/") for m in modules)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
 
 
 def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(

@@ -1,12 +1,18 @@
 """The `opa` engine: an OPA server (sidecar or central) asked for `data.gateway.decision` over its REST API
 with `opa-python-client` (async, one pooled session). The policies in `policy.dir` are pushed at start
 and on every change, unless `policy.push: false` leaves them to an OPA bundle.
+
+An OPA server that restarts comes back empty. The engine notices (a watcher checks every few seconds that
+the server holds our modules; an undefined decision checks at once) and pushes the serving version again;
+until then `/readyz` says unready and calls are denied as `policy_unavailable` (503, Retry-After), never as
+a policy verdict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +24,7 @@ from gateway.policy.source import PolicySource
 from gateway.settings import PolicyConfig
 
 POLICY_PREFIX = "gateway/"
+log = logging.getLogger("gateway.policy")
 
 
 def _client(url: str, timeout_s: float) -> AsyncOpaClient:
@@ -36,6 +43,9 @@ class OpaEngine:
         self.source = source
         self.client = client
         self._version = source.version if config.push else "opa-bundle"
+        self._loaded = config.push  # whether the server is known to hold our modules
+        self._repush = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, config: PolicyConfig, source: PolicySource) -> OpaEngine:
@@ -48,6 +58,7 @@ class OpaEngine:
             except BaseException:
                 await client.close_connection()
                 raise
+            engine._watcher = asyncio.create_task(engine._watch())
         return engine
 
     @property
@@ -83,6 +94,12 @@ class OpaEngine:
             await self.client.delete_data(key)
 
     async def evaluate(self, input_doc: dict[str, Any]) -> Any:
+        result = await self._query(input_doc)
+        if result is None and self.config.push and not await self.ensure_loaded():
+            raise PolicyUnavailable(f"OPA at {self.config.opa_url} does not hold the gateway's policies")
+        return await self._query(input_doc) if result is None and self.config.push else result
+
+    async def _query(self, input_doc: dict[str, Any]) -> Any:
         try:
             answer = await self.client.query_rule(input_doc, "gateway", "decision")
         except aiohttp.ClientResponseError as exc:
@@ -93,11 +110,44 @@ class OpaEngine:
             raise PolicyEngineError("OPA sent an answer that is not an object")
         return answer.get("result")
 
+    async def ensure_loaded(self) -> bool:
+        """Whether the server holds our modules; pushes the serving version again when it lost them (a
+        restarted or emptied server). False when it cannot be reached or refuses."""
+        async with self._repush:
+            try:
+                held = set(await self.client.get_policies_list())
+                wanted = {f"{POLICY_PREFIX}{name}" for name in self.source.policy_modules()}
+                if wanted <= held:
+                    self._loaded = True
+                    return True
+                log.warning(
+                    "OPA at %s lost the gateway's policies; pushing version %s again", self.config.opa_url, self.version
+                )
+                await self._replace(self.source, self.source)
+            except Exception as exc:  # noqa: BLE001 - unreachable, or the client's own error types
+                log.warning("OPA at %s: cannot check or push the policies: %s", self.config.opa_url, exc)
+                self._loaded = False
+                return False
+            self._loaded = True
+            return True
+
+    async def _watch(self, interval_s: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await self.ensure_loaded()
+
     async def ready(self) -> bool:
         try:
-            return bool(await asyncio.wait_for(self.client.check_health(), timeout=1.0))
+            healthy = bool(await asyncio.wait_for(self.client.check_health(), timeout=1.0))
         except TimeoutError:
             return False
+        if not healthy or not self.config.push:
+            return healthy
+        return await asyncio.wait_for(self.ensure_loaded(), timeout=2.0)
 
     async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         await self.client.close_connection()

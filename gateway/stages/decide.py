@@ -67,6 +67,8 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     journal.decided(call.principal, call, decision, enforced, calls, findings)
+    if enforced.action == "deny" and decision.error == "policy_unavailable":  # no verdict: try again shortly
+        raise PolicyUnavailable("the policy engine could not decide in time", enforced.reasons, decision.decision_id)
     if enforced.action == "deny":
         raise PolicyDenied(enforced.reasons, decision.decision_id)
     return enforced
