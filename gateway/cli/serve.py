@@ -11,6 +11,7 @@ import uvicorn
 
 from gateway.cli.common import ConfigOption, error, settings_from, with_db
 from gateway.errors import ConfigError
+from gateway.server import BoundedHttpToolsProtocol
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
@@ -43,7 +44,14 @@ def serve(
     if settings.is_demo:
         _, key = with_db(settings, _rotate_demo_key)
         _banner(settings, host, port, key)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=BoundedHttpToolsProtocol,  # a request's headers are bounded before they are buffered
+    )
 
 
 async def _rotate_demo_key(db: Database) -> tuple[str, str]:
