@@ -38,10 +38,15 @@ class Database:
         if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        database = make_url(url).database if sqlite else None
+        self._sqlite_file = Path(database) if database and database != ":memory:" else None
+        self._sqlite_inode: int | None = None
 
     async def migrate(self) -> None:
         """Upgrade to the newest schema (Alembic runs its own event loop, so it runs in a thread)."""
         await asyncio.to_thread(upgrade, self.url)
+        if self._sqlite_file is not None:
+            self._sqlite_inode = _inode(self._sqlite_file)
 
     async def ping(self) -> bool:
         try:
@@ -51,8 +56,32 @@ class Database:
         except (SQLAlchemyError, OSError):
             return False
 
+    async def writable(self) -> bool:
+        """Whether the store can take writes now (readiness): a reachable database is not enough. PostgreSQL
+        must not be read-only; a SQLite file must still be the file the gateway opened (a deleted or replaced
+        file keeps taking writes into an unlinked inode, recorded nowhere) and must take a write lock."""
+        try:
+            if self._sqlite_file is not None and _inode(self._sqlite_file) != self._sqlite_inode:
+                return False
+            async with self.engine.connect() as conn:
+                if self._sqlite_file is None:
+                    result = await conn.exec_driver_sql("SHOW transaction_read_only")
+                    return bool(result.scalar() == "off")
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                await conn.exec_driver_sql("ROLLBACK")
+            return True
+        except (SQLAlchemyError, OSError):
+            return False
+
     async def aclose(self) -> None:
         await self.engine.dispose()
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,5 @@
-"""Operator endpoints: liveness, readiness (database and policy engine), Prometheus metrics."""
+"""Operator endpoints: liveness, readiness (a store that takes writes, and the policy engine), Prometheus
+metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    checks = {"database": await services.db.ping(), "policy": await services.policy.ready()}
+    checks = {"database": await services.db.writable(), "policy": await services.policy.ready()}
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unready", "checks": checks, "policy_version": services.policy.version}
     return JSONResponse(body, status_code=200 if ready else 503)
