@@ -73,6 +73,16 @@ def parse_output(output: Any) -> Any:
     return expressions[0] if expressions else None
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 class EmbeddedEngine:
     """In-process Rego. `swap()` replaces the compiled version atomically; in-flight calls keep theirs."""
 
@@ -113,6 +123,8 @@ class EmbeddedEngine:
         return interpreter
 
     def evaluate_sync(self, compiled: CompiledPolicy, input_doc: dict[str, Any]) -> Any:
+        if _holds_nul(input_doc):  # rego-cpp ends strings at NUL: "alice\0mallory" would compare as "alice"
+            raise PolicyEngineError("the input holds a NUL character, which the embedded engine cannot evaluate")
         interpreter = self._interpreter()
         try:
             interpreter.set_input(regopy.Input(input_doc))
