@@ -358,7 +358,7 @@ class ApprovalQueue:
         if approval is not None:
             await self._audit(approval, "refused", actor, [problem])
         else:
-            await self.audit.write([_orphan_refusal(actor, problem)])
+            await self.audit.write([refusal(actor, problem).row()])
         return ApprovalRefused(problem, approval.approval_id if approval else None)
 
     async def _audit(
@@ -422,7 +422,8 @@ def transition_event(
     )
 
 
-def _orphan_refusal(actor: str | None, problem: str) -> dict[str, Any]:
+def refusal(actor: str | None, problem: str, **fields: Any) -> AuditEvent:
+    """The audit event of a refusal that concerns no approval the queue knows (an unknown id, a bad sign-in)."""
     return AuditEvent(
         event="refused",
         decision_id=new_id(),
@@ -431,4 +432,5 @@ def _orphan_refusal(actor: str | None, problem: str) -> dict[str, Any]:
         surface="approvals",
         reasons=[problem],
         actor=actor,
-    ).row()
+        **fields,
+    )

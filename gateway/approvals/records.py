@@ -18,11 +18,9 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class Approval(BaseModel):
-    """One held action and where it stands. The action itself is in the encrypted payload."""
+class HeldCall(BaseModel):
+    """What is known of a held call besides its payload: who, what, why, and what a receipt is bound to."""
 
-    approval_id: str
-    status: Status
     phase: str
     kind: str
     surface: str
@@ -38,13 +36,20 @@ class Approval(BaseModel):
     action_hash: str
     request_hash: str
     policy_version: str
+    decision_id: str
+    call_id: str
+    request_id: str
+
+
+class Approval(HeldCall):
+    """One held action and where it stands. The action itself is in the encrypted payload."""
+
+    approval_id: str
+    status: Status
     required: int
     votes: list[dict[str, Any]]
     decided_by: str | None
     comment: str | None
-    decision_id: str
-    call_id: str
-    request_id: str
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
@@ -91,25 +96,7 @@ class Reviewer(BaseModel):
         return approvers is None or approvers in self.groups
 
 
-class Held(BaseModel):
+class Held(HeldCall):
     """A new hold, as the hold stage describes it."""
 
-    phase: str
-    kind: str
-    surface: str
-    agent: str
-    team: str | None
-    key_id: str
-    end_user: str | None
-    target: str | None
-    approvers: str | None
-    reason: str
-    reasons: list[str]
-    tool_calls: list[str]
-    action_hash: str
-    request_hash: str
-    policy_version: str
-    decision_id: str
-    call_id: str
-    request_id: str
     payload: dict[str, Any]  # action (what reviewers see), input (for the re-check), reply (to replay)

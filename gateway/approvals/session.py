@@ -30,12 +30,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.approvals.queue import ApprovalQueue
+from gateway.approvals.queue import ApprovalQueue, refusal
 from gateway.approvals.records import Reviewer
 from gateway.approvals.reviewers import TOKEN_PREFIX, ReviewerStore
-from gateway.audit.events import AuditEvent
 from gateway.errors import ApprovalRefused
-from gateway.model import new_id
 from gateway.services import Services
 from gateway.settings import ApprovalsConfig, OidcConfig
 
@@ -163,17 +161,7 @@ def same_origin(request: Request) -> bool:
 
 async def refuse(services: Services, problem: str, actor: str | None = None, **fields: Any) -> None:
     """Audit a request turned away before it reached the queue (which audits its own refusals)."""
-    event = AuditEvent(
-        event="refused",
-        decision_id=new_id(),
-        call_id=new_id(),
-        request_id=secrets.token_hex(8),
-        surface="approvals",
-        reasons=[problem],
-        actor=actor,
-        **fields,
-    )
-    await services.audit.write([event.row()])
+    await services.audit.write([refusal(actor, problem, **fields).row()])
 
 
 # -- sign-in rate limits --------------------------------------------------------------------------------
