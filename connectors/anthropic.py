@@ -38,12 +38,25 @@ class AnthropicConnector:
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         body = anthropic_wire.render_request(request.model_copy(update={"stream": False}), self.model)
-        return anthropic_wire.parse_response(await post_json(self.client, self.url, body, self.headers, timeout))
+        answer = await post_json(self.client, self.url, body, self._headers(request), timeout)
+        return anthropic_wire.parse_response(answer)
+
+    def _headers(self, request: ChatRequest) -> dict[str, str]:
+        """The provider's headers, plus those the agent sent for Anthropic (`anthropic-beta`)."""
+        return {**request.headers.get("anthropic", {}), **self.headers}
+
+    async def count_tokens(self, request: ChatRequest, *, timeout: float) -> int:
+        """The provider's own count of the request's input tokens (`/v1/messages/count_tokens`)."""
+        body = anthropic_wire.render_request(request, self.model)
+        for unused in ("max_tokens", "stream", "stop_sequences", "temperature", "top_p", "metadata"):
+            body.pop(unused, None)
+        answer = await post_json(self.client, self.url + "/count_tokens", body, self._headers(request), timeout)
+        return int(answer.get("input_tokens") or 0)
 
     async def stream(self, request: ChatRequest, *, timeout: float) -> AsyncGenerator[StreamEvent, None]:
         body = anthropic_wire.render_request(request.model_copy(update={"stream": True}), self.model)
         parser = anthropic_wire.EventParser()
-        async with open_stream(self.client, self.url, body, self.headers, timeout) as response:
+        async with open_stream(self.client, self.url, body, self._headers(request), timeout) as response:
             async for _, data in sse_events(response, self.url):
                 event = load_event(data)
                 for neutral in parser.feed(event):

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors import anthropic_shape as shape
 from connectors.base import (
     ChatRequest,
     ChatResponse,
@@ -23,7 +24,6 @@ from connectors.base import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
-    ToolSpec,
     Usage,
 )
 from connectors.errors import UpstreamError, WireFormatError
@@ -135,19 +135,27 @@ def _assistant_message(blocks: list[_Block], where: str) -> Message:
     return Message(role="assistant", content="".join(texts) or None, tool_calls=calls)
 
 
-def _messages(wire: _Request) -> list[Message]:
+def _messages(wire: _Request, raw: list[dict[str, Any]]) -> tuple[list[Message], dict[str, Any]]:
+    """The neutral messages, and the shape of each message sent as blocks (by the index of its first neutral
+    message, with how many neutral messages it became)."""
     out: list[Message] = []
+    shapes: dict[str, Any] = {}
     if wire.system:
         out.append(Message(role="system", content=_block_text(wire.system, "system")))
     for i, m in enumerate(wire.messages):
-        where = f"messages.{i}.content"
+        where, first = f"messages.{i}.content", len(out)
         if isinstance(m.content, str):
             out.append(Message(role=m.role, content=m.content))
-        elif m.role == "user":
+            shapes[str(first)] = {"string": True, "span": 1}
+            continue
+        if m.role == "user":
             out.extend(_user_messages(m.content, where))
         else:
             out.append(_assistant_message(m.content, where))
-    return out
+        content = raw[i].get("content") if i < len(raw) and isinstance(raw[i], dict) else None
+        if isinstance(content, list):
+            shapes[str(first)] = {"blocks": shape.block_shape(content), "span": len(out) - first}
+    return out, shapes
 
 
 def _tool_choice(choice: dict[str, Any] | None) -> str | None:
@@ -165,11 +173,12 @@ def parse_request(body: Any) -> ChatRequest:
         wire = _Request.model_validate(body)
     except ValidationError as exc:
         raise WireFormatError.from_validation(exc) from exc
-    tools = [ToolSpec(name=t.name, description=t.description, parameters=t.input_schema) for t in wire.tools or []]
+    tools = [shape.parse_tool(t) for t in body.get("tools") or []]
     user = (wire.metadata or {}).get("user_id")
+    messages, shapes = _messages(wire, body.get("messages") or [])
     return ChatRequest(
         model=wire.model,
-        messages=_messages(wire),
+        messages=messages,
         tools=tools,
         tool_choice=_tool_choice(wire.tool_choice),
         max_tokens=wire.max_tokens,
@@ -178,8 +187,20 @@ def parse_request(body: Any) -> ChatRequest:
         stop=wire.stop_sequences or [],
         stream=wire.stream,
         user=user if isinstance(user, str) else None,
-        passthrough={"anthropic": dict(wire.model_extra or {})},  # top_k, thinking, ...: sent on unchanged
+        passthrough=_passthrough(wire, body, shapes),
     )
+
+
+def _passthrough(wire: _Request, body: dict[str, Any], shapes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the neutral format does not model, for an Anthropic provider: top-level fields (top_k, thinking,
+    ...), a `tool_choice` with more than a choice (disable_parallel_tool_use), and the shape of blocks."""
+    extras = dict(wire.model_extra or {})
+    if wire.tool_choice and set(wire.tool_choice) - {"type", "name"}:
+        extras["tool_choice"] = wire.tool_choice
+    out = {"anthropic": extras, shape.MESSAGES: shapes}
+    if isinstance(body.get("system"), list):
+        out[shape.SYSTEM] = {"blocks": shape.block_shape(body["system"])}
+    return out
 
 
 def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
@@ -207,8 +228,22 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
     """The body to send to an Anthropic Messages server for `model`."""
     system = "\n\n".join(m.text() for m in request.messages if m.role == "system")
     messages: list[dict[str, Any]] = []
-    for m in request.messages:
-        if m.role == "user":
+    shapes = request.passthrough.get(shape.MESSAGES, {})
+    skip = 0
+    for i, m in enumerate(request.messages):
+        if skip:
+            skip -= 1
+            continue
+        if str(i) in shapes:  # sent as blocks: rebuilt from their shape
+            kept = shapes[str(i)]
+            skip = kept["span"] - 1
+            if kept.get("string") and not (messages and messages[-1]["role"] == m.role):
+                messages.append({"role": m.role, "content": m.text()})
+            elif kept.get("string"):
+                _append(messages, m.role, [{"type": "text", "text": m.text()}])
+            else:
+                _append(messages, *_rebuilt(kept["blocks"], request.messages[i : i + kept["span"]]))
+        elif m.role == "user":
             text = [{"type": "text", "text": m.text()}] if m.text() or not m.images else []
             _append(messages, "user", [*(_image_block(image) for image in m.images), *text])
         elif m.role == "tool":
@@ -216,12 +251,12 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
         elif m.role == "assistant":
             _append(messages, "assistant", _assistant_blocks(m))
     body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens or 4096, "messages": messages}
+    system_shape = request.passthrough.get(shape.SYSTEM)
     if system:
-        body["system"] = system
-    if request.tools:
-        body["tools"] = [
-            {"name": t.name, "description": t.description or "", "input_schema": t.parameters} for t in request.tools
-        ]
+        body["system"] = shape.fill(system_shape["blocks"], system, [], [], []) if system_shape else system
+    tools = [t for t in (shape.render_tool(tool) for tool in request.tools) if t is not None]
+    if tools:
+        body["tools"] = tools
         choice = _render_tool_choice(request.tool_choice)
         if choice:
             body["tool_choice"] = choice
@@ -235,6 +270,14 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
     body.update({k: v for k, v in optional.items() if v is not None})
     body.update(request.passthrough.get("anthropic", {}))
     return body
+
+
+def _rebuilt(blocks: list[dict[str, Any]], group: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """One Anthropic message from its shape and the neutral messages it became."""
+    turn = next((m for m in group if m.role != "tool"), Message(role="user"))
+    results = [m.text() for m in group if m.role == "tool"]
+    role = "assistant" if turn.role == "assistant" else "user"
+    return role, shape.fill(blocks, turn.text(), turn.tool_calls, results, turn.images)
 
 
 def _render_tool_choice(choice: str | None) -> dict[str, Any] | None:

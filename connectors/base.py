@@ -29,11 +29,16 @@ class ToolCall(BaseModel):
 
 
 class ToolSpec(BaseModel):
-    """A tool the agent offers to the model (JSON Schema parameters)."""
+    """A tool the agent offers to the model (JSON Schema parameters). `strict` asks the provider to enforce the
+    schema (None: the agent did not say); `extras` keeps what a wire format sends beside (e.g. Anthropic's
+    `cache_control`), by format, for a connector of that same format."""
 
     name: str
     description: str | None = None
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+    extras: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hosted: bool = False  # run by the provider itself (Anthropic server tools): only its own format can send it
 
 
 class Image(BaseModel):
@@ -81,6 +86,8 @@ class ChatRequest(BaseModel):
     # fields this format does not model, by the wire format they came in (e.g. {"openai": {"seed": 7}}):
     # a connector speaking that same format sends them on unchanged; another format cannot and leaves them
     passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # headers the agent sent for its provider (e.g. {"anthropic": {"anthropic-beta": "..."}}), for a same-format one
+    headers: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 class EmbeddingRequest(BaseModel):

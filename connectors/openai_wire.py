@@ -66,11 +66,13 @@ class _FunctionSpec(_Lenient):
     name: str
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 class _Tool(_Lenient):
-    type: Literal["function"] = "function"
-    function: _FunctionSpec
+    type: str = "function"
+    function: _FunctionSpec | None = None
+    custom: dict[str, Any] | None = None
 
 
 class _StreamOptions(_Lenient):
@@ -125,10 +127,27 @@ def _message(m: _Message, where: str) -> Message:
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
     if choice is None or isinstance(choice, str):
         return choice
-    name = (choice.get("function") or {}).get("name")
+    if choice.get("type") == "allowed_tools":  # its mode, for other formats; the choice itself is passed through
+        return str((choice.get("allowed_tools") or {}).get("mode") or "auto")
+    name = (choice.get("function") or choice.get("custom") or {}).get("name")
     if not isinstance(name, str):
         raise WireFormatError("tool_choice must name a function", "tool_choice")
     return name
+
+
+def _tool(t: _Tool, raw: dict[str, Any]) -> ToolSpec:
+    """A tool in the neutral format; the tool as sent is kept for an OpenAI provider (custom tools, extra keys)."""
+    if t.function is None:  # a custom (free-form) tool: no JSON schema; only an OpenAI provider can take it
+        name = str((t.custom or {}).get("name") or t.type)
+        return ToolSpec(name=name, extras={"openai": raw}, hosted=True)
+    fn = t.function
+    return ToolSpec(
+        name=fn.name,
+        description=fn.description,
+        parameters=fn.parameters or {},
+        strict=fn.strict,
+        extras={"openai": raw},
+    )
 
 
 def parse_request(body: Any) -> tuple[ChatRequest, bool]:
@@ -140,10 +159,7 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
     if wire.n != 1:
         raise WireFormatError("only n=1 is supported", "n")
     messages = [_message(m, f"messages[{i}]") for i, m in enumerate(wire.messages)]
-    tools = [
-        ToolSpec(name=t.function.name, description=t.function.description, parameters=t.function.parameters or {})
-        for t in wire.tools or []
-    ]
+    tools = [_tool(t, raw) for t, raw in zip(wire.tools or [], body.get("tools") or [], strict=False)]
     stop = [wire.stop] if isinstance(wire.stop, str) else wire.stop or []
     request = ChatRequest(
         model=wire.model,
@@ -156,14 +172,35 @@ def parse_request(body: Any) -> tuple[ChatRequest, bool]:
         stop=stop,
         stream=wire.stream,
         user=wire.user,
-        passthrough={"openai": _extras(wire)},
+        passthrough={"openai": _extras(wire), MESSAGES: _message_extras(body["messages"])},
     )
     return request, bool(wire.stream_options and wire.stream_options.include_usage)
+
+
+MESSAGES = "openai.messages"  # passthrough key: what each message carries beyond the neutral format, by index
+_MODELLED = ("role", "content", "tool_calls", "tool_call_id", "name")
+
+
+def _message_extras(raw: list[Any]) -> dict[str, Any]:
+    """The `developer` role and unmodelled message keys (refusal, audio, ...), kept for an OpenAI provider
+    (in the passthrough, so the inspector reads them too)."""
+    out: dict[str, Any] = {}
+    for i, message in enumerate(raw):
+        kept = {k: v for k, v in message.items() if k not in _MODELLED} if isinstance(message, dict) else {}
+        if isinstance(message, dict) and message.get("role") == "developer":
+            kept["role"] = "developer"
+        if kept:
+            out[str(i)] = kept
+    return out
 
 
 def _extras(wire: _Request) -> dict[str, Any]:
     """What the agent sent beyond the neutral format (response_format, seed, ...), to pass on unchanged."""
     extras = dict(wire.model_extra or {})
+    if isinstance(wire.tool_choice, dict) and wire.tool_choice.get("type") != "function":
+        extras["tool_choice"] = wire.tool_choice  # allowed_tools, custom: sent on as they came
+    if "n" in wire.model_fields_set:
+        extras["n"] = wire.n
     if wire.max_completion_tokens is not None:  # newer models refuse max_tokens: keep the agent's choice
         extras["max_completion_tokens"] = wire.max_completion_tokens
     return extras
@@ -196,14 +233,27 @@ def _render_tool_choice(choice: str | None) -> str | dict[str, Any] | None:
     return {"type": "function", "function": {"name": choice}}
 
 
+def _render_tool(t: ToolSpec) -> dict[str, Any]:
+    """A tool as the agent sent it (what the neutral format does not model kept), with the neutral fields."""
+    raw = t.extras.get("openai") or {}
+    if raw.get("type", "function") != "function":  # custom tools: sent on as they came
+        return raw
+    function: dict[str, Any] = {**(raw.get("function") or {}), "name": t.name, "parameters": t.parameters}
+    if t.description is not None:
+        function["description"] = t.description
+    if t.strict is not None:
+        function["strict"] = t.strict
+    return {**raw, "type": "function", "function": function}
+
+
 def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
     """The body to send to an OpenAI-compatible server for `model`."""
-    body: dict[str, Any] = {"model": model, "messages": [_render_message(m) for m in request.messages]}
-    if request.tools:
-        body["tools"] = [
-            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-            for t in request.tools
-        ]
+    kept = request.passthrough.get(MESSAGES, {})
+    messages = [{**_render_message(m), **kept.get(str(i), {})} for i, m in enumerate(request.messages)]
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    tools = [_render_tool(t) for t in request.tools if not t.hosted or "openai" in t.extras]
+    if tools:  # tools another format runs on its own side (Anthropic server tools) have no equivalent here
+        body["tools"] = tools
         if request.tool_choice:
             body["tool_choice"] = _render_tool_choice(request.tool_choice)
     optional = {

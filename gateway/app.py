@@ -11,8 +11,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from connectors.http import new_client
 from gateway.approvals import api as approvals_api
@@ -21,8 +19,11 @@ from gateway.approvals.cipher import PayloadCipher
 from gateway.approvals.notifier import WebhookNotifier
 from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.reviewers import ReviewerStore
+from gateway.audit import api as audit_api
 from gateway.audit.records import AuditLog
 from gateway.enforcement import Capabilities
+from gateway.mcp import surface as mcp_surface
+from gateway.mcp.hub import McpHub
 from gateway.metrics import Metrics
 from gateway.model import Decision
 from gateway.pii.service import PiiService
@@ -34,7 +35,7 @@ from gateway.settings import Settings
 from gateway.stages.decide import evaluate
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
-from gateway.surfaces import anthropic, held, openai, ops
+from gateway.surfaces import anthropic, held, openai, ops, responses, unknown
 
 log = logging.getLogger("gateway")
 
@@ -54,8 +55,8 @@ async def build_services(settings: Settings) -> Services:
         await db.aclose()
         raise
     metrics = Metrics()
-    audit = AuditLog(db, metrics)
     try:
+        audit = AuditLog.from_settings(db, settings, metrics)
         approvals = _approvals(settings, db, audit, policy, metrics)
     except BaseException:
         await policy.aclose()
@@ -100,16 +101,6 @@ def _approvals(
     return ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 500)
-    detail = getattr(exc, "detail", "error")
-    if request.url.path.startswith("/v1/messages"):
-        return JSONResponse({"type": "error", "error": {"type": "not_found_error", "message": detail}}, status)
-    return JSONResponse(
-        {"error": {"message": detail, "type": "invalid_request_error", "param": None, "code": str(status)}}, status
-    )
-
-
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app. Services live in the lifespan, so two apps can run in one process.
 
@@ -122,6 +113,9 @@ def create_app(settings: Settings) -> Starlette:
         services = await build_services(settings)
         app.state.services = services
         app.state.pipeline = Pipeline(services)
+        services.mcp = McpHub.build(settings, services.db, services.audit)
+        services.mcp.start()  # stdio servers are launched now, HTTP servers connected
+        services.audit.start()
         if services.approvals is not None:
             await services.approvals.start()
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
@@ -138,12 +132,15 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             *openai.routes,
+            *responses.routes,
             *anthropic.routes,
             *held.routes,
             *ops.routes,
             *approvals_web.routes,
             *approvals_api.routes,
+            *audit_api.routes,
+            *mcp_surface.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: unknown.unknown_path},
     )

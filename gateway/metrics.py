@@ -37,6 +37,30 @@ class Metrics:
             "Audit records the store refused (written to the error log)",
             registry=self.registry,
         )
+        self.audit_lag = Histogram(
+            "gateway_audit_lag_seconds",
+            "From a call's events being handed to the audit writer to their commit (the oldest of a batch)",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "gateway_stage_seconds",
+            "Time spent in each request stage (inspect is PII inspection)",
+            ["stage"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0),
+            registry=self.registry,
+        )
+        self.pii_seconds = Histogram(
+            "gateway_pii_seconds",
+            "Time to inspect one call for PII and secrets",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=self.registry,
+        )
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.stage_seconds.labels(name).observe(seconds)
+        if name == "inspect":
+            self.pii_seconds.observe(seconds)
 
     def decision(self, phase: str, allow: bool, error: str | None, seconds: float) -> None:
         self.decisions.labels(phase, str(allow).lower(), error or "").inc()

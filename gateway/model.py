@@ -45,10 +45,11 @@ class Origin:
 
 
 class ModelPayload(BaseModel):
-    """A chat call to a model (`/v1/chat/completions`, `/v1/messages`)."""
+    """A call to a model: `chat` (`/v1/chat/completions`, `/v1/messages`) or `responses` (`/v1/responses`)."""
 
     kind: Literal["model"] = "model"
     request: ChatRequest
+    api: Literal["chat", "responses"] = "chat"
 
     @property
     def target(self) -> str:
@@ -56,7 +57,7 @@ class ModelPayload(BaseModel):
 
     @property
     def operation(self) -> str:
-        return "chat"
+        return self.api
 
 
 class EmbeddingsPayload(BaseModel):

@@ -5,6 +5,9 @@
     response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
     audit             the call's events, in one `finally`, shielded from cancellation
 
+Each call is a trace span, each stage a child span (`gateway.tracing`), timed for the audit record and
+the `gateway_stage_seconds` histogram.
+
 Every kind of call (model, embeddings, tool, agent) and every surface runs these same stages. Response
 stages see the answer as parts (text deltas and whole tool calls, `gateway.reply`) whether it was streamed
 or not, so each is written once. Adding a capability is one line in a list below and its module.
@@ -18,6 +21,9 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError
@@ -34,6 +40,7 @@ from gateway.stages.inspect import inspect
 from gateway.stages.parse import parse
 from gateway.stages.redact import redact, redact_response
 from gateway.stages.route import route
+from gateway.tracing import call_attributes, end_span
 
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
@@ -90,20 +97,21 @@ class Pipeline:
         journal = Journal(inbound.origin)
         flight = Flight(origin=inbound.origin, inbound=inbound)
         streaming = False
+        tracer = self.services.tracing.tracer
+        span = tracer.start_span(f"gateway {inbound.origin.surface}", kind=SpanKind.SERVER)
         try:
-            with self._outcome(journal):
+            with trace.use_span(span), self._outcome(journal):
                 for stage in self.request_stages:
-                    started = time.perf_counter()
-                    flight = await stage(flight, self.services, journal)
-                    journal.time(stage.__name__, started)
+                    with self._stage(stage.__name__, journal):
+                        flight = await stage(flight, self.services, journal)
                 if flight.gate is not None:  # a held stream: answer at once, wait (with keep-alives) inside
                     streaming = True
                     return Result(
                         journal.decision_id, stream=self._stream(flight, journal, self._gated(flight, journal))
                     )
-                started = time.perf_counter()
-                flight, upstream = await forward(flight, self.services, journal)
-                journal.time("forward", started)
+                with self._stage("forward", journal) as forward_span:
+                    flight, upstream = await forward(flight, self.services, journal)
+                    forward_span.set_attributes(call_attributes(flight, journal))
                 if isinstance(upstream, AsyncIterator):
                     streaming = True
                     return Result(journal.decision_id, stream=self._stream(flight, journal, upstream))
@@ -112,8 +120,22 @@ class Pipeline:
                 self._count(journal, "ok")
                 return Result(journal.decision_id, reply=reply)
         finally:
-            if not streaming:  # a stream's events are written when the stream ends
-                await audit(journal, flight, self.services.audit, scrub=self._scrub)
+            try:
+                if not streaming:  # a stream's events are written when the stream ends
+                    await audit(journal, flight, self.services.audit, scrub=self._scrub)
+            finally:
+                end_span(span, flight, journal)  # a stream's too: its stages are over
+
+    @contextlib.contextmanager
+    def _stage(self, name: str, journal: Journal) -> Iterator[Span]:
+        """Time a stage (the audit record's latency, the stage histogram) inside its own span."""
+        started = time.perf_counter()
+        with self.services.tracing.tracer.start_as_current_span(name) as span:
+            try:
+                yield span
+            finally:
+                journal.time(name, started)
+                self.services.metrics.stage(name, time.perf_counter() - started)
 
     def _respond(self, flight: Flight, journal: Journal, parts: AsyncIterator[Part]) -> AsyncIterator[Part]:
         for stage in self.response_stages:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from connectors import registry
 from connectors.base import Connector
@@ -18,6 +19,10 @@ from gateway.policy.engine import PolicyEngine
 from gateway.settings import RouteTarget, Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
+from gateway.tracing import Tracing
+
+if TYPE_CHECKING:
+    from gateway.mcp.hub import McpHub
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Services:
     approvals: ApprovalQueue | None = None  # the approval queue (None: approvals.enabled is false)
     reviewers: ReviewerStore | None = None
     notifier: WebhookNotifier | None = None  # tells reviewers of new holds (approvals.webhook)
+    tracing: Tracing = field(default_factory=Tracing.from_env)  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:
@@ -58,9 +65,12 @@ class Services:
     async def aclose(self) -> None:
         if self.notifier is not None:
             await self.notifier.aclose()
+        if self.mcp is not None:
+            await self.mcp.aclose()
         if self.approvals is not None:
             await self.approvals.aclose()
         await self.audit.aclose()
         await self.http.close()
         await self.policy.aclose()
         await self.db.aclose()
+        self.tracing.shutdown()

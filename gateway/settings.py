@@ -138,6 +138,51 @@ class ApprovalsConfig(_Strict):
     login_attempts: int = Field(default=5, ge=1)  # failed sign-ins per user and address per minute
 
 
+class AuditConfig(_Strict):
+    """The audit log's Merkle tree checkpoints, their signing key, and how long events are kept."""
+
+    origin: str = "agent-governance-gateway/audit"  # the log's name in checkpoints (and the key's name)
+    checkpoint_every: int = Field(default=1000, ge=1)  # a signed checkpoint after this many new events
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)  # and at least this often while events arrive
+    signing_key_env: str | None = None  # environment variable with the Ed25519 key (base64 32-byte seed or PEM)
+    signing_key_file: Path | None = None  # else this file (created 0600 if missing; default: beside a SQLite store)
+    retention_days: int | None = Field(default=None, ge=1)  # `gateway audit prune` archives, then deletes, older
+
+
+class ResponsesConfig(_Strict):
+    """The Responses API (`/v1/responses`): the responses the gateway keeps for `previous_response_id`."""
+
+    store: bool = True  # false: keep nothing, whatever the agent asks (previous_response_id then fails)
+    retention_s: float = Field(default=30 * 86_400.0, gt=0)  # how long a kept response can be read or continued
+
+
+class McpServerConfig(_Strict):
+    """One MCP server behind the gateway, proxied at `/mcp/{name}`: a streamable HTTP upstream (`url`) or a
+    stdio server the gateway launches, supervises and restarts (`command`). Credentials stay server-side."""
+
+    url: str | None = None  # streamable HTTP endpoint of the upstream server
+    headers: dict[str, str] = Field(default_factory=dict)  # extra headers sent upstream
+    headers_env: dict[str, str] = Field(default_factory=dict)  # header -> environment variable holding its value
+    command: list[str] | None = Field(default=None, min_length=1)  # a stdio server: argv the gateway runs
+    env: dict[str, str] = Field(default_factory=dict)  # extra environment for the stdio server
+    cwd: Path | None = None  # its working directory
+    pin: Literal["auto", "manual"] = "manual"  # auto: pin each tool's definition on first sight
+    timeout_s: float = Field(default=60.0, gt=0)  # per upstream request
+    restart_backoff_s: float = Field(default=0.5, gt=0)  # first wait before reconnecting (doubles, up to 30 s)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.url is None) == (self.command is None):
+            raise ValueError("an MCP server needs exactly one of 'url' (streamable HTTP) or 'command' (stdio)")
+        return self
+
+    def resolved_headers(self) -> dict[str, str]:
+        """The headers sent upstream, credentials read from the environment now (never logged)."""
+        out = dict(self.headers)
+        out.update({name: os.environ[var] for name, var in self.headers_env.items() if var in os.environ})
+        return out
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"echo": ProviderConfig(kind="echo")}
 
@@ -152,8 +197,11 @@ class Settings(_Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)  # tools, at /mcp/{name}
     config_file: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -215,4 +263,7 @@ def load_settings(config: str | Path | None = None, env: dict[str, str] | None =
         for section in (settings.pii, settings.approvals):
             if section.key_file is not None and not section.key_file.is_absolute():
                 section.key_file = path.parent / section.key_file
+        audit = settings.audit
+        if audit.signing_key_file is not None and not audit.signing_key_file.is_absolute():
+            audit.signing_key_file = path.parent / audit.signing_key_file
     return settings

@@ -31,6 +31,7 @@ POLICIES = ROOT / "policies"
 REQUIRE_SERVICES = os.environ.get("GATEWAY_TEST_REQUIRE_SERVICES") == "1"
 os.environ.setdefault("GATEWAY_TEST_PII_KEY", "a-test-key-for-hashes-and-pseudonyms")
 os.environ.setdefault("GATEWAY_TEST_APPROVALS_KEY", "a-test-key-for-held-payloads-and-sessions")
+os.environ.setdefault("GATEWAY_TEST_AUDIT_KEY", "dGVzdC1rZXktZm9yLWF1ZGl0LWNoZWNrcG9pbnRzISE=")  # Ed25519 seed
 
 
 def missing_service(reason: str) -> None:
@@ -99,10 +100,11 @@ async def _reset_postgres(url: str) -> None:
     db = Database(url)
     try:
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(
-                "DROP TABLE IF EXISTS audit_events, api_keys, approvals, reviewers, reviewer_tokens, alembic_version"
-                " CASCADE"
-            )
+            # every table of the schema, so a new migration's table never outlives a test run
+            tables = (await conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all()
+            if tables:
+                names = ", ".join(f'"{name}"' for (name,) in tables)
+                await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {names} CASCADE")
     finally:
         await db.aclose()
 

@@ -200,3 +200,87 @@ def test_openai_image_parts_reach_an_anthropic_provider(gateway, anthropic_upstr
     blocks = anthropic_upstream[0].received[-1]["messages"][0]["content"]
     assert blocks[0] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
     assert blocks[1] == {"type": "text", "text": "describe"}
+
+
+# every field of the SDK's Messages request (a generated list): what the provider must receive unchanged
+MESSAGES_SAMPLES = {
+    "cache_control": {"type": "ephemeral"},
+    "container": "container_1",
+    "diagnostics": {"enabled": True},
+    "inference_geo": "us",
+    "max_tokens": 1024,
+    "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "weather?", "cache_control": {"type": "ephemeral"}}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "thinking", "thinking": "use the tool", "signature": "sig=="},
+                {"type": "text", "text": "checking"},
+                {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": "sunny",
+                    "cache_control": {"type": "ephemeral"},
+                },
+                {"type": "text", "text": "and "},
+                {"type": "text", "text": "tomorrow?"},
+            ],
+        },
+    ],
+    "metadata": {"user_id": "u-9"},
+    "output_config": {"effort": "low"},
+    "service_tier": "auto",
+    "speed": "fast",
+    "stop_sequences": ["END"],
+    "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+    "tools": [
+        {"name": "weather", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}, "strict": True},
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+    ],
+    "user_profile_id": "profile-1",
+    "workspace_id": "ws-1",
+}
+
+
+def test_every_messages_field_reaches_an_anthropic_provider_unchanged(gateway, anthropic_upstream):
+    from anthropic.types import message_create_params as params
+
+    fields = params.MessageCreateParamsBase.__required_keys__ | params.MessageCreateParamsBase.__optional_keys__
+    missing = sorted(fields - set(MESSAGES_SAMPLES) - {"model"})
+    assert not missing, f"new Messages fields without a sample: {missing}"
+    body = {"model": "claude", **MESSAGES_SAMPLES}
+    headers = {"x-api-key": gateway.key, "anthropic-version": "2023-06-01", "anthropic-beta": "context-1m-2025-08-07"}
+    answer = httpx.post(f"{gateway.url}/v1/messages", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["request-id"] == answer.headers["x-request-id"]
+    assert anthropic_upstream[0].received[-1] == {**body, "model": "claude-test"}
+    assert anthropic_upstream[0].headers[-1]["anthropic-beta"] == "context-1m-2025-08-07"
+
+
+def test_count_tokens_asks_an_anthropic_provider_or_estimates(gateway):
+    api = track(anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key, max_retries=0))
+    messages = [{"role": "user", "content": "how many tokens is this?"}]
+    raw = api.messages.with_raw_response.count_tokens(model="claude", messages=messages)
+    assert raw.parse().input_tokens == 42 and raw.headers["x-gateway-token-count"] == "provider"
+    raw = api.messages.with_raw_response.count_tokens(model="gpt", messages=messages)
+    assert raw.parse().input_tokens == 6 and raw.headers["x-gateway-token-count"] == "estimated"
+    with pytest.raises(anthropic.NotFoundError):
+        api.messages.count_tokens(model="nope", messages=messages)
+
+
+def test_get_one_model_in_both_sdk_shapes(gateway):
+    assert (
+        track(anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key)).models.retrieve("claude").id == "claude"
+    )
+    oai = track(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0))
+    assert oai.models.retrieve("gpt").id == "gpt"
+    with pytest.raises(openai.NotFoundError):
+        oai.models.retrieve("unknown-model")

@@ -42,10 +42,13 @@ def test_every_setting_is_documented_in_the_readme():
 
     from gateway.settings import (
         ApprovalsConfig,
+        AuditConfig,
+        McpServerConfig,
         OidcConfig,
         PiiConfig,
         PolicyConfig,
         ProviderConfig,
+        ResponsesConfig,
         RouteConfig,
         Settings,
         WebhookConfig,
@@ -62,6 +65,9 @@ def test_every_setting_is_documented_in_the_readme():
         ApprovalsConfig,
         WebhookConfig,
         OidcConfig,
+        AuditConfig,
+        McpServerConfig,
+        ResponsesConfig,
     ]
     missing = [
         f"{m.__name__}.{name}"

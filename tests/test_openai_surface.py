@@ -290,3 +290,85 @@ def test_echo_demo_tool_calls_meet_the_policy(gateway):
         c.chat.completions.create(
             model="echo", tools=tools, messages=[{"role": "user", "content": "/tool transfer_funds {}"}]
         )
+
+
+# every field of the SDK's Chat Completions request (a generated list): what the provider must receive unchanged
+SAMPLES = {
+    "audio": {"voice": "alloy", "format": "wav"},
+    "frequency_penalty": 0.5,
+    "function_call": "auto",
+    "functions": [{"name": "legacy", "parameters": {"type": "object", "properties": {}}}],
+    "logit_bias": {"50256": -100},
+    "logprobs": True,
+    "max_completion_tokens": 64,
+    "messages": [
+        {"role": "developer", "content": "be brief"},
+        {"role": "user", "content": "hi", "name": "ada"},
+        {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ],
+    "metadata": {"k": "v"},
+    "modalities": ["text"],
+    "moderation": {"mode": "block"},
+    "n": 1,
+    "parallel_tool_calls": False,
+    "prediction": {"type": "content", "content": "hi"},
+    "presence_penalty": 0.1,
+    "prompt_cache_key": "pk",
+    "prompt_cache_options": {"mode": "auto"},
+    "prompt_cache_retention": "24h",
+    "reasoning_effort": "low",
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "x", "schema": {"type": "object"}, "strict": True},
+    },
+    "safety_identifier": "sid",
+    "seed": 7,
+    "service_tier": "auto",
+    "stop": ["END"],
+    "store": False,
+    "temperature": 0.2,
+    "tool_choice": {
+        "type": "allowed_tools",
+        "allowed_tools": {"mode": "auto", "tools": [{"type": "function", "function": {"name": "f"}}]},
+    },
+    "tools": [
+        {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": {}}, "strict": True},
+        },
+        {"type": "function", "function": {"name": "g", "description": "G", "parameters": {"type": "object"}}},
+    ],
+    "top_logprobs": 2,
+    "top_p": 0.9,
+    "user": "end-user-1",
+    "verbosity": "low",
+    "web_search_options": {"search_context_size": "low"},
+}
+NOT_SENT_AS_IS = {
+    "model": "the gateway's edit: the alias becomes the provider's model",
+    "max_tokens": "replaced by max_completion_tokens when both are sent (newer models refuse max_tokens)",
+    "stream_options": "streaming only; the gateway asks for usage itself (tested with streams)",
+}
+
+
+def test_every_chat_completions_field_reaches_an_openai_provider_unchanged(gateway, openai_upstream):
+    from openai.types.chat import completion_create_params as params
+
+    fields = params.CompletionCreateParamsBase.__required_keys__ | params.CompletionCreateParamsBase.__optional_keys__
+    missing = sorted(fields - set(SAMPLES) - set(NOT_SENT_AS_IS))
+    assert not missing, f"new Chat Completions fields without a sample: {missing}"
+    body = {"model": "gpt", **SAMPLES}
+    answer = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {gateway.key}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert openai_upstream[0].received[-1] == {**body, "model": "gpt-test"}
+    plain = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}
+    httpx.post(f"{gateway.url}/v1/chat/completions", json=plain, headers={"authorization": f"Bearer {gateway.key}"})
+    assert openai_upstream[0].received[-1] == {**plain, "model": "gpt-test"}

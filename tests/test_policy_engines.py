@@ -184,6 +184,7 @@ def test_opa_down_fails_closed_audited_counted_and_unready(gateway_factory, sqli
     with pytest.raises(openai.InternalServerError) as info:  # 503: no verdict, a capacity problem
         client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
     assert info.value.status_code == 503 and info.value.body["code"] == "policy_unavailable"
+    assert info.value.response.headers["retry-after"] == "1"
     assert info.value.body["reasons"][0].startswith("policy_unavailable: ")
     rows = audit_rows(sqlite_url, wait_for=1)
     assert rows[-1]["allow"] is False and rows[-1]["error_code"] == "policy_unavailable"

@@ -54,10 +54,12 @@ def test_an_unknown_alias_names_the_known_ones():
         find_route(chat("fast"), allow("gone"), SETTINGS)
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [ToolPayload(server="bank", call=ToolCall(id="1", name="transfer")), AgentPayload(agent="planner")],
-)
-def test_kinds_without_targets_on_this_gateway_are_refused_clearly(payload):
-    with pytest.raises(RouteNotFound, match=f"routes no {payload.kind} calls"):
-        find_route(call(payload), allow(), SETTINGS)
+def test_agent_calls_have_no_targets_on_this_gateway_yet():
+    with pytest.raises(RouteNotFound, match="routes no agent calls"):
+        find_route(call(AgentPayload(agent="planner")), allow(), SETTINGS)
+
+
+def test_a_tool_call_to_an_unconfigured_mcp_server_is_refused_clearly():
+    tool = ToolPayload(server="bank", call=ToolCall(id="1", name="transfer"))
+    with pytest.raises(RouteNotFound, match="no MCP server 'bank' on this gateway"):
+        find_route(call(tool), allow(), SETTINGS)

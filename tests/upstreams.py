@@ -2,7 +2,8 @@
 
 The model name picks the behaviour, so one server covers every test:
   `*fail500*` answers 500, `*ratelimit*` 429, `*badreq*` 400, `*slow*` sleeps 2 s first,
-  `*drop*` streams one event then drops the connection, `*trickle*` streams a word every 0.2 s (and
+  `*drop*` streams one event then drops the connection, `*agent*` asks for a tool call until a tool
+  result comes back, then answers "done: <result>" (an agent loop ends), `*trickle*` streams a word every 0.2 s (and
   counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool call
   (`get_weather`, or the tool named in the last user message after `call `), `*leak*` (OpenAI) adds a card
   number and an email of its own to its answer, `*echoerr*` (OpenAI) refuses with a 400 that quotes
@@ -33,6 +34,33 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
                 return content
             return "".join(b.get("text", "") for b in content if b.get("type") == "text")
     return ""
+
+
+def _tool_result(messages: list[dict[str, Any]]) -> str | None:
+    """The tool result the last message carries (OpenAI `tool` role, or Anthropic `tool_result` blocks)."""
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return str(last.get("content"))
+    content = last.get("content")
+    if isinstance(content, list):
+        for block in content:
+            if block.get("type") == "tool_result":
+                inner = block.get("content")
+                return inner if isinstance(inner, str) else json.dumps(inner)
+    return None
+
+
+def _wants_tool(model: str, messages: list[dict[str, Any]]) -> bool:
+    return "tool" in model or ("agent" in model and _tool_result(messages) is None)
+
+
+def _answer(provider: str, model: str, messages: list[dict[str, Any]]) -> str:
+    result = _tool_result(messages) if "agent" in model else None
+    return f"done: {result}" if result is not None else f"{provider} says: {_last_user_text(messages)}"
+
+
+def _tool_input(model: str) -> dict[str, Any]:
+    return {"city": "Paris"} if "agent" in model else {"city": "Paris", "amount": 5000}
 
 
 def _tool_name(text: str) -> str:
@@ -104,7 +132,8 @@ class OpenAIUpstream:
         failure = await _failure(model, _openai_error)
         if failure:
             return failure
-        text = f"openai says: {_last_user_text(body['messages'])}"
+        text = _answer("openai", model, body["messages"])
+        wants_tool = _wants_tool(model, body["messages"])
         if "echoerr" in model:  # a provider whose error message quotes the request
             return JSONResponse(_openai_error(f"cannot process: {text}"), status_code=400)
         if "leak" in model:
@@ -112,14 +141,14 @@ class OpenAIUpstream:
         call = {
             "id": "call_up1",
             "type": "function",
-            "function": {"name": _tool_name(text), "arguments": json.dumps({"city": "Paris", "amount": 5000})},
+            "function": {"name": _tool_name(text), "arguments": json.dumps(_tool_input(model))},
         }
         if body.get("stream"):
             return StreamingResponse(
-                self._stream(model, text, call if "tool" in model else None), media_type="text/event-stream"
+                self._stream(model, text, call if wants_tool else None), media_type="text/event-stream"
             )
-        message: dict[str, Any] = {"role": "assistant", "content": None if "tool" in model else text}
-        if "tool" in model:
+        message: dict[str, Any] = {"role": "assistant", "content": None if wants_tool else text}
+        if wants_tool:
             message["tool_calls"] = [call]
         return JSONResponse(
             {
@@ -127,9 +156,7 @@ class OpenAIUpstream:
                 "object": "chat.completion",
                 "created": 1,
                 "model": model,
-                "choices": [
-                    {"index": 0, "message": message, "finish_reason": "tool_calls" if "tool" in model else "stop"}
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if wants_tool else "stop"}],
                 "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
             }
         )
@@ -190,27 +217,40 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
 class AnthropicUpstream:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
-        self.app = Starlette(routes=[Route("/v1/messages", self.messages, methods=["POST"])])
+        self.headers: list[dict[str, str]] = []
+        self.app = Starlette(
+            routes=[
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            ]
+        )
+
+    async def count_tokens(self, request: Request) -> Response:
+        body = await request.json()
+        self.received.append(body)
+        return JSONResponse({"input_tokens": 42})
 
     async def messages(self, request: Request) -> Response:
         body = await request.json()
         self.received.append(body)
+        self.headers.append(dict(request.headers))
         model = body["model"]
         failure = await _failure(model, _anthropic_error)
         if failure:
             return failure
-        text = f"anthropic says: {_last_user_text(body['messages'])}"
+        text = _answer("anthropic", model, body["messages"])
+        wants_tool = _wants_tool(model, body["messages"])
         tool = {
             "type": "tool_use",
             "id": "toolu_up1",
             "name": _tool_name(text),
-            "input": {"city": "Paris", "amount": 5000},
+            "input": _tool_input(model),
         }
         if body.get("stream"):
             return StreamingResponse(
-                self._stream(model, text, tool if "tool" in model else None), media_type="text/event-stream"
+                self._stream(model, text, tool if wants_tool else None), media_type="text/event-stream"
             )
-        content = [tool] if "tool" in model else [{"type": "text", "text": text}]
+        content = [tool] if wants_tool else [{"type": "text", "text": text}]
         return JSONResponse(
             {
                 "id": "msg_up",
@@ -218,7 +258,7 @@ class AnthropicUpstream:
                 "role": "assistant",
                 "model": model,
                 "content": content,
-                "stop_reason": "tool_use" if "tool" in model else "end_turn",
+                "stop_reason": "tool_use" if wants_tool else "end_turn",
                 "stop_sequence": None,
                 "usage": {"input_tokens": 13, "output_tokens": 5},
             }

@@ -1,4 +1,5 @@
-"""The audit log's writer and reader: events go in with group commit and come back out for export."""
+"""The audit log's writer and reader: events go in with group commit (numbered and hashed into the log's
+Merkle tree, `gateway.audit.tree`) and come back out for export and verification."""
 
 from __future__ import annotations
 
@@ -6,20 +7,52 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, Select, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.audit import tree
 from gateway.audit.events import EXPORT_FIELDS
+from gateway.audit.signing import Signer, signer_from
 from gateway.metrics import Metrics
+from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.tables import AuditEventRow
 
 log = logging.getLogger("gateway.audit")
+
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+STORED_FIELDS = [*EXPORT_FIELDS, "seq", "leaf_hash"]  # what export and verification read: the event, its leaf
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which events to read: a time range (`since` inclusive, `until` exclusive) and exact matches."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    agent: str | None = None
+    team: str | None = None
+    event: str | None = None
+    allow: bool | None = None
+
+    def apply(self, query: Q) -> Q:
+        t = AuditEventRow
+        conditions = [
+            t.ts >= self.since if self.since else None,
+            t.ts < self.until if self.until else None,
+            t.agent == self.agent if self.agent is not None else None,
+            t.team == self.team if self.team is not None else None,
+            t.event == self.event if self.event is not None else None,
+            t.allow == self.allow if self.allow is not None else None,
+        ]
+        return query.where(*(c for c in conditions if c is not None))
 
 
 class AuditLog:
@@ -33,20 +66,54 @@ class AuditLog:
     or PII) and counted, never silently dropped.
     """
 
-    def __init__(self, db: Database, metrics: Metrics | None = None, retries: int = 3) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics | None = None,
+        retries: int = 3,
+        signer: Signer | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_s: float = 60.0,
+    ) -> None:
         self.db = db
         self.metrics = metrics
         self.retries = retries
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self.signer = signer  # None: the tree is kept but no checkpoint is signed (no key configured)
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None], float]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None  # the writer's own connection: no pool round trip per batch
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings, metrics: Metrics | None = None) -> AuditLog:
+        """The gateway's audit log: checkpoints signed with the configured key (one is created beside a SQLite
+        store on first run); without a key (PostgreSQL with none configured) events are still chained into
+        the tree, but nothing is signed and a warning says so."""
+        signer = signer_from(settings)
+        if signer is None:
+            log.warning("audit: no signing key (set audit.signing_key_env or signing_key_file): no checkpoints")
+        config = settings.audit
+        return cls(
+            db,
+            metrics,
+            signer=signer,
+            checkpoint_every=config.checkpoint_every,
+            checkpoint_interval_s=config.checkpoint_interval_s,
+        )
 
     def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
         done = asyncio.get_running_loop().create_future()
-        self._pending.append((rows, done))
+        self._pending.append((rows, done, time.perf_counter()))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
         return done
+
+    def start(self) -> None:
+        """Sign a checkpoint every `checkpoint_interval_s` while new events arrive (called in the lifespan)."""
+        if self.signer is not None and self._timer is None:
+            self._timer = asyncio.create_task(self._checkpoint_timer())
 
     async def write(self, rows: list[dict[str, Any]]) -> None:
         await asyncio.shield(self.submit(rows))
@@ -54,8 +121,10 @@ class AuditLog:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            await self._commit([row for rows, _ in batch for row in rows])
-            for _, done in batch:
+            await self._commit([row for rows, _, _ in batch for row in rows])
+            if self.metrics:  # audit lag: from the oldest hand-over in the batch to its commit
+                self.metrics.audit_lag.observe(time.perf_counter() - batch[0][2])
+            for _, done, _ in batch:
                 if not done.done():
                     done.set_result(None)
 
@@ -65,7 +134,10 @@ class AuditLog:
                 if self._conn is None:
                     self._conn = await self.db.engine.connect()
                 async with self._conn.begin():
+                    before, frontier = await tree.append(self._conn, rows)
                     await self._conn.execute(insert(AuditEventRow), rows)
+                    if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
+                        await tree.store_checkpoint(self._conn, self.signer, frontier)
                 return
             except SQLAlchemyError as exc:
                 await self._drop_connection()
@@ -73,6 +145,11 @@ class AuditLog:
                     self._spill(rows, exc)
                     return
                 await asyncio.sleep(0.05 * 2**attempt)
+            except Exception as exc:  # a bug (an event that cannot be hashed): no retry helps, never lose it
+                log.exception("audit: appending events failed")
+                await self._drop_connection()
+                self._spill(rows, exc)
+                return
 
     def _spill(self, rows: list[dict[str, Any]], exc: Exception) -> None:
         if self.metrics:
@@ -86,26 +163,57 @@ class AuditLog:
             with contextlib.suppress(SQLAlchemyError):
                 await conn.close()
 
+    async def checkpoint(self) -> int | None:
+        """Sign a checkpoint of the log as it stands, unless one of that size exists; its size, or None."""
+        if self.signer is None:
+            return None
+        async with self.db.engine.begin() as conn:
+            return await tree.checkpoint_if_new(conn, self.signer)
+
+    async def _checkpoint_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.checkpoint_interval_s)
+            try:
+                await self.checkpoint()
+            except SQLAlchemyError as exc:  # the next tick tries again; events are safe in the meantime
+                log.warning("audit: writing a checkpoint failed: %s", exc)
+
     async def aclose(self) -> None:
-        """Wait for rows already handed over (called at shutdown), then release the writer's connection."""
+        """Wait for rows already handed over (called at shutdown), sign a last checkpoint, release the
+        writer's connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
         if self._writer is not None:
             await self._writer
         await self._drop_connection()
+        try:
+            await self.checkpoint()
+        except SQLAlchemyError as exc:
+            log.warning("audit: the checkpoint at shutdown failed: %s", exc)
 
-    async def read(self, since: datetime | None = None, until: datetime | None = None) -> AsyncIterator[dict[str, Any]]:
-        query = select(AuditEventRow).order_by(AuditEventRow.id)
-        if since:
-            query = query.where(AuditEventRow.ts >= since)
-        if until:
-            query = query.where(AuditEventRow.ts < until)
-        async with self.db.sessions() as session:
-            rows = await session.stream_scalars(query.execution_options(yield_per=1000))  # not all in memory
-            async for row in rows:
+    async def read(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        filters: Filters | None = None,
+        where: ColumnElement[bool] | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Events in log order (their sequence numbers), streamed: never all in memory."""
+        filters = filters or Filters(since, until)
+        columns = [getattr(AuditEventRow, name) for name in STORED_FIELDS]
+        query = filters.apply(select(*columns)).order_by(AuditEventRow.seq, AuditEventRow.id)
+        if where is not None:
+            query = query.where(where)
+        async with self.db.engine.connect() as conn:
+            result = await conn.stream(query.execution_options(yield_per=1000))
+            async for row in result.mappings():
                 yield as_dict(row)
 
 
-def as_dict(row: AuditEventRow) -> dict[str, Any]:
-    out = {name: getattr(row, name) for name in EXPORT_FIELDS}
+def as_dict(row: Any) -> dict[str, Any]:
+    out = {name: row[name] for name in STORED_FIELDS}
     ts = out["ts"]
-    out["ts"] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).isoformat()
+    out["ts"] = (ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)).isoformat()
     return out

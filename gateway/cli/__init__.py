@@ -6,13 +6,14 @@ gateway policy ...       policy.py
 gateway audit ...        audit.py
 gateway approvals ...    approvals.py
 gateway reviewers ...    reviewers.py
+gateway tools ...        tools.py
 """
 
 from __future__ import annotations
 
 import typer
 
-from gateway.cli import approvals, audit, keys, policy, reviewers, serve
+from gateway.cli import approvals, audit, keys, policy, reviewers, serve, tools
 
 app = typer.Typer(
     help="Agent Governance Gateway: policy, routing and audit for AI agent calls.",
@@ -25,6 +26,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(reviewers.app, name="reviewers")
+app.add_typer(tools.app, name="tools")
 
 
 def main() -> None:

@@ -34,7 +34,8 @@ from gateway.errors import (
     UpstreamTimedOut,
 )
 from gateway.flight import Flight
-from gateway.model import Attempt, EmbeddingsPayload, ModelPayload
+from gateway.mcp.forward import forward_tool
+from gateway.model import Attempt, EmbeddingsPayload, ModelPayload, ToolPayload
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.settings import RouteConfig, RouteTarget
@@ -90,6 +91,8 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
     upstream: tuple[Upstream, RouteTarget]
     if flight.replay is not None:  # a held answer, approved: delivered as it was, the model is not asked again
         return flight, ChatResponse.model_validate(flight.replay)
+    if isinstance(payload, ToolPayload):  # MCP: one upstream server, no route targets to try in turn
+        return await forward_tool(flight, services, journal)
     if isinstance(payload, ModelPayload) and payload.request.stream:
         upstream = await forward_stream(payload.request, route, services, journal)
     elif isinstance(payload, ModelPayload):

@@ -13,6 +13,7 @@ from gateway.audit.journal import Journal
 from gateway.enforcement import Plan
 from gateway.errors import RouteNotFound
 from gateway.flight import Flight, Route
+from gateway.mcp.forward import tool_route
 from gateway.model import Call, Kind
 from gateway.services import Services
 from gateway.settings import Settings
@@ -29,7 +30,7 @@ def model_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
         raise RouteNotFound(f"the model '{alias}' has no route on this gateway (routes: {known})") from None
 
 
-ROUTERS: dict[Kind, Router] = {"model": model_route, "embeddings": model_route}
+ROUTERS: dict[Kind, Router] = {"model": model_route, "embeddings": model_route, "tool": tool_route}
 
 
 def find_route(call: Call, plan: Plan | None, settings: Settings) -> Route:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -65,6 +65,34 @@ class AuditEventRow(Base):
     approval_id: Mapped[str | None] = mapped_column(String(32), index=True)
     actor: Mapped[str | None] = mapped_column(String(200))
     pii: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # the event's place in the Merkle tree and its leaf hash (`gateway.audit.leaf`), set by the writer
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    leaf_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The one row (id 1) that orders the audit log: how many events it holds and the tree's frontier.
+    Writers lock it in their transaction, so concurrent writers and replicas append to one tree."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    frontier: Mapped[list[str]] = mapped_column(JSON)  # hex subtree roots, `gateway.audit.merkle.Frontier`
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint: the tree's root after `tree_size` events, as a signed note (docs/audit.md).
+    The frontier lets the log verify from here once older events are archived and pruned."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    frontier: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class ApprovalRow(Base):
@@ -128,3 +156,34 @@ class ReviewerToken(Base):
     reviewer: Mapped[str] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredResponse(Base):
+    """A Responses API answer the gateway keeps for `GET /v1/responses/{id}` and `previous_response_id`: the
+    response, its input items and the conversation up to it, sealed (encrypted at rest), per agent."""
+
+    __tablename__ = "responses"
+
+    response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class McpToolPin(Base):
+    """The definition of one upstream MCP tool an operator approved (or auto-pinned), and the one last seen.
+
+    A tool is offered only while what the server serves hashes to `approved_hash`."""
+
+    __tablename__ = "mcp_tool_pins"
+
+    server: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+    approved_hash: Mapped[str | None] = mapped_column(String(64))
+    approved: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # name, description, inputSchema, annotations
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seen_hash: Mapped[str] = mapped_column(String(64))
+    seen: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

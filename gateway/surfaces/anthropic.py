@@ -6,16 +6,23 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pydantic import SecretStr
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import anthropic_wire
-from connectors.base import ChatResponse
-from gateway.errors import GatewayError, InvalidRequest
+from connectors.anthropic import AnthropicConnector
+from connectors.base import ChatRequest, ChatResponse
+from connectors.errors import UpstreamError, WireFormatError
+from gateway.errors import GatewayError, InvalidRequest, RouteNotFound
 from gateway.model import ModelPayload, Parser
+from gateway.pipeline import Pipeline
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
-from gateway.surfaces.common import ensure_json, handle
+from gateway.services import Services
+from gateway.stages.authenticate import identify
+from gateway.stages.forward import to_gateway_error
+from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin, read_json
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -28,8 +35,20 @@ ERROR_TYPES = {
 }
 
 
-def _parse(body: Any) -> ModelPayload:
-    return ModelPayload(request=anthropic_wire.parse_request(ensure_json(body)))
+FORWARDED_HEADERS = ("anthropic-beta",)  # sent on to an Anthropic provider (betas change what a request means)
+
+
+class _Parser:
+    """Parses a Messages body, with the headers the agent sent for its provider."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.headers = headers or {}
+
+    def __call__(self, body: Any) -> ModelPayload:
+        request = anthropic_wire.parse_request(ensure_json(body))
+        if self.headers:
+            request.headers = {"anthropic": dict(self.headers)}
+        return ModelPayload(request=request)
 
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
@@ -40,9 +59,9 @@ class AnthropicFormat:
     name = "anthropic"
 
     def parser(self) -> Parser:
-        return _parse
+        return _Parser()
 
-    def render(self, reply: Reply, model: str) -> dict[str, Any]:
+    async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
         if not isinstance(reply, ChatResponse):
             raise InvalidRequest("the Anthropic surface answers messages only")
         return anthropic_wire.render_response(reply, model)
@@ -70,7 +89,44 @@ WIRE = AnthropicFormat()
 
 
 async def messages(request: Request) -> Response:
-    return await handle(request, WIRE)
+    forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+    return await handle(request, WIRE, parser=_Parser(forwarded))
 
 
-routes = [Route("/v1/messages", messages, methods=["POST"])]
+async def count_tokens(request: Request) -> Response:
+    """`POST /v1/messages/count_tokens`: asked of the route's Anthropic provider, or estimated (about four
+    characters a token) for other providers; `x-gateway-token-count: provider|estimated` says which."""
+    pipeline: Pipeline = request.app.state.pipeline
+    services = pipeline.services
+    where = origin(request, "anthropic")
+    try:
+        key = bearer_key(request)
+        await identify(SecretStr(key) if key else None, where, services.keys)
+        raw = ensure_json(await read_json(request, services.settings.max_request_bytes))
+        chat = anthropic_wire.parse_request({"max_tokens": 1, **raw} if isinstance(raw, dict) else raw)
+        tokens, source = await _count(services, chat)
+    except WireFormatError as exc:
+        return error_response(WIRE, InvalidRequest(str(exc), exc.param), where.request_id)
+    except UpstreamError as exc:
+        return error_response(WIRE, to_gateway_error(exc), where.request_id)
+    except GatewayError as exc:
+        return error_response(WIRE, exc, where.request_id)
+    out = {**headers(where.request_id, None), "x-gateway-token-count": source}
+    return JSONResponse({"input_tokens": tokens}, headers=out)
+
+
+async def _count(services: Services, chat: ChatRequest) -> tuple[int, str]:
+    route = services.settings.routes.get(chat.model)
+    if route is None:
+        raise RouteNotFound(f"the model '{chat.model}' has no route on this gateway")
+    connector = services.connector(route)
+    if isinstance(connector, AnthropicConnector):
+        return await connector.count_tokens(chat, timeout=route.timeout_s), "provider"
+    text = sum(len(m.text()) for m in chat.messages) + sum(len(json.dumps(t.parameters)) for t in chat.tools)
+    return max(1, text // 4), "estimated"
+
+
+routes = [
+    Route("/v1/messages", messages, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+]

@@ -30,7 +30,9 @@ class WireFormat(Protocol):
         """A parser for one request (it may remember options that only rendering needs)."""
         ...
 
-    def render(self, reply: Reply, model: str) -> dict[str, Any]: ...
+    async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
+        """The answer's body (`parser` is this request's parser, with what it remembered)."""
+        ...
 
     def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
 
@@ -41,11 +43,16 @@ class WireFormat(Protocol):
         ...
 
 
-async def handle(request: Request, wire: WireFormat) -> Response:
-    """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not."""
+_UNREAD = object()
+
+
+async def handle(request: Request, wire: WireFormat, body: Any = _UNREAD, parser: Parser | None = None) -> Response:
+    """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not. A surface that
+    reads the body itself (to resolve what it refers to) passes it, and the parser it made for it."""
     pipeline: Pipeline = request.app.state.pipeline
-    body = await read_json(request, pipeline.services.settings.max_request_bytes)
-    parser = wire.parser()
+    if body is _UNREAD:
+        body = await read_json(request, pipeline.services.settings.max_request_bytes)
+    parser = parser or wire.parser()
     call_in = inbound(request, wire.name, body, parser)
     request_id = call_in.origin.request_id
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
@@ -60,7 +67,11 @@ async def handle(request: Request, wire: WireFormat) -> Response:
         encoded = _relay(wire.encode(result.stream, model, parser), wire)
         return EventStreamResponse(result.stream, encoded, out_headers)
     assert result.reply is not None
-    return JSONResponse(wire.render(result.reply, model or result.reply.model), headers=out_headers)
+    try:
+        rendered = await wire.render(result.reply, model or result.reply.model, parser)
+    except GatewayError as exc:
+        return error_response(wire, exc, request_id)
+    return JSONResponse(rendered, headers=out_headers)
 
 
 class EventStreamResponse(StreamingResponse):
@@ -89,7 +100,10 @@ def accepted(pending: ApprovalPending, request_id: str) -> JSONResponse:
 
 def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSONResponse:
     decision_id = getattr(exc, "decision_id", None)
-    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=headers(request_id, decision_id))
+    out = headers(request_id, decision_id)
+    if exc.retry_after is not None:  # an outage or a capacity shortfall: the agent may try again shortly
+        out["retry-after"] = str(exc.retry_after)
+    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=out)
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -148,7 +162,8 @@ def ensure_json(body: Any) -> Any:
 
 
 def headers(request_id: str, decision_id: str | None) -> dict[str, str]:
-    out = {"x-request-id": request_id}
+    """The ids every answer carries: `request-id` too, since the anthropic SDK reads that one."""
+    out = {"x-request-id": request_id, "request-id": request_id}
     if decision_id:
         out["x-gateway-decision-id"] = decision_id
     return out

@@ -12,13 +12,13 @@ from starlette.routing import Route
 
 from connectors import openai_wire
 from connectors.base import EmbeddingResponse
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, RouteNotFound
 from gateway.listing import allowed_routes
 from gateway.model import EmbeddingsPayload, ModelPayload, Parser
 from gateway.pipeline import Pipeline
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
-from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, origin
+from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -55,7 +55,7 @@ class OpenAIFormat:
     def parser(self) -> Parser:
         return _parse_embeddings if self.embeddings else _ChatParser()
 
-    def render(self, reply: Reply, model: str) -> dict[str, Any]:
+    async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
         if isinstance(reply, EmbeddingResponse):
             return openai_wire.render_embedding_response(reply, model)
         return openai_wire.render_response(reply, model)
@@ -111,8 +111,29 @@ async def list_models(request: Request) -> Response:
     )
 
 
+async def get_model(request: Request) -> Response:
+    """One route the agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
+    pipeline: Pipeline = request.app.state.pipeline
+    anthropic = "anthropic-version" in request.headers
+    key = bearer_key(request)
+    where = origin(request, "anthropic" if anthropic else "openai")
+    model_id = request.path_params["model_id"]
+    try:
+        allowed = await allowed_routes(pipeline.services, SecretStr(key) if key else None, where)
+        if model_id not in allowed:
+            raise RouteNotFound(f"the model '{model_id}' has no route on this gateway that this agent may use")
+    except GatewayError as exc:
+        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, where.request_id)
+    out = headers(where.request_id, None)
+    if anthropic:
+        body = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "1970-01-01T00:00:00Z"}
+        return JSONResponse(body, headers=out)
+    return JSONResponse({"id": model_id, "object": "model", "created": 0, "owned_by": "gateway"}, headers=out)
+
+
 routes = [
     Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     Route("/v1/embeddings", embeddings, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
 ]

@@ -65,9 +65,14 @@ def test_parse_request_names_the_bad_field(body, param):
     assert info.value.param == param
 
 
-def test_render_request_merges_turns_and_joins_the_system_prompt():
+def test_render_request_is_lossless_for_the_same_format():
     body = anthropic_wire.render_request(anthropic_wire.parse_request(BODY), "claude-up")
-    assert body["system"] == "be brief" and body["model"] == "claude-up" and body["top_k"] == 5
+    assert body == {**BODY, "model": "claude-up"}
+
+
+def test_render_request_merges_turns():
+    body = anthropic_wire.render_request(anthropic_wire.parse_request(BODY), "claude-up")
+    assert body["system"] == BODY["system"] and body["model"] == "claude-up" and body["top_k"] == 5
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["messages"][2]["content"] == [
         {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},

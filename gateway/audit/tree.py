@@ -1,0 +1,85 @@
+"""Appending to the audit log's tree inside the writer's transaction, and writing signed checkpoints.
+
+Order comes from the `audit_head` row: a writer locks it first thing in its transaction (an UPDATE, which
+PostgreSQL holds as a row lock and SQLite as its write lock, so no other transaction can read a stale head
+and later fail to upgrade), numbers its events from the head's size, hashes them into the frontier and
+stores the new head with the events. Concurrent writers and replicas therefore make one log, with no gap
+and no fork: a transaction that rolls back takes its numbers with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.audit.leaf import event_leaf
+from gateway.audit.merkle import Frontier
+from gateway.audit.signing import Signer
+from gateway.store.tables import AuditCheckpoint, AuditHead
+
+log = logging.getLogger("gateway.audit")
+
+
+async def lock_head(conn: AsyncConnection) -> Frontier:
+    """Lock the head row for the rest of the transaction and return the tree it describes."""
+    touch = update(AuditHead).where(AuditHead.id == 1).values(size=AuditHead.size)
+    head = (await conn.execute(touch.returning(AuditHead.size, AuditHead.frontier))).one()
+    return Frontier.from_hex(head.size, head.frontier)
+
+
+async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+    """Number and hash `rows` (in place) after the events already in the log; returns the old size and the
+    new tree. Call inside the transaction that inserts the rows."""
+    frontier = await lock_head(conn)
+    before = frontier.size
+    for row in rows:
+        ts = row["ts"]
+        row["ts"] = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)  # SQLite drops the zone
+        leaf = event_leaf(row, frontier.size)
+        row["seq"], row["leaf_hash"] = frontier.size, leaf.hex()
+        frontier.append(leaf)
+    await conn.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(size=frontier.size, frontier=frontier.hex(), updated_at=datetime.now(UTC))
+    )
+    return before, frontier
+
+
+async def store_checkpoint(conn: AsyncConnection, signer: Signer, frontier: Frontier) -> str:
+    """Sign the tree's current root and store the checkpoint (with the frontier, for pruning later)."""
+    note = signer.sign_checkpoint(frontier.size, frontier.root())
+    await conn.execute(
+        insert(AuditCheckpoint).values(
+            tree_size=frontier.size,
+            root_hash=frontier.root().hex(),
+            note=note,
+            frontier=frontier.hex(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return note
+
+
+async def latest_checkpoint_size(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.coalesce(func.max(AuditCheckpoint.tree_size), 0)))).scalar_one())
+
+
+async def head_size(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(AuditHead.size).where(AuditHead.id == 1))).scalar_one())
+
+
+async def checkpoint_if_new(conn: AsyncConnection, signer: Signer) -> int | None:
+    """Write a checkpoint of the current tree unless one of that size exists; the tree size, or None."""
+    if await head_size(conn) <= await latest_checkpoint_size(conn):
+        return None  # nothing new: no lock taken, so an idle gateway never blocks writers
+    frontier = await lock_head(conn)
+    if frontier.size <= await latest_checkpoint_size(conn):  # another replica got there first
+        return None
+    await store_checkpoint(conn, signer, frontier)
+    return frontier.size
