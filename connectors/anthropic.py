@@ -64,4 +64,4 @@ class AnthropicConnector:
                 if event.get("type") == "message_stop":
                     yield parser.end()
                     return
-        raise UpstreamUnavailable(f"upstream {self.url} closed the stream before message_stop")
+        raise UpstreamUnavailable("the provider closed the stream before message_stop")

@@ -7,9 +7,9 @@ connector uses `render_request` / `parse_response` / `EventParser`.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from connectors import anthropic_shape as shape
 from connectors.base import (
@@ -55,7 +55,7 @@ class _Block(_Lenient):
 
 class _Message(_Lenient):
     role: Literal["user", "assistant"]
-    content: str | list[_Block]
+    content: str | Annotated[list[_Block], Field(min_length=1)]  # no empty list: a message says something
 
 
 class _Tool(_Lenient):
@@ -66,15 +66,15 @@ class _Tool(_Lenient):
 
 class _Request(_Lenient):
     model: str
-    max_tokens: int
+    max_tokens: int = Field(ge=1)
     messages: list[_Message] = Field(min_length=1)
     system: str | list[_Block] | None = None
     tools: list[_Tool] | None = None
     tool_choice: dict[str, Any] | None = None
     stop_sequences: list[str] | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stream: bool = False
+    temperature: float | None = Field(None, ge=0, le=1)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stream: StrictBool = False
     metadata: dict[str, Any] | None = None
 
 
@@ -308,14 +308,23 @@ def parse_response(body: Any) -> ChatResponse:
             tool_calls=calls,
             stop_reason=_STOP_IN.get(body.get("stop_reason"), "stop"),
             usage=_usage(body.get("usage")),
+            extras=_thinking(body["content"], "".join(texts) or None),
         )
     except (KeyError, TypeError, ValidationError) as exc:
         raise UpstreamError(f"upstream sent a malformed message: {exc!r}", status=502) from exc
 
 
+def _thinking(blocks: list[dict[str, Any]], content: str | None) -> dict[str, dict[str, Any]]:
+    """Thinking blocks, kept (signatures and all) for an Anthropic agent: it must send them back with tool results."""
+    thinking = [b for b in blocks if b["type"] in ("thinking", "redacted_thinking")]
+    return {"anthropic": {"thinking": thinking, "content": content}} if thinking else {}
+
+
 def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
-    """A neutral response as the Anthropic message body the agent expects."""
-    blocks = _assistant_blocks(Message(role="assistant", content=response.content, tool_calls=response.tool_calls))
+    """A neutral response as the Anthropic message body the agent expects (thinking first, as it came)."""
+    thinking: list[dict[str, Any]] = response.extras_for("anthropic").get("thinking") or []
+    message = Message(role="assistant", content=response.content, tool_calls=response.tool_calls)
+    blocks = thinking + _assistant_blocks(message)
     return {
         "id": response.id,
         "type": "message",

@@ -91,9 +91,20 @@ class ChatRequest(BaseModel):
 
 
 class EmbeddingRequest(BaseModel):
+    """Texts to embed; or, as OpenAI also takes (LangChain's default), token ids: `token_input` holds them as the
+    agent sent them (one array, or an array per input), for an OpenAI-format provider, and `inputs` is empty."""
+
     model: str
     inputs: list[str]
+    token_input: list[int] | list[list[int]] | None = None
     passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)  # dimensions, encoding_format, ...
+
+    @property
+    def count(self) -> int:
+        """How many inputs are embedded."""
+        if self.token_input is None:
+            return len(self.inputs)
+        return 1 if self.token_input and isinstance(self.token_input[0], int) else len(self.token_input)
 
 
 class Usage(BaseModel):
@@ -108,6 +119,15 @@ class ChatResponse(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     stop_reason: StopReason = "stop"
     usage: Usage = Field(default_factory=Usage)
+    # what the provider's format returns beside the neutral fields, by format (e.g. {"openai": {"logprobs": ...}}),
+    # with the `content` it goes with: rendered to an agent of that format only while the content is unchanged
+    extras: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def extras_for(self, fmt: str) -> dict[str, Any]:
+        """The extras of `fmt`, if the text they describe reached the agent as the provider wrote it (a redaction
+        would otherwise leak through them)."""
+        kept = self.extras.get(fmt) or {}
+        return {k: v for k, v in kept.items() if k != "content"} if kept.get("content") == self.content else {}
 
 
 class TextDelta(BaseModel):

@@ -18,6 +18,7 @@ from connectors.base import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
+    Message,
     StreamEnd,
     StreamEvent,
     StreamStart,
@@ -29,7 +30,7 @@ from connectors.base import (
 
 
 def _tool_call(request: ChatRequest) -> ToolCall | None:
-    last = request.messages[-1]
+    last = request.messages[-1] if request.messages else Message(role="user")
     if last.role != "user" or not last.text().startswith("/tool "):
         return None
     name, _, args = last.text()[6:].strip().partition(" ")
@@ -43,7 +44,7 @@ def _tool_call(request: ChatRequest) -> ToolCall | None:
 
 
 def _answer(request: ChatRequest) -> str:
-    last = request.messages[-1]
+    last = request.messages[-1] if request.messages else Message(role="user")
     if last.role == "tool":
         return f"The tool returned: {last.text()}"
     return f"echo: {last.text()}"
@@ -52,6 +53,13 @@ def _answer(request: ChatRequest) -> str:
 def _usage(request: ChatRequest, output: str) -> Usage:
     words = sum(len(m.text().split()) for m in request.messages)
     return Usage(input_tokens=words, output_tokens=len(output.split()))
+
+
+def _token_texts(tokens: list[int] | list[list[int]]) -> list[str]:
+    """Token-id input as one text per input (an array of ints is one input)."""
+    if tokens and isinstance(tokens[0], int):
+        return [" ".join(map(str, tokens))]
+    return [" ".join(map(str, each)) for each in tokens if isinstance(each, list)]
 
 
 def _vector(text: str) -> list[float]:
@@ -75,11 +83,12 @@ class EchoConnector:
     async def embed(self, request: EmbeddingRequest, *, timeout: float) -> EmbeddingResponse:
         """A deterministic 8-dimension vector per input (a hash of its text): stable, not semantic."""
         base64_wanted = request.passthrough.get("openai", {}).get("encoding_format") == "base64"
-        vectors = [_vector(text) for text in request.inputs]
+        texts = request.inputs if request.token_input is None else _token_texts(request.token_input)
+        vectors = [_vector(text) for text in texts]
         encoded: list[list[float] | str] = [
             base64.b64encode(struct.pack("<8f", *v)).decode() if base64_wanted else v for v in vectors
         ]
-        tokens = sum(len(text.split()) for text in request.inputs)
+        tokens = sum(len(text.split()) for text in texts)
         return EmbeddingResponse(model=self.model, embeddings=encoded, usage=Usage(input_tokens=tokens))
 
     async def complete(self, request: ChatRequest, *, timeout: float) -> ChatResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ import aiohttp
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout, UpstreamUnavailable
 
 HttpClient = aiohttp.ClientSession
+log = logging.getLogger("connectors.http")
 
 
 def new_client() -> HttpClient:
@@ -47,9 +49,12 @@ def _error_message(raw: bytes) -> str:
 
 
 def translate(exc: BaseException, url: str) -> UpstreamError:
+    """The connector error for a network failure. Its message reaches the agent, so it never holds the URL (an
+    internal address); the URL goes to the server log only."""
+    log.warning("upstream %s failed: %r", url, exc)
     if isinstance(exc, TimeoutError):
-        return UpstreamTimeout(f"upstream {url} timed out")
-    return UpstreamUnavailable(f"upstream {url} unreachable: {type(exc).__name__}")
+        return UpstreamTimeout("the provider timed out")
+    return UpstreamUnavailable(f"the provider is unreachable ({type(exc).__name__})")
 
 
 async def post_json(client: HttpClient, url: str, body: Any, headers: dict[str, str], timeout: float) -> Any:

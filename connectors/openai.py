@@ -52,4 +52,4 @@ class OpenAIConnector:
                     return
                 for event in parser.feed(load_event(data)):
                     yield event
-        raise UpstreamUnavailable(f"upstream {self.url} closed the stream before [DONE]")
+        raise UpstreamUnavailable("the provider closed the stream before [DONE]")

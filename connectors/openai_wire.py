@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from connectors.base import (
     ChatRequest,
@@ -84,12 +84,12 @@ class _Request(_Lenient):
     messages: list[_Message] = Field(min_length=1)
     tools: list[_Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
     stop: str | list[str] | None = None
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: _StreamOptions | None = None
     user: str | None = None
     n: int = 1
@@ -305,6 +305,9 @@ def parse_response(body: Any) -> ChatResponse:
             tool_calls=tool_calls,
             stop_reason=_stop_reason(choice.get("finish_reason")),
             usage=_usage(body.get("usage")),
+            extras={"openai": {"logprobs": choice["logprobs"], "content": message.get("content")}}
+            if choice.get("logprobs") is not None
+            else {},
         )
     except (KeyError, IndexError, TypeError, ValidationError) as exc:
         raise UpstreamError(f"upstream sent a malformed chat completion: {exc!r}", status=502) from exc
@@ -324,7 +327,14 @@ def render_response(response: ChatResponse, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": response.stop_reason, "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": response.stop_reason,
+                "logprobs": response.extras_for("openai").get("logprobs"),
+            }
+        ],
         "usage": {
             "prompt_tokens": usage.input_tokens,
             "completion_tokens": usage.output_tokens,
@@ -431,23 +441,27 @@ def dumps(payload: Any) -> str:
 
 class _EmbeddingRequest(_Lenient):
     model: str
-    input: str | list[str]
+    input: str | list[str] | list[StrictInt] | list[Annotated[list[StrictInt], Field(min_length=1)]]
 
 
 def parse_embedding_request(body: Any) -> EmbeddingRequest:
-    """An OpenAI embeddings body; token-array inputs are refused (policies and PII checks need text)."""
+    """An OpenAI embeddings body: text, or token ids (kept as sent; there is no text for inspection to read)."""
     try:
         wire = _EmbeddingRequest.model_validate(body)
     except ValidationError as exc:
         raise WireFormatError.from_validation(exc) from exc
-    inputs = [wire.input] if isinstance(wire.input, str) else wire.input
-    if not inputs:
+    if not wire.input:
         raise WireFormatError("input must not be empty", "input")
-    return EmbeddingRequest(model=wire.model, inputs=inputs, passthrough={"openai": dict(wire.model_extra or {})})
+    extras = {"openai": dict(wire.model_extra or {})}
+    if isinstance(wire.input, str) or isinstance(wire.input[0], str):
+        texts = [wire.input] if isinstance(wire.input, str) else wire.input
+        return EmbeddingRequest(model=wire.model, inputs=texts, passthrough=extras)
+    return EmbeddingRequest(model=wire.model, inputs=[], token_input=wire.input, passthrough=extras)
 
 
 def render_embedding_request(request: EmbeddingRequest, model: str) -> dict[str, Any]:
-    return {"model": model, "input": request.inputs, **request.passthrough.get("openai", {})}
+    sent = request.inputs if request.token_input is None else request.token_input
+    return {"model": model, "input": sent, **request.passthrough.get("openai", {})}
 
 
 def parse_embedding_response(body: Any) -> EmbeddingResponse:

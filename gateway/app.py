@@ -13,6 +13,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from connectors.http import new_client
+from gateway.a2a import surface as a2a_surface
+from gateway.a2a.upstream import AgentHub
 from gateway.approvals import api as approvals_api
 from gateway.approvals import web as approvals_web
 from gateway.approvals.cipher import PayloadCipher
@@ -115,6 +117,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.pipeline = Pipeline(services)
         services.mcp = McpHub.build(settings, services.db, services.audit)
         services.mcp.start()  # stdio servers are launched now, HTTP servers connected
+        services.a2a = AgentHub.build(settings, services.http)  # agents (A2A, plain HTTP) at /a2a/{name}
         services.audit.start()
         if services.approvals is not None:
             await services.approvals.start()
@@ -140,6 +143,7 @@ def create_app(settings: Settings) -> Starlette:
             *approvals_api.routes,
             *audit_api.routes,
             *mcp_surface.routes,
+            *a2a_surface.routes,
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: unknown.unknown_path},

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+APPROVAL_OUTCOMES = ("approved", "rejected", "expired")
 
 
 class Metrics:
@@ -57,6 +63,9 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.approvals = ApprovalsCollector()
+        self.registry.register(self.approvals)
+
     def stage(self, name: str, seconds: float) -> None:
         self.stage_seconds.labels(name).observe(seconds)
         if name == "inspect":
@@ -70,3 +79,29 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ApprovalsCollector(Collector):
+    """Holds pending (from the store: every replica sees the same number, so aggregate with max, not sum) and
+    holds this replica decided, by outcome. The metrics endpoint refreshes it just before each scrape."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None  # None until the store was first asked: no sample rather than a 0
+        self.decided: Mapping[str, int] = {}
+
+    def update(self, pending: int | None, decided: Mapping[str, int]) -> None:
+        if pending is not None:  # the store did not answer: keep the last count
+            self.pending = pending
+        self.decided = dict(decided)
+
+    def collect(self) -> Iterator[Metric]:
+        pending = GaugeMetricFamily("gateway_approvals_pending", "Held calls waiting for a reviewer (from the store)")
+        if self.pending is not None:
+            pending.add_metric([], self.pending)
+        yield pending
+        decided = CounterMetricFamily(
+            "gateway_approvals_decided", "Holds this replica closed, by outcome", labels=["outcome"]
+        )
+        for outcome in APPROVAL_OUTCOMES:
+            decided.add_metric([outcome], self.decided.get(outcome, 0))
+        yield decided

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,28 @@ Phase = Literal["request", "response"]
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# bounds of what an agent names (they go into the policy input and the audit table's columns)
+MAX_REQUEST_ID = 64
+MAX_END_USER = 200
+MAX_NAME = 200  # models and tools
+
+
+def identifier_problem(value: str, limit: int, printable: bool = False) -> str | None:
+    """Why `value` cannot name a model, tool, user or request (None: it can): over `limit` characters, or
+    holding a control character (C0, DEL) or a lone surrogate; `printable`: printable ASCII only.
+
+    >>> identifier_problem("alice\\x00mallory", 200)
+    'holds a control character (U+0000)'
+    """
+    if len(value) > limit:
+        return f"is longer than {limit} characters ({len(value)})"
+    if printable and not (value.isascii() and value.isprintable()):
+        return "must be printable ASCII"
+    found = _CONTROL.search(value)
+    return f"holds a control character (U+{ord(found.group()):04X})" if found else None
 
 
 class Principal(BaseModel):
@@ -42,6 +65,7 @@ class Origin:
     started: float = field(default_factory=time.time)
     approval_id: str | None = None  # X-Gateway-Approval: the receipt of an approved hold, redeemed by this call
     respond_async: bool = False  # Prefer: respond-async: a held call answers 202 at once instead of waiting
+    invalid: tuple[str, str] | None = None  # (message, param): a header the parse stage refuses the call for
 
 
 class ModelPayload(BaseModel):

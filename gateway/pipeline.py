@@ -1,6 +1,7 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> inspect -> decide -> redact -> hold -> route   (Flight, ...) -> Flight
+    request stages    authenticate -> parse -> inspect -> decide -> redact -> record -> hold -> route
+                      (Flight, ...) -> Flight; `record` makes the decision durable before anything acts on it
     forward           to the route's targets; a whole answer or a stream
     response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
     audit             the call's events, in one `finally`, shielded from cancellation
@@ -28,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError
 from gateway.flight import Flight
+from gateway.logs import bind_call
 from gateway.model import Inbound
 from gateway.reply import Event, KeepAlive, Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
 from gateway.services import Services
@@ -38,6 +40,7 @@ from gateway.stages.forward import forward
 from gateway.stages.hold import hold
 from gateway.stages.inspect import inspect
 from gateway.stages.parse import parse
+from gateway.stages.record import record
 from gateway.stages.redact import redact, redact_response
 from gateway.stages.route import route
 from gateway.tracing import call_attributes, end_span
@@ -45,7 +48,7 @@ from gateway.tracing import call_attributes, end_span
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, hold, route)
+REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, record, hold, route)
 RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
 
 log = logging.getLogger("gateway.pipeline")
@@ -95,6 +98,7 @@ class Pipeline:
     async def run(self, inbound: Inbound) -> Result:
         """Run one call. Errors are `GatewayError`s for the surface to render (a bug is `internal_error`)."""
         journal = Journal(inbound.origin)
+        bind_call(inbound.origin.request_id, lambda: journal.decision_id, self._scrub)  # its log lines name it
         flight = Flight(origin=inbound.origin, inbound=inbound)
         streaming = False
         tracer = self.services.tracing.tracer

@@ -22,6 +22,7 @@ from gateway.store.keys import KeyStore
 from gateway.tracing import Tracing
 
 if TYPE_CHECKING:
+    from gateway.a2a.upstream import AgentHub
     from gateway.mcp.hub import McpHub
 
 
@@ -41,6 +42,7 @@ class Services:
     notifier: WebhookNotifier | None = None  # tells reviewers of new holds (approvals.webhook)
     tracing: Tracing = field(default_factory=Tracing.from_env)  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
+    a2a: AgentHub | None = None  # other agents, A2A or plain HTTP (agents)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:

@@ -183,6 +183,24 @@ class McpServerConfig(_Strict):
         return out
 
 
+class AgentConfig(_Strict):
+    """Another agent behind the gateway, reached at `/a2a/{name}`: an A2A agent (JSON-RPC; `url` is where its
+    card is, `/.well-known/agent-card.json` under it) or a plain HTTP agent (`url` takes a POSTed JSON body).
+    Credentials for the upstream stay server-side; callers never learn its address."""
+
+    url: str  # A2A: the agent's base URL (its card is under it); http: the endpoint JSON bodies are POSTed to
+    protocol: Literal["a2a", "http"] = "a2a"
+    headers: dict[str, str] = Field(default_factory=dict)  # extra headers sent upstream
+    headers_env: dict[str, str] = Field(default_factory=dict)  # header -> environment variable holding its value
+    timeout_s: float = Field(default=60.0, gt=0)  # per upstream request (a stream: for all of it)
+
+    def resolved_headers(self) -> dict[str, str]:
+        """The headers sent upstream, credentials read from the environment now (never logged)."""
+        out = dict(self.headers)
+        out.update({name: os.environ[var] for name, var in self.headers_env.items() if var in os.environ})
+        return out
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"echo": ProviderConfig(kind="echo")}
 
@@ -202,6 +220,7 @@ class Settings(_Strict):
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)  # tools, at /mcp/{name}
+    agents: dict[str, AgentConfig] = Field(default_factory=dict)  # other agents, at /a2a/{name}
     config_file: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

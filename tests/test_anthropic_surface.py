@@ -284,3 +284,16 @@ def test_get_one_model_in_both_sdk_shapes(gateway):
     assert oai.models.retrieve("gpt").id == "gpt"
     with pytest.raises(openai.NotFoundError):
         oai.models.retrieve("unknown-model")
+
+
+def test_thinking_blocks_reach_an_anthropic_agent_on_an_anthropic_route(gateway):
+    from tests.upstreams import THINKING
+
+    reply = client(gateway).messages.create(
+        model="claude",
+        max_tokens=2000,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[{"role": "user", "content": "hello"}],
+    )
+    assert [b.type for b in reply.content] == ["thinking", "text"]
+    assert reply.content[0].model_dump() == THINKING

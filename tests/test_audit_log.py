@@ -28,10 +28,10 @@ async def test_concurrent_writes_all_land_in_few_transactions(database_url):
     commits = 0
     original = log._commit
 
-    async def counting(rows):
+    async def counting(rows, **options):
         nonlocal commits
         commits += 1
-        await original(rows)
+        return await original(rows, **options)
 
     log._commit = counting
     try:

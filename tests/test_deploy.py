@@ -41,6 +41,7 @@ def test_every_setting_is_documented_in_the_readme():
     from pydantic import BaseModel
 
     from gateway.settings import (
+        AgentConfig,
         ApprovalsConfig,
         AuditConfig,
         McpServerConfig,
@@ -67,6 +68,7 @@ def test_every_setting_is_documented_in_the_readme():
         OidcConfig,
         AuditConfig,
         McpServerConfig,
+        AgentConfig,
         ResponsesConfig,
     ]
     missing = [

@@ -59,8 +59,30 @@ def test_policy_decides_embeddings_too(gateway):
     assert info.value.body["reasons"] == ["model 'not-a-route' is not a configured route"]
 
 
+@pytest.mark.parametrize("tokens", [[[1, 2, 3], [4, 5]], [7, 8, 9]])
+def test_token_id_input_is_forwarded_unchanged(gateway, openai_upstream, tokens):
+    # LangChain's OpenAIEmbeddings sends token ids by default; there is no text for PII inspection to read
+    result = client(gateway).embeddings.create(model="embed", input=tokens)
+    assert len(result.data) == (1 if isinstance(tokens[0], int) else len(tokens))
+    assert openai_upstream[0].received[-1]["input"] == tokens
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert rows[-1]["allow"] is True and rows[-1]["provider"] == "oai"
+
+
+def test_echo_embeds_token_ids_too(gateway):
+    result = client(gateway).embeddings.create(model="echo", input=[[1, 2], [3]], encoding_format="float")
+    assert len(result.data) == 2 and result.data[0].embedding != result.data[1].embedding
+
+
 @pytest.mark.parametrize(
-    "body", [{"model": "embed"}, {"model": "embed", "input": []}, {"model": "embed", "input": [[1, 2, 3]]}]
+    "body",
+    [
+        {"model": "embed"},
+        {"model": "embed", "input": []},
+        {"model": "embed", "input": [[]]},
+        {"model": "embed", "input": [1, "a"]},
+        {"model": "embed", "input": [[1, 2.5]]},
+    ],
 )
 def test_malformed_embedding_requests_are_400(gateway, body):
     r = httpx.post(f"{gateway.url}/v1/embeddings", headers={"authorization": f"Bearer {gateway.key}"}, json=body)

@@ -81,8 +81,15 @@ def test_dropped_openai_stream_ends_with_an_error_event(gateway):
     with pytest.raises(openai.APIError) as info:
         list(ask(gateway, "drop", stream=True))
     assert "closed the stream" in str(info.value) or "unreachable" in str(info.value)
-    [row] = audit_rows(gateway.settings.database_url, wait_for=1)  # no response decision: the stream broke
-    assert (row["phase"], row["allow"], row["error_code"]) == ("request", True, "upstream_error")
+    # the request decision was written ahead; no response decision (the stream broke): an outcome says so
+    decided, row = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert (decided["event"], decided["allow"], decided["error_code"]) == ("decision", True, None)
+    assert (row["event"], row["phase"], row["allow"], row["error_code"]) == (
+        "outcome",
+        "request",
+        False,
+        "upstream_error",
+    )
     assert [(a["provider"], a["status"]) for a in row["attempts"]] == [("oai", 200)]
     assert row["provider"] == "oai" and ("closed the stream" in row["detail"] or "unreachable" in row["detail"])
 
@@ -94,8 +101,13 @@ def test_dropped_anthropic_stream_ends_with_an_error_event(gateway):
             model="drop-claude", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         ) as stream:
             list(stream.text_stream)
-    [row] = audit_rows(gateway.settings.database_url, wait_for=1)
-    assert (row["phase"], row["allow"], row["error_code"]) == ("request", True, "upstream_error")
+    decided, row = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert (decided["event"], row["event"], row["allow"], row["error_code"]) == (
+        "decision",
+        "outcome",
+        False,
+        "upstream_error",
+    )
     assert [(a["provider"], a["status"]) for a in row["attempts"]] == [("ant", 200)]
 
 
@@ -110,5 +122,5 @@ def test_agent_leaving_mid_stream_stops_the_upstream_and_is_audited(gateway, ope
     while openai_upstream[0].aborted == 0:
         assert time.monotonic() < deadline, "the gateway kept the upstream stream open"
         time.sleep(0.05)
-    rows = audit_rows(gateway.settings.database_url, wait_for=1)
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)  # the decision (written ahead), its outcome
     assert rows[-1]["error_code"] == "client_disconnected" and rows[-1]["target"] == "trickle"

@@ -99,16 +99,17 @@ def test_risky_tool_call_from_model_is_denied_and_audited(gateway):
     assert rows[-1]["tool_calls"] == ["transfer_funds"] and rows[-1]["decision_id"] == error["decision_id"]
 
 
-def test_risky_tool_call_in_a_stream_never_reaches_the_agent(gateway):
-    stream = client(gateway).chat.completions.create(
-        model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS, stream=True
-    )
-    seen_tool_calls = []
-    with pytest.raises(openai.APIError) as info:
-        for chunk in stream:
-            seen_tool_calls += chunk.choices[0].delta.tool_calls or [] if chunk.choices else []
-    assert seen_tool_calls == []
+def test_risky_tool_call_in_a_stream_is_a_403_before_anything_is_streamed(gateway):
+    # the denial comes before any content, so the status line can still say so (not a 200 and an error event)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client(gateway).chat.completions.create(
+            model="gpt-tool", messages=[{"role": "user", "content": "call transfer_funds"}], tools=TOOLS, stream=True
+        )
     assert "risky tools list" in str(info.value)
+    decision_id = info.value.response.headers["x-gateway-decision-id"]
+    assert info.value.body["decision_id"] == decision_id
+    rows = audit_rows(gateway.settings.database_url, wait_for=2)
+    assert rows[-1]["phase"] == "response" and rows[-1]["allow"] is False
 
 
 def test_unknown_model_is_denied_by_policy_and_never_forwarded(gateway, openai_upstream):
@@ -372,3 +373,27 @@ def test_every_chat_completions_field_reaches_an_openai_provider_unchanged(gatew
     plain = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}
     httpx.post(f"{gateway.url}/v1/chat/completions", json=plain, headers={"authorization": f"Bearer {gateway.key}"})
     assert openai_upstream[0].received[-1] == {**plain, "model": "gpt-test"}
+
+
+def test_get_one_model_carries_the_decision_id_of_its_route(gateway):
+    raw = client(gateway).models.with_raw_response.retrieve("gpt")
+    assert raw.parse().id == "gpt" and len(raw.headers["x-gateway-decision-id"]) == 32
+    with pytest.raises(openai.NotFoundError):
+        client(gateway).models.retrieve("gpt-9")  # a route the policy does not allow is not there
+
+
+def test_upstream_logprobs_reach_the_agent_on_an_openai_route(gateway):
+    from tests.upstreams import LOGPROBS
+
+    answer = client(gateway).chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "hi"}], logprobs=True
+    )
+    assert answer.choices[0].logprobs.model_dump() == LOGPROBS
+
+
+def test_logprobs_are_dropped_when_a_redaction_changed_the_text(gateway):
+    answer = client(gateway).chat.completions.create(
+        model="gpt-leak", messages=[{"role": "user", "content": "mail jane.doe@example.com"}], logprobs=True
+    )
+    assert "ops@leaky-corp.com" not in answer.choices[0].message.content  # the policy redacted the answer
+    assert answer.choices[0].logprobs is None  # they would spell out what the redaction removed

@@ -177,3 +177,17 @@ def test_unauthenticated_is_401_in_openai_shape(gateway):
     answer = httpx.post(f"{gateway.url}/v1/responses", json={"model": "gpt", "input": "hi"})
     assert answer.status_code == 401 and answer.json()["error"]["code"] == "invalid_api_key"
     assert answer.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_kept_response_is_retrieved_with_the_decision_id_of_its_call(gateway, stream):
+    api = client(gateway)
+    made = api.responses.with_raw_response.create(model="gpt", input="hello", stream=stream)
+    decision_id = made.headers["x-gateway-decision-id"]
+    if stream:
+        response_id = next(e for e in made.parse() if e.type == "response.completed").response.id
+    else:
+        response_id = made.parse().id
+    for path in (f"/v1/responses/{response_id}", f"/v1/responses/{response_id}/input_items"):
+        got = httpx.get(gateway.url + path, headers={"authorization": f"Bearer {gateway.key}"})
+        assert got.status_code == 200 and got.headers["x-gateway-decision-id"] == decision_id

@@ -54,9 +54,12 @@ def test_an_unknown_alias_names_the_known_ones():
         find_route(chat("fast"), allow("gone"), SETTINGS)
 
 
-def test_agent_calls_have_no_targets_on_this_gateway_yet():
-    with pytest.raises(RouteNotFound, match="routes no agent calls"):
-        find_route(call(AgentPayload(agent="planner")), allow(), SETTINGS)
+def test_an_agent_call_goes_to_its_agent_and_the_policy_cannot_reroute_it():
+    settings = Settings.model_validate({"agents": {"planner": {"url": "http://127.0.0.1:9200"}}})
+    route = find_route(call(AgentPayload(agent="planner", operation="SendMessage")), allow("elsewhere"), settings)
+    assert (route.alias, route.config.provider, route.config.model) == ("planner", "planner", "SendMessage")
+    with pytest.raises(RouteNotFound, match="no agent 'ghost' on this gateway"):
+        find_route(call(AgentPayload(agent="ghost")), allow(), settings)
 
 
 def test_a_tool_call_to_an_unconfigured_mcp_server_is_refused_clearly():

@@ -25,6 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+LOGPROBS = {"content": [{"token": "openai", "logprob": -0.01, "bytes": [111], "top_logprobs": []}], "refusal": None}
+THINKING = {"type": "thinking", "thinking": "the user greets me", "signature": "sig-up1"}
+
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for m in reversed(messages):
@@ -115,6 +118,7 @@ class OpenAIUpstream:
         if failure:
             return failure
         inputs = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        inputs = [inputs] if inputs and isinstance(inputs[0], int) else inputs  # one input as token ids
         vectors = [[float(len(text)), 0.5, -0.25] for text in inputs]
         if body.get("encoding_format") == "base64":
             vectors = [base64.b64encode(struct.pack("<3f", *v)).decode() for v in vectors]
@@ -156,7 +160,14 @@ class OpenAIUpstream:
                 "object": "chat.completion",
                 "created": 1,
                 "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if wants_tool else "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if wants_tool else "stop",
+                        "logprobs": LOGPROBS if body.get("logprobs") else None,
+                    }
+                ],
                 "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
             }
         )
@@ -251,6 +262,8 @@ class AnthropicUpstream:
                 self._stream(model, text, tool if wants_tool else None), media_type="text/event-stream"
             )
         content = [tool] if wants_tool else [{"type": "text", "text": text}]
+        if body.get("thinking"):  # extended thinking: the thinking block comes first, signed
+            content.insert(0, THINKING)
         return JSONResponse(
             {
                 "id": "msg_up",

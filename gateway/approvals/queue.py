@@ -13,6 +13,7 @@ the exact action and the policy version it was held under; it is redeemed once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.approvals.changes import CHANNEL, ChangeFeed
@@ -61,6 +62,7 @@ class ApprovalQueue:
         self.changes = ChangeFeed(db, config.poll_s)
         self.on_held: list[Notify] = []  # told of each new hold (the webhook notifier)
         self._sweeper: asyncio.Task[None] | None = None
+        self.decided: collections.Counter[str] = collections.Counter()  # holds closed here, by outcome (metrics)
 
     # -- life cycle -------------------------------------------------------------------------------------
 
@@ -102,6 +104,10 @@ class ApprovalQueue:
         approvals = [Approval.of(row) for row in rows]
         pending = sorted((a for a in approvals if a.status == "pending"), key=lambda a: a.created_at)
         return pending + [a for a in approvals if a.status != "pending"]
+
+    async def pending_count(self) -> int:
+        async with self._session() as session:
+            return int(await session.scalar(select(func.count()).where(ApprovalRow.status == "pending")) or 0)
 
     async def payload(self, approval_id: str) -> dict[str, Any]:
         async with self._session() as session:
@@ -345,6 +351,8 @@ class ApprovalQueue:
             if not result.rowcount:
                 return None
             await self._notify_replicas(session, approval.approval_id)
+        if approval.status == "pending" and status != "pending":
+            self.decided[status] += 1
         fresh = await self.get(approval.approval_id)
         assert fresh is not None
         self.changes.publish(fresh.approval_id, (fresh.version, fresh.updated_at))
@@ -364,7 +372,8 @@ class ApprovalQueue:
     async def _audit(
         self, approval: Approval, event: EventType, actor: str | None, reasons: list[str], allow: bool = False
     ) -> None:
-        await self.audit.write([transition_event(approval, event, actor, reasons, allow).row()])
+        if not await self.audit.write([transition_event(approval, event, actor, reasons, allow).row()]):
+            raise StoreUnavailable("the audit log cannot be written; the approval queue is unavailable")
 
     def _session(self) -> Any:
         return _Session(self.db)
@@ -390,11 +399,13 @@ class _Session:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable("the approval store is unavailable; try again shortly") from exc
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, kind: Any, value: Any, traceback: Any) -> None:
         try:
-            await self._cm.__aexit__(*exc)
+            await self._cm.__aexit__(kind, value, traceback)
         except (SQLAlchemyError, OSError) as error:
             raise StoreUnavailable("the approval store is unavailable; try again shortly") from error
+        if isinstance(value, SQLAlchemyError | OSError):  # failed inside the block: the same 503
+            raise StoreUnavailable("the approval store is unavailable; try again shortly") from value
 
 
 def transition_event(

@@ -8,6 +8,8 @@
     released   a held call went on after approval             (approvals)
     redacted   the gateway rewrote content before passing it  (PII)
     refused    a reviewer's decision or an agent's receipt the gateway turned down (approvals)
+    outcome    how a call ended whose request decision was written ahead of the forward: served, failed
+               upstream, client gone, rejected by a reviewer (provider, status, tokens, error, total time)
 
 An event never holds raw content or PII: names, counts, ids and reasons only.
 """
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from gateway.model import Attempt
 
-EventType = Literal["decision", "held", "approved", "rejected", "expired", "released", "redacted", "refused"]
+EventType = Literal["decision", "held", "approved", "rejected", "expired", "released", "redacted", "refused", "outcome"]
 EVENT_TYPES: tuple[EventType, ...] = (
     "decision",
     "held",
@@ -31,6 +33,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "released",
     "redacted",
     "refused",
+    "outcome",
 )
 
 

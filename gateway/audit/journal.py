@@ -38,6 +38,7 @@ class Journal:
         self.error: str | None = None
         self.output_findings: list[Finding] = []  # PII in what came back, for the response decision
         self.approval_id: str | None = None  # the approval this call was held on, if any
+        self.handed = 0  # how many of `events` were already written ahead (`flush`)
 
     @property
     def decision_id(self) -> str | None:
@@ -118,23 +119,64 @@ class Journal:
         event.reasons, event.error_code = [self.error or "rejected"], self.error_code
         return event
 
-    def close(self, principal: Principal | None, call: Call | None) -> list[AuditEvent]:
-        """The call's events, its outcome on the one it belongs to. Call once, when the call ends."""
-        events = self.events or [self._rejection(principal, call)]
+    def flush(self) -> list[AuditEvent]:
+        """The events recorded since the last flush, as they stand now (written ahead of the forward: the
+        request decision is durable before anything acts on it). Their outcome comes later, in `close`."""
+        fresh = self.events[self.handed :]
+        self.handed = len(self.events)
         total_ms = round((time.time() - self.origin.started) * 1000, 3)
-        decisions = [e for e in events if e.event == "decision"]
+        for event in fresh:
+            event.total_ms = total_ms
+            event.approval_id = event.approval_id or self.approval_id
+            if event.event == "decision":
+                event.latency_ms = {**self.stages, **event.latency_ms}
+        return fresh
+
+    def close(self, principal: Principal | None, call: Call | None) -> list[AuditEvent]:
+        """The call's events not yet written, its outcome on the one it belongs to (the response decision, or
+        the only decision there is); when that one was written ahead, an `outcome` event carries it. Call
+        once, when the call ends."""
+        if not self.events:
+            return self._finished([self._rejection(principal, call)], principal, call)
+        decisions = [e for e in self.events if e.event == "decision"]
+        owner = next((e for e in decisions if e.phase == "response"), decisions[0] if len(decisions) == 1 else None)
+        events = self.events[self.handed :]
+        if owner is not None and owner not in events:
+            owner = self._outcome(owner)
+            events.append(owner)
+        return self._finished(events, principal, call, owner)
+
+    def _outcome(self, decided: AuditEvent) -> AuditEvent:
+        """How a call whose decision was written ahead ended: served, failed upstream, gone, rejected..."""
+        event = decided.model_copy(update={"decision_id": new_id(), "event": "outcome", "reasons": []})
+        event.allow = decided.allow and self.error_code is None
+        event.error_code = None
+        return event
+
+    def _finished(
+        self,
+        events: list[AuditEvent],
+        principal: Principal | None,
+        call: Call | None,
+        owner: AuditEvent | None = None,
+    ) -> list[AuditEvent]:
+        total_ms = round((time.time() - self.origin.started) * 1000, 3)
         for event in events:
             event.total_ms = total_ms
             event.approval_id = event.approval_id or self.approval_id
-        for event in decisions:
-            event.latency_ms = {**self.stages, **event.latency_ms}
+            if event.event not in ("decision", "outcome"):
+                continue
+            event.latency_ms = (
+                {**self.stages, **event.latency_ms}
+                if event.event == "decision"
+                else {**event.latency_ms, **self.stages}
+            )
             event.provider, event.upstream_model = self.provider, self.upstream_model
             event.upstream_status = self.upstream_status
             event.attempts = list(self.attempts)
             if self.usage_seen is not None:
                 event.input_tokens, event.output_tokens = self.usage_seen.input_tokens, self.usage_seen.output_tokens
-            # the call's error belongs to the response decision, or to the only decision there is
-            if event.phase == "response" or len(decisions) == 1:
+            if event is owner or owner is None:  # the call's error belongs to the event that carries its outcome
                 event.error_code = event.error_code or self.error_code
                 event.detail = self.error
         return events

@@ -63,7 +63,9 @@ class AuditLog:
     that arrive while a commit is running are written together in the next one, by a single writer, so
     concurrent calls never contend for SQLite's lock and a burst costs one transaction instead of one each.
     Rows that cannot be stored after retries are written to the error log as JSON (they hold no raw content
-    or PII) and counted, never silently dropped.
+    or PII) and counted, never silently dropped. When a batch fails, each call's rows are retried alone, so
+    one row the store refuses never takes other calls' rows with it. The future says whether the rows are
+    durable (True) or were spilled (False): the write-ahead of a decision refuses to forward on False.
     """
 
     def __init__(
@@ -81,7 +83,7 @@ class AuditLog:
         self.signer = signer  # None: the tree is kept but no checkpoint is signed (no key configured)
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
-        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None], float]] = []
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[bool], float]] = []
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None  # the writer's own connection: no pool round trip per batch
@@ -103,8 +105,8 @@ class AuditLog:
             checkpoint_interval_s=config.checkpoint_interval_s,
         )
 
-    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[None]:
-        done = asyncio.get_running_loop().create_future()
+    def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[bool]:
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((rows, done, time.perf_counter()))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
@@ -115,22 +117,39 @@ class AuditLog:
         if self.signer is not None and self._timer is None:
             self._timer = asyncio.create_task(self._checkpoint_timer())
 
-    async def write(self, rows: list[dict[str, Any]]) -> None:
-        await asyncio.shield(self.submit(rows))
+    async def write(self, rows: list[dict[str, Any]]) -> bool:
+        """Submit and wait; whether the rows are durable (False: spilled to the error log and counted)."""
+        return await asyncio.shield(self.submit(rows))
 
     async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            await self._commit([row for rows, _, _ in batch for row in rows])
-            if self.metrics:  # audit lag: from the oldest hand-over in the batch to its commit
-                self.metrics.audit_lag.observe(time.perf_counter() - batch[0][2])
-            for _, done, _ in batch:
+        batch: list[tuple[list[dict[str, Any]], asyncio.Future[bool], float]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                alone = len(batch) == 1
+                stored = await self._commit([row for rows, _, _ in batch for row in rows], spill=alone)
+                if self.metrics:  # audit lag: from the oldest hand-over in the batch to its commit
+                    self.metrics.audit_lag.observe(time.perf_counter() - batch[0][2])
+                for rows, done, _ in batch:
+                    # alone: a row the store refuses fails only its own call
+                    ok = stored or (not alone and await self._commit(rows, retries=0))
+                    if not done.done():
+                        done.set_result(ok)
+        finally:  # a bug or a cancellation here must never leave a call waiting forever on its records
+            for rows, done, _ in [*batch, *self._pending]:
                 if not done.done():
-                    done.set_result(None)
+                    self._spill(rows, RuntimeError("the audit writer stopped"))
+                    done.set_result(False)
+            self._pending = []
 
-    async def _commit(self, rows: list[dict[str, Any]]) -> None:
-        for attempt in range(self.retries + 1):
+    async def _commit(self, rows: list[dict[str, Any]], retries: int | None = None, spill: bool = True) -> bool:
+        """Append `rows` in one transaction, retrying connection failures; False (and spilled, if `spill`)
+        when they cannot be stored."""
+        retries = self.retries if retries is None else retries
+        for attempt in range(retries + 1):
             try:
+                if self.db.file_replaced():
+                    raise OSError("the SQLite store's file was deleted or replaced under the gateway")
                 if self._conn is None:
                     self._conn = await self.db.engine.connect()
                 async with self._conn.begin():
@@ -138,18 +157,21 @@ class AuditLog:
                     await self._conn.execute(insert(AuditEventRow), rows)
                     if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
                         await tree.store_checkpoint(self._conn, self.signer, frontier)
-                return
-            except SQLAlchemyError as exc:
+                return True
+            except (SQLAlchemyError, OSError) as exc:  # the store, the driver, the network or the disk
                 await self._drop_connection()
-                if attempt == self.retries:
-                    self._spill(rows, exc)
-                    return
+                if attempt == retries:
+                    if spill:
+                        self._spill(rows, exc)
+                    return False
                 await asyncio.sleep(0.05 * 2**attempt)
             except Exception as exc:  # a bug (an event that cannot be hashed): no retry helps, never lose it
                 log.exception("audit: appending events failed")
                 await self._drop_connection()
-                self._spill(rows, exc)
-                return
+                if spill:
+                    self._spill(rows, exc)
+                return False
+        return False
 
     def _spill(self, rows: list[dict[str, Any]], exc: Exception) -> None:
         if self.metrics:
@@ -160,7 +182,7 @@ class AuditLog:
     async def _drop_connection(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            with contextlib.suppress(SQLAlchemyError):
+            with contextlib.suppress(SQLAlchemyError, OSError):
                 await conn.close()
 
     async def checkpoint(self) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 import typer
@@ -11,6 +10,7 @@ import uvicorn
 
 from gateway.cli.common import ConfigOption, error, settings_from, with_db
 from gateway.errors import ConfigError
+from gateway.logs import LogFormat, configure
 from gateway.server import BoundedHttpToolsProtocol
 from gateway.settings import Settings
 from gateway.store.db import Database
@@ -22,15 +22,18 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            envvar="GATEWAY_LOG_FORMAT",
+            help="text, or json: one JSON object a line with the call's request and decision ids (never PII)",
+        ),
+    ] = "text",
 ) -> None:
     """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
     from gateway.app import build_services, create_app
 
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure(log_format, log_level)
     settings = settings_from(config)
 
     async def preflight() -> None:  # fail here, with one clear line, rather than in the server's lifespan
@@ -50,6 +53,7 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=False,
+        log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,  # json: uvicorn's lines too
         http=BoundedHttpToolsProtocol,  # a request's headers are bounded before they are buffered
     )
 

@@ -47,7 +47,7 @@ def _kind_fields(call: Call) -> dict[str, Any]:
         }
     fields: dict[str, Any] = {"tools": [], "message_count": 0, "max_tokens": None}
     if isinstance(payload, EmbeddingsPayload):
-        fields["input_count"] = len(payload.request.inputs)
+        fields["input_count"] = payload.request.count
     elif isinstance(payload, ToolPayload):
         fields["server"] = payload.server
     elif isinstance(payload, AgentPayload):

@@ -31,6 +31,7 @@ class Kept:
     response: dict[str, Any]
     input_items: list[dict[str, Any]]
     conversation: list[dict[str, Any]]
+    decision_id: str | None = None  # the request-phase decision that let the call through
 
 
 class ResponseStore:
@@ -42,7 +43,12 @@ class ResponseStore:
     async def save(self, agent: str, kept: Kept) -> None:
         now = datetime.now(UTC)
         sealed = self.cipher.seal(
-            {"response": kept.response, "input_items": kept.input_items, "conversation": kept.conversation}
+            {
+                "response": kept.response,
+                "input_items": kept.input_items,
+                "conversation": kept.conversation,
+                "decision_id": kept.decision_id,
+            }
         )
         row = StoredResponse(
             response_id=kept.response["id"],
@@ -73,7 +79,7 @@ class ResponseStore:
         if row is None:
             return None
         value = self.cipher.open(row.payload)
-        return Kept(value["response"], value["input_items"], value["conversation"])
+        return Kept(value["response"], value["input_items"], value["conversation"], value.get("decision_id"))
 
     async def delete(self, agent: str, response_id: str) -> bool:
         query = delete(StoredResponse).where(StoredResponse.response_id == response_id, StoredResponse.agent == agent)

@@ -56,6 +56,17 @@ def _scrubbed(events: list[AuditEvent], scrub: Callable[[str], str] | None) -> l
     return events
 
 
+async def write_ahead(
+    journal: Journal, flight: Flight, audit_log: AuditLog, scrub: Callable[[str], str] | None = None
+) -> bool:
+    """Make the call's events so far (its request decision, its redactions) durable now, before the forward;
+    False when the store did not take them (they went to the error log and were counted)."""
+    events = _scrubbed(journal.flush(), scrub)
+    if not events:
+        return True
+    return await audit_log.write([event.row() for event in events])
+
+
 async def audit(
     journal: Journal,
     flight: Flight,

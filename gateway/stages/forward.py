@@ -24,6 +24,7 @@ from connectors.base import (
     StreamEvent,
 )
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
+from gateway.a2a.forward import forward_agent
 from gateway.audit.journal import Journal
 from gateway.errors import (
     GatewayError,
@@ -35,7 +36,7 @@ from gateway.errors import (
 )
 from gateway.flight import Flight
 from gateway.mcp.forward import forward_tool
-from gateway.model import Attempt, EmbeddingsPayload, ModelPayload, ToolPayload
+from gateway.model import AgentPayload, Attempt, EmbeddingsPayload, ModelPayload, ToolPayload
 from gateway.reply import Reply
 from gateway.services import Services
 from gateway.settings import RouteConfig, RouteTarget
@@ -93,6 +94,8 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
         return flight, ChatResponse.model_validate(flight.replay)
     if isinstance(payload, ToolPayload):  # MCP: one upstream server, no route targets to try in turn
         return await forward_tool(flight, services, journal)
+    if isinstance(payload, AgentPayload):  # another agent: one upstream, no route targets to try in turn
+        return await forward_agent(flight, services, journal)
     if isinstance(payload, ModelPayload) and payload.request.stream:
         upstream = await forward_stream(payload.request, route, services, journal)
     elif isinstance(payload, ModelPayload):

@@ -1,6 +1,7 @@
 """Stage 6: the call's target (or the policy's route override) -> the route with its targets, per kind.
 
-Model and embeddings calls are routed by model alias through `routes:`. Each kind has its own router; a
+Model and embeddings calls are routed by model alias through `routes:`; tool and agent calls to the MCP
+server or agent they were addressed to. Each kind has its own router; a
 kind without one has no targets on this gateway and is refused with a clear error.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from gateway.a2a.forward import agent_route
 from gateway.audit.journal import Journal
 from gateway.enforcement import Plan
 from gateway.errors import RouteNotFound
@@ -30,7 +32,12 @@ def model_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
         raise RouteNotFound(f"the model '{alias}' has no route on this gateway (routes: {known})") from None
 
 
-ROUTERS: dict[Kind, Router] = {"model": model_route, "embeddings": model_route, "tool": tool_route}
+ROUTERS: dict[Kind, Router] = {
+    "model": model_route,
+    "embeddings": model_route,
+    "tool": tool_route,
+    "agent": agent_route,
+}
 
 
 def find_route(call: Call, plan: Plan | None, settings: Settings) -> Route:

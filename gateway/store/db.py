@@ -56,12 +56,21 @@ class Database:
         except (SQLAlchemyError, OSError):
             return False
 
+    def file_replaced(self) -> bool:
+        """A SQLite store whose file was deleted or replaced since the start: writes would land in an unlinked
+        inode, recorded nowhere (the audit writer refuses to commit then). Always False for PostgreSQL."""
+        if self._sqlite_file is None:
+            return False
+        if self._sqlite_inode is None:  # not migrated by this process: the file as first seen is the baseline
+            self._sqlite_inode = _inode(self._sqlite_file)
+        return _inode(self._sqlite_file) != self._sqlite_inode
+
     async def writable(self) -> bool:
         """Whether the store can take writes now (readiness): a reachable database is not enough. PostgreSQL
         must not be read-only; a SQLite file must still be the file the gateway opened (a deleted or replaced
         file keeps taking writes into an unlinked inode, recorded nowhere) and must take a write lock."""
         try:
-            if self._sqlite_file is not None and _inode(self._sqlite_file) != self._sqlite_inode:
+            if self.file_replaced():
                 return False
             async with self.engine.connect() as conn:
                 if self._sqlite_file is None:

@@ -73,7 +73,7 @@ class KeyStore:
         try:
             async with self.db.sessions() as session:
                 row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:  # asyncpg's refused connection is an OSError
             raise StoreUnavailable("the key store is unavailable; try again shortly") from exc
         principal = (
             Principal(agent=row.agent, team=row.team, key_id=row.key_id, labels=row.labels or {}) if row else None

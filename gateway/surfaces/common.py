@@ -7,7 +7,7 @@ A surface is a `WireFormat`: how to parse a body, render a response, encode a st
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -17,10 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from connectors.base import StreamStart
 from gateway.errors import ApprovalPending, GatewayError, InvalidRequest, RequestTooLarge
-from gateway.model import Inbound, Origin, Parser, new_id
+from gateway.model import MAX_END_USER, MAX_REQUEST_ID, Inbound, Origin, Parser, identifier_problem, new_id
 from gateway.pipeline import Pipeline, Stream
 from gateway.reply import Event, Reply
+from gateway.surfaces.body import Unparsable
+from gateway.surfaces.body import read_json as read_json  # re-exported: every surface reads bodies through here
 
 
 class WireFormat(Protocol):
@@ -63,9 +66,10 @@ async def handle(request: Request, wire: WireFormat, body: Any = _UNREAD, parser
     except GatewayError as exc:
         return error_response(wire, exc, request_id)
     out_headers = headers(request_id, result.decision_id)
+    if hasattr(parser, "decision_id"):  # a parser that keeps the answer keeps the decision id with it
+        parser.decision_id = result.decision_id
     if result.stream is not None:
-        encoded = _relay(wire.encode(result.stream, model, parser), wire)
-        return EventStreamResponse(result.stream, encoded, out_headers)
+        return await stream_response(wire, result.stream, model, parser, out_headers)
     assert result.reply is not None
     try:
         rendered = await wire.render(result.reply, model or result.reply.model, parser)
@@ -74,18 +78,67 @@ async def handle(request: Request, wire: WireFormat, body: Any = _UNREAD, parser
     return JSONResponse(rendered, headers=out_headers)
 
 
+STREAM_FIRST_EVENT_S = 10.0  # how long a stream's status line waits for its first content (see `stream_response`)
+
+
+async def stream_response(
+    wire: WireFormat, stream: Stream, model: str, parser: Parser, out_headers: dict[str, str]
+) -> Response:
+    """The stream's answer. The status line waits (up to `STREAM_FIRST_EVENT_S`) for the first event after the
+    stream's start: a denial before any content (tool calls the response-phase policy refuses, an upstream that
+    fails at once) is then a real error status in the protocol's shape, not a 200 followed by an error event.
+    Past the wait, the 200 goes out and a later error is the protocol's in-stream error event."""
+    peek = asyncio.ensure_future(_first_content(stream))
+    await asyncio.wait({peek}, timeout=STREAM_FIRST_EVENT_S)
+    if peek.done() and isinstance(peek.exception(), GatewayError):
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+        error = peek.exception()
+        assert isinstance(error, GatewayError)
+        return error_response(wire, error, out_headers["x-request-id"], out_headers.get("x-gateway-decision-id"))
+    encoded = _relay(wire.encode(_resume(peek, stream), model, parser), wire)
+    return EventStreamResponse(stream, encoded, out_headers, peek)
+
+
+async def _first_content(stream: Stream) -> list[Event]:
+    """The stream's events up to its first content (text, a tool call, its end, a keep-alive of a held call)."""
+    events: list[Event] = []
+    async for event in stream:
+        events.append(event)
+        if not isinstance(event, StreamStart):
+            break
+    return events
+
+
+async def _resume(peek: asyncio.Future[list[Event]], stream: Stream) -> AsyncIterator[Event]:
+    for event in await peek:
+        yield event
+    async for event in stream:
+        yield event
+
+
 class EventStreamResponse(StreamingResponse):
     """A server-sent event stream that always ends its call (audit), however the response ends."""
 
-    def __init__(self, stream: Stream, content: AsyncIterator[bytes], headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        stream: Stream,
+        content: AsyncIterator[bytes],
+        headers: dict[str, str],
+        peek: asyncio.Future[list[Event]] | None = None,
+    ) -> None:
         super().__init__(content, media_type="text/event-stream", headers=headers)
         self.stream = stream
+        self.peek = peek
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):
+                if self.peek is not None and not self.peek.done():  # the agent left while the stream was quiet
+                    self.peek.cancel()
+                    await asyncio.wait({self.peek})
                 await self.stream.aclose()
 
 
@@ -98,35 +151,14 @@ def accepted(pending: ApprovalPending, request_id: str) -> JSONResponse:
     return JSONResponse(approval, status_code=202, headers=out)
 
 
-def error_response(wire: WireFormat, exc: GatewayError, request_id: str) -> JSONResponse:
-    decision_id = getattr(exc, "decision_id", None)
+def error_response(
+    wire: WireFormat, exc: GatewayError, request_id: str, decision_id: str | None = None
+) -> JSONResponse:
+    decision_id = getattr(exc, "decision_id", None) or decision_id
     out = headers(request_id, decision_id)
     if exc.retry_after is not None:  # an outage or a capacity shortfall: the agent may try again shortly
         out["retry-after"] = str(exc.retry_after)
     return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=out)
-
-
-async def read_json(request: Request, limit: int) -> Any:
-    """The parsed body; a body over `limit` bytes is not read further (and not kept)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return _Unparsable(size, too_large=True)
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return _Unparsable(len(body))
-
-
-class _Unparsable:
-    """A body that is not JSON, or too large: the parse stage (after authentication) turns it into an error."""
-
-    def __init__(self, size: int, too_large: bool = False) -> None:
-        self.size = size
-        self.too_large = too_large
 
 
 def bearer_key(request: Request) -> str | None:
@@ -139,13 +171,24 @@ def bearer_key(request: Request) -> str | None:
 
 def origin(request: Request, surface: str) -> Origin:
     prefer = {p.strip().lower() for p in request.headers.get("prefer", "").split(",")}
+    end_user = request.headers.get("x-end-user")
+    problem = identifier_problem(end_user, MAX_END_USER) if end_user is not None else None
     return Origin(
         surface=surface,
-        request_id=request.headers.get("x-request-id") or new_id(),
-        end_user=request.headers.get("x-end-user"),
+        request_id=request_id(request.headers.get("x-request-id")),
+        end_user=None if problem else end_user,  # never stored as sent: the parse stage refuses the call
         approval_id=(request.headers.get("x-gateway-approval") or "").strip()[:64] or None,
         respond_async="respond-async" in prefer,
+        invalid=(f"X-End-User {problem}", "X-End-User") if problem else None,
     )
+
+
+def request_id(sent: str | None) -> str:
+    """The agent's `X-Request-ID` when it is at most 64 printable characters; otherwise a generated one (the
+    answer's `x-request-id` says which), so a hostile id can neither fail the audit insert nor forge log lines."""
+    if sent and identifier_problem(sent, MAX_REQUEST_ID, printable=True) is None:
+        return sent
+    return new_id()
 
 
 def inbound(request: Request, surface: str, body: Any, parser: Parser) -> Inbound:
@@ -154,10 +197,10 @@ def inbound(request: Request, surface: str, body: Any, parser: Parser) -> Inboun
 
 
 def ensure_json(body: Any) -> Any:
-    if isinstance(body, _Unparsable) and body.too_large:
+    if isinstance(body, Unparsable) and body.too_large:
         raise RequestTooLarge(f"the request body is larger than this gateway accepts (over {body.size} bytes read)")
-    if isinstance(body, _Unparsable):
-        raise InvalidRequest(f"the request body is not valid JSON ({body.size} bytes)")
+    if isinstance(body, Unparsable):
+        raise InvalidRequest(body.reason)
     return body
 
 

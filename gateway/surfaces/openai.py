@@ -11,12 +11,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import EmbeddingResponse
+from connectors.base import ChatRequest, EmbeddingResponse
 from gateway.errors import GatewayError, RouteNotFound
 from gateway.listing import allowed_routes
-from gateway.model import EmbeddingsPayload, ModelPayload, Parser
+from gateway.model import Call, Decision, EmbeddingsPayload, ModelPayload, Origin, Parser
 from gateway.pipeline import Pipeline
+from gateway.policy.input import build_input
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
+from gateway.services import Services
+from gateway.stages.authenticate import identify
+from gateway.stages.decide import evaluate
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
 from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin
 
@@ -119,16 +123,28 @@ async def get_model(request: Request) -> Response:
     where = origin(request, "anthropic" if anthropic else "openai")
     model_id = request.path_params["model_id"]
     try:
-        allowed = await allowed_routes(pipeline.services, SecretStr(key) if key else None, where)
-        if model_id not in allowed:
+        decision = await _route_decision(pipeline.services, SecretStr(key) if key else None, where, model_id)
+        if decision is None or not decision.allow:
             raise RouteNotFound(f"the model '{model_id}' has no route on this gateway that this agent may use")
     except GatewayError as exc:
         return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, where.request_id)
-    out = headers(where.request_id, None)
+    out = headers(where.request_id, decision.decision_id)  # the request-phase decision for this route
     if anthropic:
         body = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "1970-01-01T00:00:00Z"}
         return JSONResponse(body, headers=out)
     return JSONResponse({"id": model_id, "object": "model", "created": 0, "owned_by": "gateway"}, headers=out)
+
+
+async def _route_decision(services: Services, key: SecretStr | None, where: Origin, alias: str) -> Decision | None:
+    """The policy's request-phase decision for this agent on the route `alias` (None: no such route), as
+    `GET /v1/models` asks it per route (`gateway.listing`)."""
+    principal = await identify(key, where, services.keys)
+    if alias not in services.settings.routes:
+        return None
+    payload = ModelPayload(request=ChatRequest(model=alias, messages=[]))
+    probe = Call(surface=where.surface, principal=principal, request_id=where.request_id, payload=payload)
+    input_doc = build_input(probe, "request", list(services.settings.routes), [])
+    return await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
 
 
 routes = [

@@ -1,5 +1,5 @@
 """Operator endpoints: liveness, readiness (a store that takes writes, and the policy engine), Prometheus
-metrics."""
+metrics (holds pending counted in the store at scrape time: one indexed COUNT per scrape)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.errors import StoreUnavailable
 from gateway.services import Services
 
 
@@ -24,6 +25,12 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
+    if services.approvals is not None:
+        try:
+            pending: int | None = await services.approvals.pending_count()
+        except StoreUnavailable:  # a scrape never fails for it: the gauge keeps its last value
+            pending = None
+        services.metrics.approvals.update(pending, services.approvals.decided)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -44,6 +44,7 @@ class _ResponsesParser:
         self.items: list[dict[str, Any]] = []
         self.settings: dict[str, Any] = {}
         self.store = True
+        self.decision_id: str | None = None  # set by the surface once the pipeline decided (`handle`)
 
     def __call__(self, body: Any) -> ModelPayload:
         body = ensure_json(body)
@@ -61,7 +62,7 @@ class _ResponsesParser:
 
     def kept(self, response: dict[str, Any]) -> Kept:
         history = self.previous.conversation if self.previous else []
-        return Kept(response, self.items, [*history, *self.items, *response["output"]])
+        return Kept(response, self.items, [*history, *self.items, *response["output"]], self.decision_id)
 
 
 def _store(request: Request) -> ResponseStore:
@@ -162,20 +163,23 @@ class _NotFound(RouteNotFound):
 
 
 async def _answer(request: Request, build: Any) -> Response:
+    """Run `build`; a GET of a kept response answers with the decision id of the call that made it."""
     request_id = origin(request, "openai").request_id
     try:
-        body, status = await build(request)
+        body, status, *decided = await build(request)
     except GatewayError as exc:
         return error_response(OPENAI_WIRE, exc, request_id)
-    return JSONResponse(body, status_code=status, headers=headers(request_id, None))
+    return JSONResponse(body, status_code=status, headers=headers(request_id, decided[0] if decided else None))
 
 
-async def _retrieve(request: Request) -> tuple[dict[str, Any], int]:
-    return (await _kept(request))[1].response, 200
+async def _retrieve(request: Request) -> tuple[dict[str, Any], int, str | None]:
+    kept = (await _kept(request))[1]
+    return kept.response, 200, kept.decision_id
 
 
-async def _input_items(request: Request) -> tuple[dict[str, Any], int]:
-    items = list((await _kept(request))[1].input_items)
+async def _input_items(request: Request) -> tuple[dict[str, Any], int, str | None]:
+    kept = (await _kept(request))[1]
+    items = list(kept.input_items)
     if request.query_params.get("order", "desc") == "desc":
         items.reverse()
     limit = int(request.query_params.get("limit") or 20)
@@ -185,7 +189,8 @@ async def _input_items(request: Request) -> tuple[dict[str, Any], int]:
         items = items[ids.index(after) + 1 :] if after in ids else []
     page = items[: max(1, min(limit, 100))]
     first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
-    return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}, 200
+    listing = {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}
+    return listing, 200, kept.decision_id
 
 
 async def _delete(request: Request) -> tuple[dict[str, Any], int]:

@@ -90,6 +90,13 @@ def events(database_url: str, approval_id: str) -> list[str]:
     return [r["event"] for r in audit_rows(database_url) if r["approval_id"] == approval_id]
 
 
+def call_events(database_url: str, approval_id: str) -> list[str]:
+    """Every event of the call an approval was made for (its request decision was written before the hold)."""
+    rows = audit_rows(database_url)
+    call_id = next(r["call_id"] for r in rows if r["approval_id"] == approval_id)
+    return [r["event"] for r in rows if r["call_id"] == call_id]
+
+
 def test_a_held_call_waits_for_the_reviewer_then_goes_ahead_once(held_gw, openai_upstream):
     sent = len(openai_upstream[0].received)
     out = in_background(
@@ -104,12 +111,12 @@ def test_a_held_call_waits_for_the_reviewer_then_goes_ahead_once(held_gw, openai
     assert reply.choices[0].message.content == "openai says: hi"
     assert len(openai_upstream[0].received) == sent + 1
     assert get(held_gw.settings, approval.approval_id).status == "used"
-    assert events(held_gw.settings.database_url, approval.approval_id) == [
+    assert call_events(held_gw.settings.database_url, approval.approval_id) == [
+        "decision",  # written ahead: durable before the call was held
         "held",
         "approved",
         "released",
-        "decision",
-        "decision",
+        "decision",  # the response decision, with the call's outcome
     ]
 
 

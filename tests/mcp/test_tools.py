@@ -43,8 +43,8 @@ async def test_call_goes_through_and_is_audited(mcp_gateway, mode, bank):
     assert result.structured_content == {"result": 5} and not result.is_error
     rows = await _rows(mcp_gateway, "add")
     assert [(r["phase"], r["allow"], r["provider"]) for r in rows] == [
-        ("request", True, "bank"),
-        ("response", True, "bank"),
+        ("request", True, None),  # written ahead of the forward
+        ("response", True, "bank"),  # the call's outcome
     ]
     assert rows[0]["surface"] == "mcp" and rows[0]["agent"] == "support-bot"
     pinned = [r for r in await _all_rows(mcp_gateway) if r["actor"] == "gateway" and r["target"] == "add"]

@@ -1,0 +1,74 @@
+"""The pipeline's hooks for agent calls: routing a `kind: agent` call to its agent, and forwarding it there.
+
+`route.py` routes kind `agent` with `agent_route` and `forward.py` sends it with `forward_agent`. The call's
+text is the JSON the caller sent (an A2A request's `params`, or an http agent's body), redacted by the
+request stages; the answer comes back as a `ChatResponse` whose text is the answer's JSON (for a stream,
+the list of its events), so the response stages see what the agent said; the surface parses it back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from connectors.base import ChatResponse
+from gateway.a2a.upstream import STREAMING, AgentHub
+from gateway.audit.journal import Journal
+from gateway.enforcement import Plan
+from gateway.errors import GatewayError, InvalidRequest, RouteNotFound, UpstreamFailed
+from gateway.flight import Flight, Route
+from gateway.model import AgentPayload, Attempt, Call
+from gateway.settings import RouteConfig, RouteTarget, Settings
+
+if TYPE_CHECKING:
+    from gateway.services import Services
+
+HTTP_OPERATION = "http"  # the operation of a call to a plain HTTP agent
+
+
+def agent_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
+    """An agent call goes to the agent it was addressed to (`/a2a/{agent}`); the policy cannot re-route it."""
+    payload = call.payload
+    assert isinstance(payload, AgentPayload)
+    if payload.agent not in settings.agents:
+        raise RouteNotFound(f"no agent '{payload.agent}' on this gateway")
+    return Route(alias=payload.agent, config=RouteConfig(provider=payload.agent, model=payload.operation))
+
+
+def _sent(payload: AgentPayload) -> Any:
+    try:
+        return json.loads(payload.text or "{}")
+    except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
+        raise InvalidRequest("the message could not be passed on after redaction") from None
+
+
+async def _ask(hub: AgentHub, payload: AgentPayload) -> Any:
+    sent = _sent(payload)
+    if payload.operation == HTTP_OPERATION:
+        return await hub.post(payload.agent, sent)
+    if payload.operation in STREAMING:
+        return await hub.stream(payload.agent, payload.operation, sent)
+    return await hub.send(payload.agent, payload.operation, sent)
+
+
+async def forward_agent(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, ChatResponse]:
+    """Send one agent call upstream; its answer (JSON text) as the answer the response stages see."""
+    payload = flight.need_call().payload
+    assert isinstance(payload, AgentPayload)
+    hub = services.a2a
+    if hub is None:
+        raise RouteNotFound("this gateway has no agents")
+    try:
+        answer = await _ask(hub, payload)
+    except UpstreamFailed as exc:
+        journal.attempt(Attempt(provider=payload.agent, model=payload.operation, status=None, error=exc.message))
+        journal.upstream_failed(None)
+        raise
+    except GatewayError:
+        raise
+    journal.attempt(Attempt(provider=payload.agent, model=payload.operation, status=200))
+    journal.served(payload.agent, payload.operation, 200)
+    text = json.dumps(answer, ensure_ascii=False)
+    served = RouteTarget(provider=payload.agent, model=payload.operation)
+    return replace(flight, served=served), ChatResponse(id=flight.origin.call_id, model=payload.agent, content=text)

@@ -1,0 +1,124 @@
+"""A2A JSON-RPC at `/a2a/{agent}`: each request runs through the pipeline as one `kind: agent` call.
+
+The payload's text is the request's `params` as JSON (so inspection and redaction see the whole message,
+and what is forwarded is exactly what was decided); `operation` is the method. Both method vocabularies are
+proxied as they came: A2A 1.0 (`SendMessage`, `SendStreamingMessage`, `GetTask`, ...) and 0.3
+(`message/send`, `message/stream`, `tasks/get`, ...). A streaming method is answered as SSE, one event per
+upstream event, once the upstream's stream has ended and the response stages have seen all of it.
+
+Errors are JSON-RPC errors with the gateway's stable code in `error.data.code` (as on `/mcp/{server}`). The
+JSON-RPC codes stay clear of A2A's own (`-32001`..`-32009`: task not found, ...), which clients map to
+typed errors: `-32050` denied, held (`respond-async`) and rejected, expired or refused; `-32051` (HTTP 401) a
+missing or unknown key; `-32601` an unknown method; `-32602` bad params or an unknown agent; an upstream's
+own JSON-RPC error passed back as it came; anything else `-32000`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gateway.a2a.upstream import STREAMING, V03_METHODS, V1_METHODS
+from gateway.errors import (
+    ApprovalError,
+    ApprovalPending,
+    GatewayError,
+    InvalidRequest,
+    PolicyDenied,
+    RouteNotFound,
+    Unauthenticated,
+)
+from gateway.mcp.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_ERROR, RequestId, error, gateway_error, result
+from gateway.mcp.upstream import UpstreamRpcError
+from gateway.model import AgentPayload, Inbound
+from gateway.pipeline import Pipeline
+from gateway.surfaces.common import bearer_key, headers, origin
+
+FORBIDDEN = -32050  # denied by policy, or held and not (yet) approved
+UNAUTHENTICATED = -32051
+
+
+class MethodNotFound(InvalidRequest):
+    """A JSON-RPC method the gateway does not proxy to agents (JSON-RPC `-32601`)."""
+
+    code = "method_not_found"
+
+
+def parser(agent: str, message: dict[str, Any]) -> Any:
+    """The parse stage's parser for one JSON-RPC request to `agent` (it raises inside the pipeline, so a
+    malformed request from a known agent key is audited)."""
+
+    def parse(_: Any) -> AgentPayload:
+        method, params = message.get("method"), message.get("params", {})
+        if not isinstance(method, str) or method not in V1_METHODS | V03_METHODS:
+            raise MethodNotFound(f"the gateway does not proxy A2A method '{str(method)[:100]}'", "method")
+        if not isinstance(params, dict):
+            raise InvalidRequest("params must be an object", "params")
+        return AgentPayload(agent=agent, operation=method, text=json.dumps(params, ensure_ascii=False))
+
+    return parse
+
+
+def rpc_code(exc: GatewayError) -> int:
+    """The JSON-RPC code of a gateway error on the A2A surface (see the module docstring)."""
+    if isinstance(exc, MethodNotFound):
+        return METHOD_NOT_FOUND
+    if isinstance(exc, PolicyDenied | ApprovalError | ApprovalPending):
+        return FORBIDDEN
+    if isinstance(exc, Unauthenticated):
+        return UNAUTHENTICATED
+    if isinstance(exc, InvalidRequest | RouteNotFound):
+        return INVALID_PARAMS
+    return SERVER_ERROR
+
+
+def rpc_error(request_id: RequestId, exc: GatewayError) -> dict[str, Any]:
+    """A gateway error as a JSON-RPC error message; an upstream's own error as it came."""
+    message = gateway_error(request_id, exc)
+    if not isinstance(exc, UpstreamRpcError):
+        message["error"]["code"] = rpc_code(exc)
+    return message
+
+
+def _error_response(request_id: RequestId, exc: GatewayError, out: dict[str, str]) -> JSONResponse:
+    response = JSONResponse(rpc_error(request_id, exc), status_code=401 if isinstance(exc, Unauthenticated) else 200)
+    response.headers.update(out)
+    if isinstance(exc, Unauthenticated):
+        response.headers["www-authenticate"] = "Bearer"
+    return response
+
+
+async def _sse(request_id: RequestId, events: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for event in events:
+        message = {"jsonrpc": "2.0", "id": request_id, **event}
+        yield f"data: {json.dumps(message, ensure_ascii=False)}\n\n".encode()
+
+
+async def answer(request: Request, pipeline: Pipeline, agent: str, message: dict[str, Any]) -> Response:
+    """Run one JSON-RPC request through the pipeline; its answer (JSON, or SSE for a streaming method)."""
+    request_id = message.get("id")
+    key = bearer_key(request)
+    inbound = Inbound(origin(request, "a2a"), SecretStr(key) if key else None, message, parser(agent, message))
+    out = headers(inbound.origin.request_id, None)
+    try:
+        outcome = await pipeline.run(inbound)
+    except GatewayError as exc:
+        out = headers(inbound.origin.request_id, getattr(exc, "decision_id", None))
+        return _error_response(request_id, exc, out)
+    out = headers(inbound.origin.request_id, outcome.decision_id)
+    try:
+        body = json.loads(getattr(outcome.reply, "content", None) or "null")
+    except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
+        broken = GatewayError("the agent's answer could not be passed on after redaction")
+        return _error_response(request_id, broken, out)
+    if message.get("method") in STREAMING:
+        return StreamingResponse(_sse(request_id, body), media_type="text/event-stream", headers=out)
+    return JSONResponse(result(request_id, body["result"]), headers=out)
+
+
+__all__ = ["answer", "error"]

@@ -1,0 +1,150 @@
+"""The store is the critical dependency: an outage fails calls promptly with 503 `store_unavailable` (never a
+hang, never a forward without its record), and kill -9 leaves no forwarded call without its record."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from tests.conftest import POLICIES, ServerThread, _postgres_url, _reset_postgres, create_key, free_port
+from tests.helpers import audit_rows, wait_healthy
+from tests.upstreams import OpenAIUpstream
+
+pytestmark = pytest.mark.e2e
+
+
+class TcpProxy:
+    """A loopback TCP relay to the real PostgreSQL that the test can cut (an outage the gateway sees as
+    refused and reset connections) and restore, without stopping the shared database server."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self.target_port = free_port(), target_port
+        self.loop = asyncio.new_event_loop()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    def start(self) -> None:
+        async def go() -> None:
+            self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+        self._call(go())
+
+    def cut(self) -> None:
+        async def go() -> None:
+            assert self.server is not None
+            self.server.close()
+            for writer in self.writers:
+                writer.transport.abort()
+            self.writers.clear()
+
+        self._call(go())
+
+
+def test_a_postgres_outage_fails_calls_promptly_and_recovers(gateway_factory, tmp_path: Path) -> None:
+    real = _postgres_url()
+    asyncio.run(_reset_postgres(real))
+    proxy = TcpProxy(make_url(real).port or 5432)
+    proxy.start()
+    via_proxy = make_url(real).set(port=proxy.port).render_as_string(hide_password=False)
+    gw = gateway_factory(via_proxy)
+    body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    auth = {"authorization": f"Bearer {gw.key}"}
+    assert httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth, timeout=30).status_code == 200
+    proxy.cut()
+    started = time.monotonic()
+    answers = [httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth, timeout=30) for _ in range(3)]
+    assert all(a.status_code == 503 for a in answers), [a.text for a in answers]
+    assert all(a.json()["error"]["code"] == "store_unavailable" for a in answers)
+    assert all(a.headers.get("retry-after") for a in answers)
+    assert time.monotonic() - started < 20  # promptly: no call hangs on a dead store
+    assert httpx.get(f"{gw.url}/readyz", timeout=10).status_code == 503
+    assert "gateway_audit_failures_total" in httpx.get(f"{gw.url}/metrics").text
+    proxy.start()  # the store comes back: so do the calls
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        again = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth, timeout=30)
+        if again.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 200
+
+
+def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> None:
+    upstream = OpenAIUpstream()
+    with ServerThread(upstream.app) as up:
+        database = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
+        (tmp_path / "gateway.yaml").write_text(
+            f"database_url: {database}\npolicy: {{dir: {POLICIES}}}\n"
+            "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\n"
+            f"providers: {{up: {{kind: openai, base_url: '{up.url}/v1'}}}}\n"
+            "routes: {slow: {provider: up, model: gpt-slow, retries: 0, timeout_s: 30}}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
+        key = create_key(database)
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/readyz", proc)
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+
+            def call(i: int) -> None:
+                body = {"model": "slow", "messages": [{"role": "user", "content": f"call {i}"}]}
+                headers = {"authorization": f"Bearer {key}", "x-request-id": f"req-{i}"}
+                try:
+                    httpx.post(url, json=body, headers=headers, timeout=30)
+                except httpx.HTTPError:
+                    pass  # the gateway is killed under it
+
+            with ThreadPoolExecutor(8) as pool:
+                for i in range(8):
+                    pool.submit(call, i)
+                deadline = time.monotonic() + 20
+                while len(upstream.received) < 8 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                proc.send_signal(signal.SIGKILL)  # while every call waits on the (slow) upstream
+                proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    forwarded = {m["messages"][0]["content"].split()[-1] for m in upstream.received}
+    assert forwarded, "nothing reached the upstream before the kill"
+    recorded = {r["request_id"] for r in audit_rows(database) if r["event"] == "decision" and r["allow"]}
+    missing = [i for i in forwarded if f"req-{i}" not in recorded]
+    assert not missing, f"forwarded without a record: {missing}"
