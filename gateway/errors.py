@@ -31,6 +31,7 @@ class GatewayError(Exception):
     status = 500
     code = "internal_error"
     retry_after: int | None = None  # seconds, for a Retry-After header (capacity and outages, not verdicts)
+    decision_id: str | None = None  # the audit record of the call it ended (set by the pipeline)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -101,6 +101,7 @@ class Pipeline:
         bind_call(inbound.origin.request_id, lambda: journal.decision_id, self._scrub)  # its log lines name it
         flight = Flight(origin=inbound.origin, inbound=inbound)
         streaming = False
+        failure: GatewayError | None = None
         tracer = self.services.tracing.tracer
         span = tracer.start_span(f"gateway {inbound.origin.surface}", kind=SpanKind.SERVER)
         try:
@@ -123,12 +124,17 @@ class Pipeline:
                 reply = rebuild(upstream, [part async for part in parts])
                 self._count(journal, "ok")
                 return Result(journal.decision_id, reply=reply)
+        except GatewayError as exc:
+            failure = exc
+            raise
         finally:
             try:
                 if not streaming:  # a stream's events are written when the stream ends
                     await audit(journal, flight, self.services.audit, scrub=self._scrub)
             finally:
                 end_span(span, flight, journal)  # a stream's too: its stages are over
+            if failure is not None and failure.decision_id is None:  # every error names its audit record
+                failure.decision_id = journal.decision_id
 
     @contextlib.contextmanager
     def _stage(self, name: str, journal: Journal) -> Iterator[Span]:

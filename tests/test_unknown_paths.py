@@ -28,3 +28,21 @@ def test_a_wrong_method_is_a_405_in_shape(gateway):
     response = httpx.get(f"{gateway.url}/v1/chat/completions")
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
     assert response.headers["x-gateway-decision-id"]
+
+
+def test_every_error_response_names_its_audit_record(gateway):
+    """401 (bad key), 400 (bad body) and 502 (upstream down) carry the decision id of the call's record."""
+    url = f"{gateway.url}/v1/chat/completions"
+    good = {"authorization": f"Bearer {gateway.key}"}
+    cases = [
+        (httpx.post(url, json={"model": "echo", "messages": []}, headers={"authorization": "Bearer nope"}), 401),
+        (httpx.post(url, content=b"{not json", headers=good), 400),
+        (
+            httpx.post(url, json={"model": "all-down", "messages": [{"role": "user", "content": "x"}]}, headers=good),
+            502,
+        ),
+    ]
+    ids = {r["decision_id"] for r in audit_rows(gateway.settings.database_url)}
+    for response, status in cases:
+        assert response.status_code == status
+        assert response.headers["x-gateway-decision-id"] in ids

@@ -136,8 +136,10 @@ class Journal:
         """The call's events not yet written, its outcome on the one it belongs to (the response decision, or
         the only decision there is); when that one was written ahead, an `outcome` event carries it. Call
         once, when the call ends."""
-        if not self.events:
-            return self._finished([self._rejection(principal, call)], principal, call)
+        if not self.events:  # kept, so `decision_id` names it (the error response carries it)
+            self.events.append(self._rejection(principal, call))
+            self.handed = len(self.events)
+            return self._finished(self.events[-1:], principal, call)
         decisions = [e for e in self.events if e.event == "decision"]
         owner = next((e for e in decisions if e.phase == "response"), decisions[0] if len(decisions) == 1 else None)
         events = self.events[self.handed :]
