@@ -22,6 +22,7 @@ from connectors.base import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    Thinking,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -29,6 +30,7 @@ from connectors.base import (
 from connectors.errors import UpstreamError, WireFormatError
 
 _STOP_IN: dict[str | None, StopReason] = {"max_tokens": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+_THINKING = ("thinking", "redacted_thinking")
 _STOP_OUT: dict[StopReason, str] = {
     "stop": "end_turn",
     "length": "max_tokens",
@@ -342,6 +344,7 @@ class EventParser:
 
     def __init__(self) -> None:
         self.tool_index: dict[int, int] = {}  # content block index -> tool call index
+        self.thinking: dict[int, dict[str, Any]] = {}  # content block index -> thinking block being assembled
         self.stop_reason: StopReason = "stop"
         self.usage = Usage()
 
@@ -356,9 +359,14 @@ class EventParser:
             if block.get("type") == "tool_use":
                 index = self.tool_index[event["index"]] = len(self.tool_index)
                 return [ToolCallDelta(index=index, id=block.get("id"), name=block.get("name"))]
+            if block.get("type") in _THINKING:
+                self.thinking[event.get("index", -1)] = dict(block)
+                return []
             return [TextDelta(text=block["text"])] if block.get("text") else []
         if kind == "content_block_delta":
             return self._delta(event)
+        if kind == "content_block_stop" and event.get("index", -1) in self.thinking:
+            return [Thinking(block=self.thinking.pop(event.get("index", -1)))]  # whole: the signature came last
         if kind == "message_delta":
             self.stop_reason = _STOP_IN.get((event.get("delta") or {}).get("stop_reason"), "stop")
             out = (event.get("usage") or {}).get("output_tokens")
@@ -374,6 +382,11 @@ class EventParser:
             return [TextDelta(text=delta.get("text") or "")]
         if delta.get("type") == "input_json_delta" and event.get("index") in self.tool_index:
             return [ToolCallDelta(index=self.tool_index[event["index"]], arguments=delta.get("partial_json") or "")]
+        thinking = self.thinking.get(event.get("index", -1))
+        if thinking is not None and delta.get("type") == "thinking_delta":
+            thinking["thinking"] = str(thinking.get("thinking") or "") + str(delta.get("thinking") or "")
+        elif thinking is not None and delta.get("type") == "signature_delta":
+            thinking["signature"] = str(delta.get("signature") or "")  # one delta, the whole signature (as the SDK)
         return []
 
     def end(self) -> StreamEnd:
@@ -386,7 +399,7 @@ class EventRenderer:
     def __init__(self, model: str) -> None:
         self.model = model
         self.block = -1  # index of the open content block, -1: none
-        self.open_kind: str | None = None  # "text" or "tool:<n>"
+        self.open_kind: str | None = None  # "text", "tool:<n>" or "block" (thinking, always closed at once)
 
     def _open(self, kind: str, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         events = self._close()
@@ -429,6 +442,8 @@ class EventRenderer:
             if event.arguments:
                 out.append(self._delta({"type": "input_json_delta", "partial_json": event.arguments}))
             return out
+        if isinstance(event, Thinking):
+            return self._thinking(event.block)
         usage = {"input_tokens": event.usage.input_tokens, "output_tokens": event.usage.output_tokens}
         return self._close() + [
             (
@@ -441,6 +456,16 @@ class EventRenderer:
             ),
             ("message_stop", {"type": "message_stop"}),
         ]
+
+    def _thinking(self, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """A whole thinking block as Anthropic streams one: empty start, its text, its signature, stop."""
+        if block.get("type") != "thinking":  # redacted_thinking: all in its start event
+            return self._open("block", dict(block)) + self._close()
+        out = self._open("block", {**block, "thinking": "", "signature": ""})
+        if block.get("thinking"):
+            out.append(self._delta({"type": "thinking_delta", "thinking": block["thinking"]}))
+        out.append(self._delta({"type": "signature_delta", "signature": block.get("signature") or ""}))
+        return out + self._close()
 
     def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return ("content_block_delta", {"type": "content_block_delta", "index": self.block, "delta": delta})

@@ -131,8 +131,12 @@ class ChatResponse(BaseModel):
 
 
 class TextDelta(BaseModel):
+    """A piece of the answer's text. `logprobs` is what an OpenAI-format provider sent with it (the chunk's
+    `choices[].logprobs`), for an agent of that same format; whoever changes the text must drop or re-align it."""
+
     kind: Literal["text"] = "text"
     text: str
+    logprobs: dict[str, Any] | None = None
 
 
 class ToolCallDelta(BaseModel):
@@ -157,7 +161,24 @@ class StreamEnd(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
-StreamEvent = StreamStart | TextDelta | ToolCallDelta | StreamEnd
+class Thinking(BaseModel):
+    """A whole Anthropic `thinking` (with its signature) or `redacted_thinking` block of a stream, as the provider
+    sent it, for an Anthropic agent only. It is never edited: its signature covers its text, so a block whose text
+    must change is dropped instead.
+
+        >>> Thinking(block={"type": "thinking", "thinking": "hm", "signature": "s"}).text()
+        'hm'
+    """
+
+    kind: Literal["thinking"] = "thinking"
+    block: dict[str, Any]
+
+    def text(self) -> str:
+        """The readable thinking ('' for a redacted_thinking block, which is encrypted)."""
+        return str(self.block.get("thinking") or "")
+
+
+StreamEvent = StreamStart | TextDelta | ToolCallDelta | Thinking | StreamEnd
 
 
 class EmbeddingResponse(BaseModel):

@@ -25,6 +25,7 @@ from connectors.base import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    Thinking,
     ToolCall,
     ToolCallDelta,
     ToolSpec,
@@ -361,7 +362,7 @@ class ChunkParser:
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
-                events.append(TextDelta(text=delta["content"]))
+                events.append(TextDelta(text=delta["content"], logprobs=choice.get("logprobs") or None))
             for t in delta.get("tool_calls") or []:
                 fn = t.get("function") or {}
                 events.append(
@@ -389,13 +390,15 @@ class ChunkRenderer:
         self.id = ""
         self.created = int(time.time())
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def _chunk(
+        self, delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}],
         }
 
     def render(self, event: StreamEvent) -> list[dict[str, Any]]:
@@ -403,7 +406,9 @@ class ChunkRenderer:
             self.id = event.id
             return [self._chunk({"role": "assistant", "content": ""})]
         if isinstance(event, TextDelta):
-            return [self._chunk({"content": event.text})]
+            return [self._chunk({"content": event.text}, logprobs=event.logprobs)]
+        if isinstance(event, Thinking):  # Anthropic's own: no equivalent in this format
+            return []
         if isinstance(event, ToolCallDelta):
             call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
             if event.id:

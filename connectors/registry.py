@@ -8,12 +8,13 @@ from connectors.anthropic import AnthropicConnector
 from connectors.base import Connector
 from connectors.echo import EchoConnector
 from connectors.http import HttpClient
-from connectors.openai import OpenAIConnector
+from connectors.openai_responses import OpenAIResponsesConnector
 
 Factory = Callable[[HttpClient, str, str | None, str, dict[str, str]], Connector]
 
 FACTORIES: dict[str, Factory] = {
-    "openai": lambda client, url, key, model, headers: OpenAIConnector(client, url, key, model, headers),
+    # Chat Completions and embeddings; Responses natively too, for a provider configured `responses: native`
+    "openai": lambda client, url, key, model, headers: OpenAIResponsesConnector(client, url, key, model, headers),
     "anthropic": lambda client, url, key, model, headers: AnthropicConnector(client, url, key, model, headers),
     "echo": lambda client, url, key, model, headers: EchoConnector(model),
 }

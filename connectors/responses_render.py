@@ -18,6 +18,7 @@ from connectors.base import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    Thinking,
     ToolCallDelta,
     Usage,
 )
@@ -48,7 +49,7 @@ def echo(body: Any, model: str) -> dict[str, Any]:
 def usage_body(usage: Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},  # both required by the schema
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.input_tokens + usage.output_tokens,
@@ -144,6 +145,8 @@ class ResponseRenderer:
             return self._text(event.text)
         if isinstance(event, ToolCallDelta):
             return self._call(event)
+        if isinstance(event, Thinking):  # an Anthropic provider's signed block: no Responses equivalent
+            return []
         return self._end(event)
 
     def error(self, code: str, message: str, param: str | None = None) -> dict[str, Any]:
@@ -199,9 +202,8 @@ class ResponseRenderer:
             events.append(self._event("response.content_part.done", **where, content_index=0, part=dict(part)))
         else:
             args = item["arguments"]
-            events.append(
-                self._event("response.function_call_arguments.done", **where, name=item["name"], arguments=args)
-            )
+            # no `name` here: the schema's event has none (the item, in output_item.done, names the function)
+            events.append(self._event("response.function_call_arguments.done", **where, arguments=args))
         item["status"] = "completed"
         events.append(self._event("response.output_item.done", output_index=where["output_index"], item=dict(item)))
         self.output.append(item)

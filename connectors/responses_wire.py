@@ -6,11 +6,14 @@ the gateway keeps for `previous_response_id`); `parse_request` turns the items o
 neutral `ChatRequest`. Options with a Chat Completions equivalent go into `passthrough["openai"]` under their
 Chat Completions names, so a Chat Completions provider receives them (`text.format` -> `response_format`, ...).
 
-Hosted tools (web search, file search, code interpreter, remote MCP, computer use, ...) run at the provider,
-out of the gateway's view, so their calls cannot be governed: they are refused with a clear error.
+The shape of the body (all the neutral format does not carry) goes into `passthrough["responses"]`
+(`connectors.responses_shape`), for a provider that speaks Responses natively. Hosted tools (web search, file
+search, code interpreter, remote MCP, computer use, ...) become neutral tools marked `hosted`: they run at the
+provider, out of the gateway's view, so the gateway lets them through only when the policy names them, and only
+to a native route (`untranslatable` says why a translated route cannot take a call).
 
     >>> body = {"model": "gpt", "input": "hi"}
-    >>> request = parse_request(body, input_items(body))
+    >>> request = parse_request(body, raw_input(body))
     >>> request.messages[0].content
     'hi'
 """
@@ -24,6 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from connectors.base import ChatRequest, Image, Message, ToolCall, ToolSpec
 from connectors.errors import WireFormatError
+from connectors.responses_shape import CARRIED, SHAPE, item_shape
+
+Problem = tuple[str, str]  # (message, param): what a translated route could not carry
 
 UNSUPPORTED = ("background", "conversation", "prompt")  # options the gateway cannot carry out when set
 
@@ -98,10 +104,10 @@ def input_items(body: Any) -> list[dict[str, Any]]:
     return [_normalize(item) for item in raw or [] if isinstance(item, dict)]
 
 
-def _user_content(parts: list[dict[str, Any]], where: str) -> tuple[str, list[Image]]:
+def _user_content(parts: list[Any], where: str, problems: list[Problem]) -> tuple[str, list[Image]]:
     texts, images = [], []
     for i, part in enumerate(parts):
-        kind = part.get("type")
+        kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
@@ -109,7 +115,7 @@ def _user_content(parts: list[dict[str, Any]], where: str) -> tuple[str, list[Im
         elif kind == "refusal":
             texts.append(str(part.get("refusal") or ""))
         else:
-            raise WireFormatError(f"content part type {kind!r} is not supported", f"{where}.content[{i}]")
+            problems.append((f"content part type {kind!r} is not supported", f"{where}.content[{i}]"))
     return "".join(texts), images
 
 
@@ -121,66 +127,91 @@ def _output_text(output: Any) -> str:
     return ""
 
 
-def _add_call(messages: list[Message], call: ToolCall) -> None:
+def _add_call(messages: list[Message], call: ToolCall) -> list[int]:
+    """Add a function call to the assistant turn it belongs to; where it went ([message, call])."""
     last = messages[-1] if messages else None
     if last is not None and last.role == "assistant":  # one assistant turn: its text and its calls
         last.tool_calls.append(call)
     else:
         messages.append(Message(role="assistant", tool_calls=[call]))
+    return [len(messages) - 1, len(messages[-1].tool_calls) - 1]
 
 
-def _messages(items: list[dict[str, Any]]) -> list[Message]:
+def _message(item: dict[str, Any], where: str, problems: list[Problem]) -> Message:
+    role = str(item.get("role"))
+    if role not in ("user", "assistant", "system", "developer"):
+        raise WireFormatError(f"message role {role!r} is not supported", f"{where}.role")
+    text, images = _user_content(_content_parts(role, item.get("content")), where, problems)
+    neutral_role = "system" if role == "developer" else role
+    return Message(role=neutral_role, content=text, images=images)  # type: ignore[arg-type]
+
+
+def _conversation(items: list[dict[str, Any]], first: int) -> tuple[list[Message], list[dict[str, Any]], list[Problem]]:
+    """The neutral messages of the items (numbered from `first`), each item's shape, and what a translated route
+    could not carry (item types the neutral format does not model are kept whole, for a native route)."""
     messages: list[Message] = []
+    shapes: list[dict[str, Any]] = []
+    problems: list[Problem] = []
     for i, item in enumerate(items):
-        where, kind = f"input[{i}]", item.get("type")
+        where, kind = f"input[{i}]", item.get("type", "message")
+        at: int | list[int] | None = None
         if kind == "message":
-            role = str(item.get("role"))
-            text, images = _user_content(item.get("content") or [], where)
-            if role not in ("user", "assistant", "system", "developer"):
-                raise WireFormatError(f"message role {role!r} is not supported", f"{where}.role")
-            neutral_role = "system" if role == "developer" else role
-            messages.append(Message(role=neutral_role, content=text, images=images))  # type: ignore[arg-type]
+            messages.append(_message(item, where, problems))
+            at = first + len(messages) - 1
         elif kind == "function_call":
             args = str(item.get("arguments") or "{}")
             call = ToolCall(id=str(item.get("call_id")), name=str(item.get("name")), arguments=args)
-            _add_call(messages, call)
+            at = _add_call(messages, call)
+            at[0] += first
         elif kind == "function_call_output":
             text = _output_text(item.get("output"))
             messages.append(Message(role="tool", tool_call_id=str(item.get("call_id")), content=text))
+            at = first + len(messages) - 1
         elif kind != "reasoning":  # reasoning items carry no instruction a translated provider could use
-            raise WireFormatError(f"input item type {kind!r} is not supported by this gateway", f"{where}.type")
-    return messages
+            problems.append((f"input item type {kind!r} is not supported by this route", f"{where}.type"))
+        shapes.append(item_shape(item, at))
+    return messages, shapes, problems
+
+
+def hosted_name(tool: dict[str, Any]) -> str:
+    """How the policy names a hosted tool: its type (`web_search`, `code_interpreter`, ...); a remote MCP
+    server `mcp:<server_label>`; a custom tool `custom:<name>`."""
+    kind = str(tool.get("type"))
+    if kind == "mcp":
+        return f"mcp:{tool.get('server_label')}"
+    if kind == "custom":
+        return f"custom:{tool.get('name')}"
+    return kind
 
 
 def _tools(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
     out = []
-    for i, tool in enumerate(tools or []):
-        kind = tool.get("type")
-        if kind != "function":
-            raise WireFormatError(
-                f"tool type {kind!r} is not available through this gateway: hosted tools run at the provider, "
-                "where the gateway cannot see or govern their calls; offer a function tool instead",
-                f"tools[{i}].type",
-            )
+    for tool in tools or []:
+        if tool.get("type") != "function":  # runs at the provider: only a native route can send it
+            out.append(ToolSpec(name=hosted_name(tool), hosted=True, extras={SHAPE: tool}))
+            continue
         out.append(
             ToolSpec(
                 name=str(tool.get("name")),
                 description=tool.get("description"),
                 parameters=tool.get("parameters") or {"type": "object", "properties": {}},
                 strict=tool.get("strict"),
+                extras={SHAPE: tool},
             )
         )
     return out
 
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
+    """The choice for the neutral format (a hosted tool's choice has none; the shape keeps it for a native
+    route, and a translated route refuses the hosted tool itself)."""
     if choice is None or isinstance(choice, str):
         return choice
     if choice.get("type") == "function" and isinstance(choice.get("name"), str):
         return str(choice["name"])
     if choice.get("type") == "allowed_tools":
         return str(choice.get("mode") or "auto")
-    raise WireFormatError(f"tool_choice of type {choice.get('type')!r} is not supported", "tool_choice")
+    return None
 
 
 def _response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -216,15 +247,33 @@ def _chat_options(wire: _Request) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _shape(
+    body: dict[str, Any], items: list[dict[str, Any]], problems: list[Problem], instructions: bool
+) -> dict[str, Any]:
+    """The body without what the neutral request carries (`connectors.responses_shape`)."""
+    include = body.get("include")
+    return {
+        "body": {k: v for k, v in body.items() if k not in CARRIED},
+        "input": items,
+        "instructions": instructions,
+        "untranslatable": [list(p) for p in problems],
+        "tools": "tools" in body,
+        # its values as keys: the inspector reads values, and these directives are not content
+        "include": {str(name): i for i, name in enumerate(include)} if isinstance(include, list) else None,
+    }
+
+
 def parse_request(body: Any, items: list[dict[str, Any]]) -> ChatRequest:
     """The neutral request for a Responses body; `items` is the whole conversation: the items of the earlier
-    turns (`previous_response_id`), then this request's `input_items`."""
+    turns (`previous_response_id`), then what the agent sent as `input` (`raw_input`)."""
     wire = validate(body)
-    messages = _messages(items)
-    if wire.instructions:
-        messages.insert(0, Message(role="system", content=wire.instructions))
-    if not messages:
+    instructions = [Message(role="system", content=wire.instructions)] if wire.instructions else []
+    messages, shapes, problems = _conversation(items, len(instructions))
+    messages = instructions + messages
+    if not messages and not shapes:
         raise WireFormatError("input must not be empty", "input")
+    shape = _shape(body, shapes, problems, bool(instructions))
+    shape["string_input"] = isinstance(body.get("input"), str) and len(items) == 1
     return ChatRequest(
         model=wire.model,
         messages=messages,
@@ -235,5 +284,29 @@ def parse_request(body: Any, items: list[dict[str, Any]]) -> ChatRequest:
         top_p=wire.top_p,
         stream=wire.stream,
         user=wire.user,
-        passthrough={"openai": _chat_options(wire)},
+        passthrough={"openai": _chat_options(wire), SHAPE: shape},
     )
+
+
+def raw_input(body: Any) -> list[dict[str, Any]]:
+    """What the agent sent as `input`, as items, unchanged (a string is one user message)."""
+    raw = body.get("input") if isinstance(body, dict) else None
+    if isinstance(raw, str):
+        return [{"role": "user", "content": raw}]
+    return [dict(item) for item in raw or [] if isinstance(item, dict)]
+
+
+def untranslatable(request: ChatRequest) -> tuple[str, str | None] | None:
+    """Why a route that translates Responses calls (to Chat Completions or Messages) cannot carry this one
+    (None: it can): a hosted tool, or an item or content part the neutral format does not model."""
+    for i, tool in enumerate(request.tools):
+        if tool.hosted:
+            return (
+                f"the hosted tool '{tool.name}' runs at the provider and needs a route whose provider speaks the "
+                "Responses API natively (provider setting 'responses: native'); this route translates the call",
+                f"tools[{i}]",
+            )
+    shape = request.passthrough.get(SHAPE) or {}
+    for message, param in shape.get("untranslatable") or []:
+        return f"{message}: this route translates the call (a native Responses provider takes it)", param
+    return None

@@ -33,7 +33,8 @@ from gateway.pipeline import Pipeline
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.factory import build_engine, watch
 from gateway.services import Services
-from gateway.settings import Settings
+from gateway.sessions.store import SessionStore
+from gateway.settings import Settings, load_settings
 from gateway.stages.decide import evaluate
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
@@ -103,6 +104,12 @@ def _approvals(
     return ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck)
 
 
+def app_from_environment() -> Starlette:
+    """The app of one `gateway serve --workers N` worker process: the settings `serve` read, found again from
+    the environment it passes down (GATEWAY_CONFIG and the other GATEWAY_* variables)."""
+    return create_app(load_settings())
+
+
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app. Services live in the lifespan, so two apps can run in one process.
 
@@ -118,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
         services.mcp = McpHub.build(settings, services.db, services.audit)
         services.mcp.start()  # stdio servers are launched now, HTTP servers connected
         services.a2a = AgentHub.build(settings, services.http)  # agents (A2A, plain HTTP) at /a2a/{name}
+        services.sessions = SessionStore(services.db, settings.sessions) if settings.sessions.enabled else None
         services.audit.start()
         if services.approvals is not None:
             await services.approvals.start()

@@ -45,6 +45,7 @@ class Plan(BaseModel):
     redact_modes: dict[str, str] = Field(default_factory=dict)
     hold: HoldRequest | None = None
     route: str | None = None
+    hosted_tools: list[str] = Field(default_factory=list)  # hosted tools (Responses API) the decision allows
     policy_version: str = ""
     input: dict[str, Any] = Field(default_factory=dict, repr=False)  # what the policy was asked (for re-checks)
 
@@ -77,6 +78,7 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
         redact_modes=dict(decision.redact_modes),
         hold=decision.hold,
         route=decision.route,
+        hosted_tools=list(decision.hosted_tools),
         policy_version=decision.policy_version,
     )
     if not decision.allow:
@@ -87,3 +89,31 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
     if decision.hold is not None:
         return base.model_copy(update={"action": "hold"})
     return base
+
+
+def deny_unallowed_hosted(enforced: Plan, offered: list[str]) -> Plan:
+    """A request plan that also denies the hosted tools the call offers but the decision does not name (before a
+    hold: a reviewer is never asked about a call the gateway would refuse anyway)."""
+    refused = unallowed_hosted(offered, enforced)
+    if not refused or enforced.action == "deny":
+        return enforced
+    reasons = [
+        f"hosted tool '{name}' is not allowed: it runs at the provider, where the gateway cannot govern its "
+        "calls; a policy allows it by naming it in the decision's hosted_tools"
+        for name in refused
+    ]
+    return enforced.model_copy(update={"action": "deny", "reasons": [*enforced.reasons, *reasons]})
+
+
+def unallowed_hosted(offered: list[str], enforced: Plan | None) -> list[str]:
+    """The hosted tools a call offers that its decision does not name (all of them without a decision).
+
+    A hosted tool runs at the provider, where the gateway sees neither its calls nor their results, so it goes
+    only where the policy allowed it by name (fail closed: a decision without `hosted_tools` allows none).
+
+        >>> unallowed_hosted(["web_search", "code_interpreter"], Plan(action="allow", decision_id="d",
+        ...     hosted_tools=["web_search"]))
+        ['code_interpreter']
+    """
+    allowed = set(enforced.hosted_tools) if enforced is not None else set()
+    return [name for name in offered if name not in allowed]

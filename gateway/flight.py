@@ -4,6 +4,7 @@
       -> authenticate: + principal, - the key
       -> parse:        + call, - the body
       -> inspect:      + findings
+      -> recall:       + session (the summary of what the call's session saw before it)
       -> decide:       + plan
       -> redact:       call rewritten, + pseudonyms
       -> hold:         + approval (redeemed), or + gate (a stream waits), or + replay (a held answer)
@@ -57,6 +58,7 @@ class Flight:
     approval: Approval | None = None  # the approval this call redeemed (a held call going ahead)
     gate: Gate | None = None  # a streamed held call: what to wait for before forwarding
     replay: dict[str, Any] | None = None  # a held answer to deliver instead of asking upstream again
+    session: dict[str, Any] | None = None  # input.session: what its session saw before this call (recall)
 
     def need_inbound(self) -> Inbound:
         if self.inbound is None:

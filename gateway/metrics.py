@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -65,6 +67,7 @@ class Metrics:
 
         self.approvals = ApprovalsCollector()
         self.registry.register(self.approvals)
+        self.registry.register(LoopCollector())
 
     def stage(self, name: str, seconds: float) -> None:
         self.stage_seconds.labels(name).observe(seconds)
@@ -78,7 +81,27 @@ class Metrics:
         self.decision_seconds.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The exposition; under `gateway serve --workers N` (PROMETHEUS_MULTIPROC_DIR set by `serve`) the counters
+        and histograms are every worker's, summed, whichever worker answers the scrape."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(self.approvals)
+        registry.register(LoopCollector())
+        return generate_latest(registry)
+
+
+class LoopCollector(Collector):
+    """Tasks alive in the event loop of the worker that answers the scrape (a leak shows as steady growth)."""
+
+    def collect(self) -> Iterator[Metric]:
+        tasks = GaugeMetricFamily("gateway_event_loop_tasks", "Tasks alive in this worker's event loop")
+        try:
+            tasks.add_metric([], len(asyncio.all_tasks()))
+        except RuntimeError:  # rendered outside a running loop: no sample
+            pass
+        yield tasks
 
 
 class ApprovalsCollector(Collector):

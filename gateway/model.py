@@ -25,6 +25,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_REQUEST_ID = 64
 MAX_END_USER = 200
 MAX_NAME = 200  # models and tools
+MAX_SESSION = 200  # X-Gateway-Session
 
 
 def identifier_problem(value: str, limit: int, printable: bool = False) -> str | None:
@@ -66,6 +67,7 @@ class Origin:
     approval_id: str | None = None  # X-Gateway-Approval: the receipt of an approved hold, redeemed by this call
     respond_async: bool = False  # Prefer: respond-async: a held call answers 202 at once instead of waiting
     invalid: tuple[str, str] | None = None  # (message, param): a header the parse stage refuses the call for
+    session: tuple[str, str] | None = None  # (named by: header, mcp, a2a, responses; key): gateway.sessions
 
 
 class ModelPayload(BaseModel):
@@ -183,7 +185,8 @@ RedactionMode = Literal["mask", "replace", "hash", "pseudonymize"]
 
 class PolicyDocument(BaseModel):
     """The document at `data.gateway.decision`; the first five fields must be present (anything missing
-    denies); `redact_modes` may override the configured redaction mode per entity type."""
+    denies); `redact_modes` may override the configured redaction mode per entity type; `hosted_tools` names the
+    hosted tools a Responses call may offer (missing: none)."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
@@ -193,6 +196,7 @@ class PolicyDocument(BaseModel):
     redact: list[str]
     route: str | None
     redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
+    hosted_tools: list[str] = Field(default_factory=list)  # hosted tools (Responses API) allowed by name; [] none
 
 
 class Decision(BaseModel):
@@ -206,6 +210,7 @@ class Decision(BaseModel):
     redact: list[str] = Field(default_factory=list)
     redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
     route: str | None = None
+    hosted_tools: list[str] = Field(default_factory=list)
     policy_version: str = ""
     error: str | None = None  # set when the engine failed and the gateway decided instead (fail closed)
     fail_open: bool = False

@@ -1,10 +1,12 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> inspect -> decide -> redact -> record -> hold -> route
+    request stages    authenticate -> parse -> inspect -> recall -> decide -> redact -> record -> hold -> route
                       (Flight, ...) -> Flight; `record` makes the decision durable before anything acts on it
     forward           to the route's targets; a whole answer or a stream
     response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
-    audit             the call's events, in one `finally`, shielded from cancellation
+                      -> decide_events (an agent's live stream: each event decided before it goes on)
+    audit             the call's events, in one `finally`, shielded from cancellation; then `remember`
+                      adds what came back to the call's session (`gateway.sessions`)
 
 Each call is a trace span, each stage a child span (`gateway.tracing`), timed for the audit record and
 the `gateway_stage_seconds` histogram.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, replace
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
+from gateway.a2a.live import decide_events
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError
 from gateway.flight import Flight
@@ -33,6 +36,7 @@ from gateway.logs import bind_call
 from gateway.model import Inbound
 from gateway.reply import Event, KeepAlive, Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
 from gateway.services import Services
+from gateway.sessions.remember import recall, remember
 from gateway.stages.audit import audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide, decide_response
@@ -48,8 +52,8 @@ from gateway.tracing import call_attributes, end_span
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, decide, redact, record, hold, route)
-RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
+REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, recall, decide, redact, record, hold, route)
+RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response, decide_events)
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -135,6 +139,8 @@ class Pipeline:
                 end_span(span, flight, journal)  # a stream's too: its stages are over
             if failure is not None and failure.decision_id is None:  # every error names its audit record
                 failure.decision_id = journal.decision_id
+            if not streaming:
+                await remember(flight, journal, self.services)
 
     @contextlib.contextmanager
     def _stage(self, name: str, journal: Journal) -> Iterator[Span]:
@@ -187,6 +193,7 @@ class Pipeline:
                 journal.failed("client_disconnected", "client disconnected before the stream ended")
             close = lambda: _close_all(out, *reversed(chain), events)  # noqa: E731
             await audit(journal, flight, self.services.audit, close=close, scrub=self._scrub)
+            await remember(flight, journal, self.services)
 
         async def relay() -> AsyncGenerator[Event, None]:
             try:

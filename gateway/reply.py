@@ -10,6 +10,10 @@ and **whole** tool calls, never a tool call's pieces:
 - a whole answer becomes parts with `parts_of` (its text is one delta) and is rebuilt from the parts the
   stages let through with `rebuild`, keeping everything the parts do not carry.
 
+Anthropic thinking blocks are parts too (`Thinking`, always whole: a stream's blocks are assembled by the
+connector, signature included), in their place among the text, so a stage judges them the same way in a
+stream and in a whole answer.
+
 So a response stage is written once and works for streamed and non-streamed calls on every surface.
 
     >>> parts_of(ChatResponse(id="r1", model="m", content="hi"))  # doctest: +ELLIPSIS
@@ -19,6 +23,7 @@ So a response stage is written once and works for streamed and non-streamed call
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -29,6 +34,7 @@ from connectors.base import (
     StreamEvent,
     StreamStart,
     TextDelta,
+    Thinking,
     ToolCall,
     ToolCallDelta,
 )
@@ -39,7 +45,7 @@ class KeepAlive(BaseModel):
     clients keep the connection open. Stages pass it on untouched; whole answers ignore it."""
 
 
-Part = StreamStart | TextDelta | ToolCall | StreamEnd | KeepAlive
+Part = StreamStart | Thinking | TextDelta | ToolCall | StreamEnd | KeepAlive
 Event = StreamEvent | KeepAlive  # what a surface encodes: a stream's events, and keep-alives
 KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: clients ignore it, proxies see traffic
 Reply = ChatResponse | EmbeddingResponse
@@ -71,9 +77,21 @@ async def stream_parts(events: AsyncIterator[Event]) -> AsyncIterator[Part]:
 
 
 async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[Event]:
-    """Parts back as stream events; each whole tool call is one piece, numbered in the order released."""
+    """Parts back as stream events; each whole tool call is one piece, numbered in the order released.
+
+    Thinking blocks wait for the part after them (text, a tool call, the end): a stream's first content commits
+    its HTTP status, and a block alone must not, or the refusal of the tool calls it precedes (thinking, then
+    tool use, is the usual shape) could no longer be a real error status."""
     index = 0
+    thinking: list[Thinking] = []
     async for part in parts:
+        if isinstance(part, Thinking):
+            thinking.append(part)
+            continue
+        if not isinstance(part, KeepAlive):
+            for block in thinking:
+                yield block
+            thinking.clear()
         if isinstance(part, ToolCall):
             yield ToolCallDelta(index=index, id=part.id, name=part.name, arguments=part.arguments)
             index += 1
@@ -82,10 +100,12 @@ async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[Event]:
 
 
 def parts_of(reply: Reply) -> list[Part]:
-    """A whole answer as parts: its start, its text as one delta, its tool calls, its end."""
+    """A whole answer as parts: its start, its thinking blocks, its text as one delta, its tool calls, its end."""
     if isinstance(reply, EmbeddingResponse):
         return [StreamStart(id="", model=reply.model), StreamEnd(usage=reply.usage)]
     parts: list[Part] = [StreamStart(id=reply.id, model=reply.model)]
+    thinking = (reply.extras.get("anthropic") or {}).get("thinking") or []
+    parts.extend(Thinking(block=block) for block in thinking)  # Anthropic puts them before the text
     if reply.content:
         parts.append(TextDelta(text=reply.content))
     parts.extend(reply.tool_calls)
@@ -112,5 +132,18 @@ def rebuild(reply: Reply, parts: list[Part]) -> Reply:
             "tool_calls": [p for p in parts if isinstance(p, ToolCall)],
             "stop_reason": end.stop_reason if end else reply.stop_reason,
             "usage": usage,
+            "extras": _extras(reply, content, [p.block for p in parts if isinstance(p, Thinking)]),
         }
     )
+
+
+def _extras(reply: ChatResponse, content: str | None, thinking: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The reply's extras with the thinking blocks the stages let through. Those stay valid with the new text (a
+    block's signature covers the thinking alone, and the stages judged each block by its own text), so they are
+    tied to it; the other extras (OpenAI logprobs) still go only with the text as the provider wrote it."""
+    extras = dict(reply.extras)
+    if not thinking:
+        extras.pop("anthropic", None)
+        return extras
+    extras["anthropic"] = {"thinking": thinking, "content": content}
+    return extras

@@ -24,6 +24,7 @@ from gateway.tracing import Tracing
 if TYPE_CHECKING:
     from gateway.a2a.upstream import AgentHub
     from gateway.mcp.hub import McpHub
+    from gateway.sessions.store import SessionStore
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Services:
     tracing: Tracing = field(default_factory=Tracing.from_env)  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
     a2a: AgentHub | None = None  # other agents, A2A or plain HTTP (agents)
+    sessions: SessionStore | None = None  # per-session memory, input.session (None: sessions.enabled is false)
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
     def connector(self, target: RouteTarget) -> Connector:

@@ -37,11 +37,15 @@ class ProviderConfig(_Strict):
     api_key_header: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     internal: bool = False  # run by the organisation itself: the default policy lets PII go to it unredacted
+    # openai only: how /v1/responses calls reach it; native: as sent, to {base_url}/responses (hosted tools can run)
+    responses: Literal["translate", "native"] = "translate"
 
     @model_validator(mode="after")
     def _needs_url(self) -> ProviderConfig:
         if self.kind != "echo" and not self.base_url:
             raise ValueError(f"a provider of kind {self.kind!r} needs base_url")
+        if self.responses == "native" and self.kind != "openai":
+            raise ValueError(f"'responses: native' needs a provider of kind 'openai', not {self.kind!r}")
         return self
 
     def api_key(self) -> SecretStr | None:
@@ -156,6 +160,14 @@ class ResponsesConfig(_Strict):
     retention_s: float = Field(default=30 * 86_400.0, gt=0)  # how long a kept response can be read or continued
 
 
+class SessionsConfig(_Strict):
+    """Per-session memory (`input.session`): what the gateway saw earlier in a session, bounded and expiring."""
+
+    enabled: bool = True  # false: no summary is kept or read (input.session is always null)
+    ttl_s: float = Field(default=3600.0, gt=0)  # a session idle this long is forgotten (sliding)
+    max_entries: int = Field(default=50, ge=1, le=1000)  # distinct PII (type, source) and target entries kept each
+
+
 class McpServerConfig(_Strict):
     """One MCP server behind the gateway, proxied at `/mcp/{name}`: a streamable HTTP upstream (`url`) or a
     stdio server the gateway launches, supervises and restarts (`command`). Credentials stay server-side."""
@@ -217,6 +229,7 @@ class Settings(_Strict):
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)  # tools, at /mcp/{name}

@@ -4,6 +4,7 @@ deny, counted and explained."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -20,11 +21,14 @@ GOOD = {"allow": True, "reasons": [], "hold": None, "redact": [], "route": None}
 class FakeEngine:
     version = "v-test"
 
-    def __init__(self, answer: Any = None, error: Exception | None = None, delay: float = 0.0) -> None:
-        self.answer, self.error, self.delay = answer, error, delay
+    def __init__(
+        self, answer: Any = None, error: Exception | None = None, delay: float = 0.0, blocking: float = 0.0
+    ) -> None:
+        self.answer, self.error, self.delay, self.blocking = answer, error, delay, blocking
 
     async def evaluate(self, input_doc: dict[str, Any]) -> Any:
         await asyncio.sleep(self.delay)
+        time.sleep(self.blocking)  # as an evaluation on the event loop's own thread does: nothing can cut it short
         if self.error:
             raise self.error
         return self.answer
@@ -52,6 +56,7 @@ async def test_a_well_formed_allow_allows():
         (FakeEngine(error=PolicyEngineError("boom")), "policy_error", "boom"),
         (FakeEngine(error=PolicyUnavailable("OPA down")), "policy_unavailable", "OPA down"),
         (FakeEngine(GOOD, delay=1.0), "policy_unavailable", "no decision within 100 ms"),
+        (FakeEngine(GOOD, blocking=0.15), "policy_unavailable", "no decision within 100 ms"),
     ],
 )
 async def test_every_engine_failure_denies_with_a_reason_and_a_metric(engine, code, detail):

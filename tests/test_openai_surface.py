@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import openai
@@ -246,6 +247,8 @@ def test_metrics_count_calls_and_decisions(gateway):
     assert 'gateway_requests_total{outcome="ok",surface="openai"} 1.0' in text
     assert 'gateway_requests_total{outcome="policy_denied",surface="openai"} 1.0' in text
     assert 'gateway_decisions_total{allow="false",error="",phase="request"} 1.0' in text
+    tasks = re.search(r"^gateway_event_loop_tasks (\S+)$", text, re.M)
+    assert tasks and float(tasks.group(1)) >= 1  # at least the scrape itself
 
 
 def test_fields_the_gateway_does_not_model_pass_through_to_the_same_format(

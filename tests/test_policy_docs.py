@@ -274,7 +274,7 @@ def test_worked_example_gives_the_documented_decision(name: str) -> None:
 
 
 def test_there_are_worked_examples() -> None:
-    assert EXAMPLE_NAMES == ["allow-lists", "finance-approval", "pii-stays-internal"]
+    assert EXAMPLE_NAMES == ["allow-lists", "finance-approval", "pii-stays-internal", "session-pii-external"]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

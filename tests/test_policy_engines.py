@@ -8,6 +8,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,26 @@ def generated_inputs() -> list[dict[str, Any]]:
         principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
         call = {"kind": kind, "operation": OPERATIONS[kind], "phase": phase, "target": target, "tool_calls": []}
         out.append({"principal": principal, "pii": found, "routes": ["echo", "gpt-4o"], "call": call})
+    return out + session_inputs()
+
+
+def session_inputs() -> list[dict[str, Any]]:
+    """Tool calls to external and internal tools in sessions that saw no PII, PII in a request, and PII in tool
+    results (one type or two): the session-memory example's rule fires and does not."""
+    seen = [
+        [],
+        [{"type": "EMAIL_ADDRESS", "source": "request", "count": 1}],
+        [{"type": "EMAIL_ADDRESS", "source": "tool_result", "count": 2}],
+        [{"type": "PHONE_NUMBER", "source": "tool_result", "count": 1}, {"type": "US_SSN", "source": "tool_result"}],
+    ]
+    sessions: list[Any] = [None, *({"named_by": "header", "new": False, "calls": 3, "pii": p} for p in seen)]
+    out = []
+    for agent, target, phase, session in itertools.product(
+        ["support-bot", ""], ["send_email", "post_webhook", "lookup_customer"], ["request", "response"], sessions
+    ):
+        call = {"kind": "tool", "operation": "tools/call", "phase": phase, "target": target, "tool_calls": []}
+        principal = {"team": "cs", "key_id": "k1", "agent": agent}
+        out.append({"principal": principal, "pii": [], "routes": [], "call": call, "session": session})
     return out
 
 
@@ -361,3 +382,42 @@ def test_fail_open_is_only_what_the_operator_wrote_and_is_audited(gateway_factor
     assert client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}]).choices
     rows = audit_rows(sqlite_url, wait_for=2)
     assert all(r["allow"] and r["fail_open"] and r["error_code"] == "policy_unavailable" for r in rows)
+
+
+SLOW_POLICY = """package gateway
+import rego.v1
+
+decision := {"allow": count([x | some x in numbers.range(1, 300000)]) > 0, "reasons": [], "hold": null,
+    "redact": [], "route": null}
+"""
+
+
+async def test_embedded_engine_decides_quick_policies_on_the_loop_and_moves_a_slow_one_to_its_pool(tmp_path):
+    """A ~0.3 ms decision runs on the event loop's thread (a hop to a worker would cost as much again); one that
+    takes longer than INLINE_BELOW_S sends the next evaluations to the thread pool, where a budget can cut them."""
+    from gateway.policy import embedded
+
+    quick = EmbeddedEngine(load_source(POLICIES))
+    threads: list[str] = []
+    original = quick.evaluate_sync
+
+    def spy(compiled, input_doc):
+        threads.append(threading.current_thread().name)
+        return original(compiled, input_doc)
+
+    quick.evaluate_sync = spy  # type: ignore[method-assign]
+    for _ in range(5):
+        await quick.evaluate({"call": {"phase": "request"}})
+    assert threads == [threading.current_thread().name] * 5
+    await quick.aclose()
+
+    (tmp_path / "slow.rego").write_text(SLOW_POLICY)
+    slow = EmbeddedEngine(load_source(tmp_path))
+    slow.evaluate_sync = spy  # type: ignore[method-assign]
+    threads.clear()
+    original = slow.__class__.evaluate_sync.__get__(slow)
+    assert (await slow.evaluate({}))["allow"] is True
+    assert (await slow.evaluate({}))["allow"] is True
+    assert threads[0] == threading.current_thread().name and threads[1].startswith("rego")
+    assert slow._pooled == embedded.POOLED_AFTER_SLOW - 1
+    await slow.aclose()

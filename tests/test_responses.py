@@ -128,10 +128,12 @@ def test_images_reach_the_provider(gateway, openai_upstream):
     assert sent == [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image}}]
 
 
-def test_hosted_tools_are_refused_with_a_clear_error(gateway):
-    with pytest.raises(openai.BadRequestError, match="hosted tools run at the provider") as err:
+def test_hosted_tools_are_denied_unless_the_policy_names_them(gateway):
+    with pytest.raises(openai.PermissionDeniedError, match="hosted tool 'web_search' is not allowed") as err:
         client(gateway).responses.create(model="gpt", input="search", tools=[{"type": "web_search"}])
-    assert err.value.body["param"] == "tools[0].type"
+    assert err.value.body["code"] == "policy_denied"
+    row = audit_rows(gateway.settings.database_url, wait_for=1)[-1]
+    assert row["allow"] is False and row["error_code"] == "policy_denied"
 
 
 def test_streaming_emits_the_semantic_events(gateway):

@@ -2,13 +2,16 @@
 
 The model name picks the behaviour, so one server covers every test:
   `*fail500*` answers 500, `*ratelimit*` 429, `*badreq*` 400, `*slow*` sleeps 2 s first,
-  `*drop*` streams one event then drops the connection, `*agent*` asks for a tool call until a tool
-  result comes back, then answers "done: <result>" (an agent loop ends), `*trickle*` streams a word every 0.2 s (and
-  counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool call
-  (`get_weather`, or the tool named in the last user message after `call `), `*leak*` (OpenAI) adds a card
-  number and an email of its own to its answer, `*echoerr*` (OpenAI) refuses with a 400 that quotes
-  the request, anything else answers "<provider> says: <last user
-  text>". Every request body is kept in `received`.
+  `*drop*` streams one event then drops the connection (`*cutoff*`: after some text), `*agent*` asks for a
+  tool call until a tool result comes back, then answers "done: <result>" (an agent loop ends), `*trickle*`
+  streams a word every 0.2 s (and counts streams the gateway abandoned in `aborted`), `*tool*` asks for a tool
+  call (`get_weather`, or the tool named in the last user message after `call `), `*leak*` (OpenAI) adds a card
+  number and an email of its own to its answer (Anthropic: an email, and a thinking block that holds one when
+  thinking is on), `*echoerr*` (OpenAI) refuses with a 400 that quotes the request, `*length*` ends its answer as
+  cut short by the token limit, anything else answers "<provider> says: <last user text>". Streams carry logprobs
+  on each text chunk when asked (`logprobs: true`; a token per word and per space), and Anthropic streams with
+  `thinking` on (or a `*thinks*` model) start with a thinking block, then a redacted_thinking block. Every request
+  body is kept in `received`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,17 @@ from starlette.routing import Route
 
 LOGPROBS = {"content": [{"token": "openai", "logprob": -0.01, "bytes": [111], "top_logprobs": []}], "refusal": None}
 THINKING = {"type": "thinking", "thinking": "the user greets me", "signature": "sig-up1"}
+REDACTED_THINKING = {"type": "redacted_thinking", "data": "EncryptedUpstreamThinking=="}
+LEAKY_THINKING = {"type": "thinking", "thinking": "I could write to ops@leaky-corp.com", "signature": "sig-up3"}
+
+
+def _token(text: str) -> dict[str, Any]:
+    return {"token": text, "logprob": -0.5, "bytes": list(text.encode()), "top_logprobs": []}
+
+
+def chunk_logprobs(text: str) -> dict[str, Any]:
+    """The logprobs a stand-in chunk carries: a token per word and per space."""
+    return {"content": [_token(t) for t in re.split(r"( )", text) if t], "refusal": None}
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -66,6 +80,11 @@ def _tool_input(model: str) -> dict[str, Any]:
     return {"city": "Paris"} if "agent" in model else {"city": "Paris", "amount": 5000}
 
 
+def _finish(model: str, cut: str, done: str) -> str:
+    """Why the answer ended: `*length*` models always run out of tokens."""
+    return cut if "length" in model else done
+
+
 def _tool_name(text: str) -> str:
     match = re.search(r"call (\w+)", text)
     return match.group(1) if match else "get_weather"
@@ -87,14 +106,11 @@ def _openai_error(message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
 
 
-def _openai_chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    chunk = {
-        "id": "chatcmpl-up",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
+def _openai_chunk(
+    model: str, delta: dict[str, Any], finish: str | None = None, logprobs: dict[str, Any] | None = None
+) -> bytes:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, **({"logprobs": logprobs} if logprobs else {})}
+    chunk = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": model, "choices": [choice]}
     return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
@@ -148,9 +164,8 @@ class OpenAIUpstream:
             "function": {"name": _tool_name(text), "arguments": json.dumps(_tool_input(model))},
         }
         if body.get("stream"):
-            return StreamingResponse(
-                self._stream(model, text, call if wants_tool else None), media_type="text/event-stream"
-            )
+            stream = self._stream(model, text, call if wants_tool else None, bool(body.get("logprobs")))
+            return StreamingResponse(stream, media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": None if wants_tool else text}
         if wants_tool:
             message["tool_calls"] = [call]
@@ -164,7 +179,7 @@ class OpenAIUpstream:
                     {
                         "index": 0,
                         "message": message,
-                        "finish_reason": "tool_calls" if wants_tool else "stop",
+                        "finish_reason": "tool_calls" if wants_tool else _finish(model, "length", "stop"),
                         "logprobs": LOGPROBS if body.get("logprobs") else None,
                     }
                 ],
@@ -172,10 +187,14 @@ class OpenAIUpstream:
             }
         )
 
-    async def _stream(self, model: str, text: str, call: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    async def _stream(self, model: str, text: str, call: dict[str, Any] | None, logprobs: bool = False):  # type: ignore[no-untyped-def]
         yield _openai_chunk(model, {"role": "assistant", "content": ""})
         if "drop" in model:
             raise RuntimeError("connection dropped mid-stream (on purpose)")
+        if "cutoff" in model:
+            yield _openai_chunk(model, {"content": "half an answer, "})
+            await asyncio.sleep(0.5)  # the text reaches the agent first
+            raise RuntimeError("connection dropped after some text (on purpose)")
         if "trickle" in model:
             try:
                 for i in range(50):
@@ -203,8 +222,10 @@ class OpenAIUpstream:
                 yield _openai_chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
         else:
             for word in text.split(" "):
-                yield _openai_chunk(model, {"content": word + " "})
-        yield _openai_chunk(model, {}, "tool_calls" if call else "stop")
+                yield _openai_chunk(
+                    model, {"content": word + " "}, logprobs=chunk_logprobs(word + " ") if logprobs else None
+                )
+        yield _openai_chunk(model, {}, "tool_calls" if call else _finish(model, "length", "stop"))
         usage = {
             "id": "chatcmpl-up",
             "object": "chat.completion.chunk",
@@ -223,6 +244,24 @@ def _anthropic_error(message: str) -> dict[str, Any]:
 
 def _event(name: str, payload: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def _thinking_events(index: int, block: dict[str, Any]) -> list[bytes]:
+    """A thinking block as Anthropic streams one (its text in two deltas, then its signature)."""
+    start = {"type": "content_block_start", "index": index}
+    stop = _event("content_block_stop", {"type": "content_block_stop", "index": index})
+    if block["type"] == "redacted_thinking":
+        return [_event("content_block_start", {**start, "content_block": block}), stop]
+    text, half = block["thinking"], len(block["thinking"]) // 2
+    deltas = [{"type": "thinking_delta", "thinking": text[:half]}, {"type": "thinking_delta", "thinking": text[half:]}]
+    deltas.append({"type": "signature_delta", "signature": block["signature"]})
+    events = [
+        _event("content_block_start", {**start, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
+    ]
+    events += [
+        _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas
+    ]
+    return events + [stop]
 
 
 class AnthropicUpstream:
@@ -250,6 +289,8 @@ class AnthropicUpstream:
         if failure:
             return failure
         text = _answer("anthropic", model, body["messages"])
+        if "leak" in model:
+            text += " | mine: ops@leaky-corp.com"
         wants_tool = _wants_tool(model, body["messages"])
         tool = {
             "type": "tool_use",
@@ -258,12 +299,13 @@ class AnthropicUpstream:
             "input": _tool_input(model),
         }
         if body.get("stream"):
-            return StreamingResponse(
-                self._stream(model, text, tool if wants_tool else None), media_type="text/event-stream"
-            )
+            thinking = [THINKING, REDACTED_THINKING] if body.get("thinking") or "thinks" in model else []
+            thinking += [LEAKY_THINKING] if thinking and "leak" in model else []
+            stream = self._stream(model, text, tool if wants_tool else None, thinking)
+            return StreamingResponse(stream, media_type="text/event-stream")
         content = [tool] if wants_tool else [{"type": "text", "text": text}]
-        if body.get("thinking"):  # extended thinking: the thinking block comes first, signed
-            content.insert(0, THINKING)
+        if body.get("thinking") or "thinks" in model:  # extended thinking: the thinking block comes first, signed
+            content[:0] = [THINKING, LEAKY_THINKING] if "leak" in model else [THINKING]
         return JSONResponse(
             {
                 "id": "msg_up",
@@ -271,13 +313,15 @@ class AnthropicUpstream:
                 "role": "assistant",
                 "model": model,
                 "content": content,
-                "stop_reason": "tool_use" if wants_tool else "end_turn",
+                "stop_reason": "tool_use" if wants_tool else _finish(model, "max_tokens", "end_turn"),
                 "stop_sequence": None,
                 "usage": {"input_tokens": 13, "output_tokens": 5},
             }
         )
 
-    async def _stream(self, model: str, text: str, tool: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    async def _stream(
+        self, model: str, text: str, tool: dict[str, Any] | None, thinking: list[dict[str, Any]] | None = None
+    ):  # type: ignore[no-untyped-def]
         yield _event(
             "message_start",
             {
@@ -296,36 +340,47 @@ class AnthropicUpstream:
         )
         if "drop" in model:
             raise RuntimeError("connection dropped mid-stream (on purpose)")
+        if "cutoff" in model:
+            block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            yield _event("content_block_start", block)
+            delta = {"type": "text_delta", "text": "half an answer, "}
+            yield _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+            await asyncio.sleep(0.5)  # the text reaches the agent first
+            raise RuntimeError("connection dropped after some text (on purpose)")
+        for index, block in enumerate(thinking or []):
+            for event in _thinking_events(index, block):
+                yield event
+        at = len(thinking or [])  # the index of the answer's block
         if tool:
             block = {**tool, "input": {}}
-            yield _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+            yield _event("content_block_start", {"type": "content_block_start", "index": at, "content_block": block})
             args = json.dumps(tool["input"])
             for part in (args[:4], args[4:]):
                 yield _event(
                     "content_block_delta",
                     {
                         "type": "content_block_delta",
-                        "index": 0,
+                        "index": at,
                         "delta": {"type": "input_json_delta", "partial_json": part},
                     },
                 )
         else:
             yield _event(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_start", "index": at, "content_block": {"type": "text", "text": ""}},
             )
             for word in text.split(" "):
                 yield _event(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}},
+                    {"type": "content_block_delta", "index": at, "delta": {"type": "text_delta", "text": word + " "}},
                 )
-        yield _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        yield _event("content_block_stop", {"type": "content_block_stop", "index": at})
         yield _event(
             "message_delta",
             {
                 "type": "message_delta",
                 "usage": {"output_tokens": 5},
-                "delta": {"stop_reason": "tool_use" if tool else "end_turn"},
+                "delta": {"stop_reason": "tool_use" if tool else _finish(model, "max_tokens", "end_turn")},
             },
         )
         yield _event("message_stop", {"type": "message_stop"})

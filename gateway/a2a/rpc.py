@@ -3,8 +3,10 @@
 The payload's text is the request's `params` as JSON (so inspection and redaction see the whole message,
 and what is forwarded is exactly what was decided); `operation` is the method. Both method vocabularies are
 proxied as they came: A2A 1.0 (`SendMessage`, `SendStreamingMessage`, `GetTask`, ...) and 0.3
-(`message/send`, `message/stream`, `tasks/get`, ...). A streaming method is answered as SSE, one event per
-upstream event, once the upstream's stream has ended and the response stages have seen all of it.
+(`message/send`, `message/stream`, `tasks/get`, ...). A streaming method is answered as SSE, each upstream
+event relayed as it arrives, once the response stages have inspected, redacted and decided it
+(`gateway.a2a.live`); a denial of what came back ends the stream with a JSON-RPC error event, and a caller
+that leaves closes the upstream stream.
 
 Errors are JSON-RPC errors with the gateway's stable code in `error.data.code` (as on `/mcp/{server}`). The
 JSON-RPC codes stay clear of A2A's own (`-32001`..`-32009`: task not found, ...), which clients map to
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from connectors.base import TextDelta
+from gateway.a2a.events import final
 from gateway.a2a.upstream import STREAMING, V03_METHODS, V1_METHODS
 from gateway.errors import (
     ApprovalError,
@@ -35,9 +40,10 @@ from gateway.errors import (
 )
 from gateway.mcp.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_ERROR, RequestId, error, gateway_error, result
 from gateway.mcp.upstream import UpstreamRpcError
-from gateway.model import AgentPayload, Inbound
+from gateway.model import MAX_SESSION, AgentPayload, Inbound, Origin
 from gateway.pipeline import Pipeline
-from gateway.surfaces.common import bearer_key, headers, origin
+from gateway.reply import KEEPALIVE, Event, KeepAlive
+from gateway.surfaces.common import EventStreamResponse, bearer_key, headers, origin
 
 FORBIDDEN = -32050  # denied by policy, or held and not (yet) approved
 UNAUTHENTICATED = -32051
@@ -62,6 +68,17 @@ def parser(agent: str, message: dict[str, Any]) -> Any:
         return AgentPayload(agent=agent, operation=method, text=json.dumps(params, ensure_ascii=False))
 
     return parse
+
+
+def session_origin(request: Request, message: dict[str, Any]) -> Origin:
+    """The call's origin; its session the message's `contextId` unless the caller named one (X-Gateway-Session)."""
+    came = origin(request, "a2a")
+    params = message.get("params")
+    sent = params.get("message") if isinstance(params, dict) else None
+    context = sent.get("contextId") if isinstance(sent, dict) else None
+    if came.session is None and isinstance(context, str) and 0 < len(context) <= MAX_SESSION:
+        came = replace(came, session=("a2a", context))
+    return came
 
 
 def rpc_code(exc: GatewayError) -> int:
@@ -93,17 +110,55 @@ def _error_response(request_id: RequestId, exc: GatewayError, out: dict[str, str
     return response
 
 
-async def _sse(request_id: RequestId, events: list[dict[str, Any]]) -> AsyncIterator[bytes]:
-    for event in events:
-        message = {"jsonrpc": "2.0", "id": request_id, **event}
-        yield f"data: {json.dumps(message, ensure_ascii=False)}\n\n".encode()
+def _sse(message: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(message, ensure_ascii=False)}\n\n".encode()
+
+
+async def _replayed(text: str) -> AsyncIterator[Event]:
+    yield TextDelta(text=text)
+
+
+async def _live(request_id: RequestId, events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    """The stream's events as SSE, each as soon as its JSON line is whole, but the last (a message, an ending
+    state): it goes once the whole answer was decided, since a client stops reading there. A gateway error (a
+    denial of what came back, an upstream failure) ends the stream with a JSON-RPC error event instead."""
+    pending, last = "", None
+    try:
+        async for event in events:
+            if isinstance(event, KeepAlive):
+                yield KEEPALIVE
+            elif isinstance(event, TextDelta):
+                pending += event.text
+                while "\n" in pending:
+                    line, pending = pending.split("\n", 1)
+                    parsed = _event(line)
+                    if final(parsed):
+                        last = parsed
+                    else:
+                        yield _sse({"jsonrpc": "2.0", "id": request_id, **parsed})
+    except GatewayError as exc:
+        yield _sse(rpc_error(request_id, exc))
+        return
+    if last is not None:
+        yield _sse({"jsonrpc": "2.0", "id": request_id, **last})
+
+
+def _event(line: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
+        raise GatewayError("the agent's answer could not be passed on after redaction") from None
+    if not isinstance(event, dict):
+        raise GatewayError("the agent sent a stream event that is not an object")
+    return event
 
 
 async def answer(request: Request, pipeline: Pipeline, agent: str, message: dict[str, Any]) -> Response:
     """Run one JSON-RPC request through the pipeline; its answer (JSON, or SSE for a streaming method)."""
     request_id = message.get("id")
     key = bearer_key(request)
-    inbound = Inbound(origin(request, "a2a"), SecretStr(key) if key else None, message, parser(agent, message))
+    came = session_origin(request, message)
+    inbound = Inbound(came, SecretStr(key) if key else None, message, parser(agent, message))
     out = headers(inbound.origin.request_id, None)
     try:
         outcome = await pipeline.run(inbound)
@@ -111,13 +166,16 @@ async def answer(request: Request, pipeline: Pipeline, agent: str, message: dict
         out = headers(inbound.origin.request_id, getattr(exc, "decision_id", None))
         return _error_response(request_id, exc, out)
     out = headers(inbound.origin.request_id, outcome.decision_id)
+    if outcome.stream is not None:  # relayed live, event by event
+        return EventStreamResponse(outcome.stream, _live(request_id, outcome.stream), out)
+    text = getattr(outcome.reply, "content", None) or "null"
+    if message.get("method") in STREAMING:  # a held stream's answer, approved: delivered as it was kept
+        return StreamingResponse(_live(request_id, _replayed(text)), media_type="text/event-stream", headers=out)
     try:
-        body = json.loads(getattr(outcome.reply, "content", None) or "null")
+        body = json.loads(text)
     except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
         broken = GatewayError("the agent's answer could not be passed on after redaction")
         return _error_response(request_id, broken, out)
-    if message.get("method") in STREAMING:
-        return StreamingResponse(_sse(request_id, body), media_type="text/event-stream", headers=out)
     return JSONResponse(result(request_id, body["result"]), headers=out)
 
 

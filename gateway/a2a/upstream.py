@@ -12,6 +12,7 @@ back to the caller), a network or HTTP failure the matching `UpstreamFailed`.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,23 +130,23 @@ class AgentHub:
             raise to_gateway_error(exc) from exc
         return _answer(message)
 
-    async def stream(self, name: str, method: str, params: Any) -> list[dict[str, Any]]:
-        """A streaming JSON-RPC request, read to its end: each event as `{"result": ...}` or `{"error": ...}`."""
+    async def stream(self, name: str, method: str, params: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """A streaming JSON-RPC request: each event as it arrives, as `{"result": ...}` or `{"error": ...}`.
+        Closing the generator early (the caller left) closes the upstream connection."""
         agent, url = self.config(name), await self.endpoint(name)
         headers = self._headers(agent, method, stream=True)
-        events: list[dict[str, Any]] = []
         try:
             async with open_stream(self.http, url, _rpc(method, params), headers, agent.timeout_s) as resp:
                 if not resp.content_type.startswith("text/event-stream"):  # an error answered as plain JSON
-                    return [_answer(json.loads(await resp.read()))]
+                    yield _answer(json.loads(await resp.read()))
+                    return
                 async for _, data in sse_events(resp, url):
                     message = load_event(data)
-                    events.append({"error": message["error"]} if "error" in message else _answer(message))
+                    yield {"error": message["error"]} if "error" in message else _answer(message)
         except UpstreamError as exc:
             raise to_gateway_error(exc) from exc
         except ValueError as exc:
             raise UpstreamFailed(f"agent '{name}' sent a body that is not JSON") from exc
-        return events
 
     async def post(self, name: str, body: Any) -> Any:
         """A plain HTTP agent: the JSON body POSTed as it is; its JSON answer."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, insert, select
+from sqlalchemy import ColumnElement, Connection, Select, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,7 @@ from gateway.audit.signing import Signer, signer_from
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.store.db import Database
+from gateway.store.sqlite_thread import SqliteThread
 from gateway.store.tables import AuditEventRow
 
 log = logging.getLogger("gateway.audit")
@@ -87,6 +88,8 @@ class AuditLog:
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None  # the writer's own connection: no pool round trip per batch
+        # a SQLite file: each batch is one hop to a thread of its own instead of one per statement
+        self._sqlite: SqliteThread | None = None
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, metrics: Metrics | None = None) -> AuditLog:
@@ -150,13 +153,7 @@ class AuditLog:
             try:
                 if self.db.file_replaced():
                     raise OSError("the SQLite store's file was deleted or replaced under the gateway")
-                if self._conn is None:
-                    self._conn = await self.db.engine.connect()
-                async with self._conn.begin():
-                    before, frontier = await tree.append(self._conn, rows)
-                    await self._conn.execute(insert(AuditEventRow), rows)
-                    if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
-                        await tree.store_checkpoint(self._conn, self.signer, frontier)
+                await self._store(rows)
                 return True
             except (SQLAlchemyError, OSError) as exc:  # the store, the driver, the network or the disk
                 await self._drop_connection()
@@ -173,6 +170,23 @@ class AuditLog:
                 return False
         return False
 
+    async def _store(self, rows: list[dict[str, Any]]) -> None:
+        def append(conn: Connection) -> None:
+            before, frontier = tree.append(conn, rows)
+            conn.execute(insert(AuditEventRow), rows)
+            if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
+                tree.store_checkpoint(conn, self.signer, frontier)
+
+        if self.db.sqlite_file is not None:
+            if self._sqlite is None:
+                self._sqlite = SqliteThread(self.db.sqlite_file)
+            await self._sqlite.run(append)
+            return
+        if self._conn is None:
+            self._conn = await self.db.engine.connect()
+        async with self._conn.begin():
+            await self._conn.run_sync(append)
+
     def _spill(self, rows: list[dict[str, Any]], exc: Exception) -> None:
         if self.metrics:
             self.metrics.audit_failures.inc(len(rows))
@@ -180,6 +194,8 @@ class AuditLog:
             log.error("audit record not stored (%s): %s", type(exc).__name__, json.dumps(row, default=str))
 
     async def _drop_connection(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.drop()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(SQLAlchemyError, OSError):
@@ -189,8 +205,9 @@ class AuditLog:
         """Sign a checkpoint of the log as it stands, unless one of that size exists; its size, or None."""
         if self.signer is None:
             return None
+        signer = self.signer
         async with self.db.engine.begin() as conn:
-            return await tree.checkpoint_if_new(conn, self.signer)
+            return await conn.run_sync(lambda sync: tree.checkpoint_if_new(sync, signer))
 
     async def _checkpoint_timer(self) -> None:
         while True:
@@ -214,6 +231,8 @@ class AuditLog:
             await self.checkpoint()
         except SQLAlchemyError as exc:
             log.warning("audit: the checkpoint at shutdown failed: %s", exc)
+        if self._sqlite is not None:
+            await self._sqlite.aclose()
 
     async def read(
         self,

@@ -5,6 +5,10 @@ PostgreSQL holds as a row lock and SQLite as its write lock, so no other transac
 and later fail to upgrade), numbers its events from the head's size, hashes them into the frontier and
 stores the new head with the events. Concurrent writers and replicas therefore make one log, with no gap
 and no fork: a transaction that rolls back takes its numbers with it.
+
+The functions are synchronous, over a SQLAlchemy `Connection`: the SQLite writer runs a whole batch in one
+hop to its own thread (one hop instead of one per statement), and async callers on PostgreSQL run them with
+`AsyncConnection.run_sync`.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, func, insert, select, update
 
 from gateway.audit.leaf import event_leaf
 from gateway.audit.merkle import Frontier
@@ -25,17 +28,17 @@ from gateway.store.tables import AuditCheckpoint, AuditHead
 log = logging.getLogger("gateway.audit")
 
 
-async def lock_head(conn: AsyncConnection) -> Frontier:
+def lock_head(conn: Connection) -> Frontier:
     """Lock the head row for the rest of the transaction and return the tree it describes."""
     touch = update(AuditHead).where(AuditHead.id == 1).values(size=AuditHead.size)
-    head = (await conn.execute(touch.returning(AuditHead.size, AuditHead.frontier))).one()
+    head = (conn.execute(touch.returning(AuditHead.size, AuditHead.frontier))).one()
     return Frontier.from_hex(head.size, head.frontier)
 
 
-async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
     """Number and hash `rows` (in place) after the events already in the log; returns the old size and the
     new tree. Call inside the transaction that inserts the rows."""
-    frontier = await lock_head(conn)
+    frontier = lock_head(conn)
     before = frontier.size
     for row in rows:
         ts = row["ts"]
@@ -43,7 +46,7 @@ async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> tuple
         leaf = event_leaf(row, frontier.size)
         row["seq"], row["leaf_hash"] = frontier.size, leaf.hex()
         frontier.append(leaf)
-    await conn.execute(
+    conn.execute(
         update(AuditHead)
         .where(AuditHead.id == 1)
         .values(size=frontier.size, frontier=frontier.hex(), updated_at=datetime.now(UTC))
@@ -51,10 +54,10 @@ async def append(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> tuple
     return before, frontier
 
 
-async def store_checkpoint(conn: AsyncConnection, signer: Signer, frontier: Frontier) -> str:
+def store_checkpoint(conn: Connection, signer: Signer, frontier: Frontier) -> str:
     """Sign the tree's current root and store the checkpoint (with the frontier, for pruning later)."""
     note = signer.sign_checkpoint(frontier.size, frontier.root())
-    await conn.execute(
+    conn.execute(
         insert(AuditCheckpoint).values(
             tree_size=frontier.size,
             root_hash=frontier.root().hex(),
@@ -66,20 +69,20 @@ async def store_checkpoint(conn: AsyncConnection, signer: Signer, frontier: Fron
     return note
 
 
-async def latest_checkpoint_size(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.coalesce(func.max(AuditCheckpoint.tree_size), 0)))).scalar_one())
+def latest_checkpoint_size(conn: Connection) -> int:
+    return int((conn.execute(select(func.coalesce(func.max(AuditCheckpoint.tree_size), 0)))).scalar_one())
 
 
-async def head_size(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(AuditHead.size).where(AuditHead.id == 1))).scalar_one())
+def head_size(conn: Connection) -> int:
+    return int((conn.execute(select(AuditHead.size).where(AuditHead.id == 1))).scalar_one())
 
 
-async def checkpoint_if_new(conn: AsyncConnection, signer: Signer) -> int | None:
+def checkpoint_if_new(conn: Connection, signer: Signer) -> int | None:
     """Write a checkpoint of the current tree unless one of that size exists; the tree size, or None."""
-    if await head_size(conn) <= await latest_checkpoint_size(conn):
+    if head_size(conn) <= latest_checkpoint_size(conn):
         return None  # nothing new: no lock taken, so an idle gateway never blocks writers
-    frontier = await lock_head(conn)
-    if frontier.size <= await latest_checkpoint_size(conn):  # another replica got there first
+    frontier = lock_head(conn)
+    if frontier.size <= latest_checkpoint_size(conn):  # another replica got there first
         return None
-    await store_checkpoint(conn, signer, frontier)
+    store_checkpoint(conn, signer, frontier)
     return frontier.size

@@ -189,7 +189,7 @@ async def verify_store(db: Database, verifier: Verifier) -> Report:
     except BadCheckpoint as exc:
         return Report(problem=str(exc))
     async with db.engine.connect() as conn:
-        head = await tree.head_size(conn)
+        head = await conn.run_sync(tree.head_size)
     check = LogCheck(checkpoints, head)
     events = AuditLog(db).read(filters=Filters(), where=or_(AuditEventRow.seq < head, AuditEventRow.seq.is_(None)))
     async with aclosing(events):  # stopping early closes the read (and its connection) at once
@@ -199,7 +199,7 @@ async def verify_store(db: Database, verifier: Verifier) -> Report:
     report = check.finish()
     if report.ok:
         async with db.engine.connect() as conn:
-            now = await tree.head_size(conn)
+            now = await conn.run_sync(tree.head_size)
             beyond = (await conn.execute(select(func.min(AuditEventRow.seq)).where(AuditEventRow.seq >= now))).scalar()
         if beyond is not None:
             report.problem = f"event seq {beyond} is beyond the log's head ({now}): inserted"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -29,6 +32,14 @@ def serve(
             help="text, or json: one JSON object a line with the call's request and decision ids (never PII)",
         ),
     ] = "text",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            envvar="GATEWAY_WORKERS",
+            min=1,
+            help="processes sharing the port, the store and the policy (default: the number of usable cores)",
+        ),
+    ] = None,
 ) -> None:
     """Run the gateway. Without a config: SQLite, embedded Rego, the built-in echo upstream and a demo key."""
     from gateway.app import build_services, create_app
@@ -47,8 +58,15 @@ def serve(
     if settings.is_demo:
         _, key = with_db(settings, _rotate_demo_key)
         _banner(settings, host, port, key)
+    count = workers or len(os.sched_getaffinity(0))
+    app: Any = create_app(settings)
+    if count > 1:  # each worker builds the same app from the environment (uvicorn spawns fresh interpreters)
+        app = "gateway.app:app_from_environment"
+        _share_with_workers(config)
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=count > 1,
+        workers=count,
         host=host,
         port=port,
         log_level=log_level,
@@ -56,6 +74,14 @@ def serve(
         log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,  # json: uvicorn's lines too
         http=BoundedHttpToolsProtocol,  # a request's headers are bounded before they are buffered
     )
+
+
+def _share_with_workers(config: Path | None) -> None:
+    """What worker processes need from this one: the config file's path and a folder where their metrics meet
+    (fresh for each start, so counters begin at zero as they do with one process)."""
+    if config is not None:
+        os.environ["GATEWAY_CONFIG"] = str(config.resolve())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
 
 
 async def _rotate_demo_key(db: Database) -> tuple[str, str]:

@@ -9,6 +9,7 @@ refused in the parse stage, so the refusal is audited with the agent who tried.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from pydantic import SecretStr
@@ -77,7 +78,10 @@ async def run_call(request: Request, pipeline: Pipeline, hub: McpHub, exchange: 
         return payload
 
     key = bearer_key(request)
-    inbound = Inbound(origin(request, "mcp"), SecretStr(key) if key else None, exchange.message, parse)
+    came = origin(request, "mcp")
+    if came.session is None and exchange.session is not None:  # X-Gateway-Session wins over the MCP session
+        came = replace(came, session=("mcp", exchange.session.session_id))
+    inbound = Inbound(came, SecretStr(key) if key else None, exchange.message, parse)
     if extras:
         hub.extras[inbound.origin.call_id] = extras
     try:

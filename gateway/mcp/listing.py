@@ -1,9 +1,16 @@
-"""`tools/list` per agent: the server's offered tools (see `catalog`) that the policy lets this agent call.
+"""Listings per agent: what the policy lets this agent use, probed item by item as `tools/list` always was.
 
-Each tool is asked about once with a request-phase input for a call of it with no arguments (`kind: tool`,
-`operation: tools/call`, `tool_calls[0].arguments == {}`), plus `call.tool`: the tool's annotations and
-the description scan's findings. A tool the policy would hold is listed (the agent may call it and wait).
-Like `GET /v1/models`, these probes are not audited; a tool withheld by its pin is audited when seen.
+    tools/list                 the server's offered tools (see `catalog`)     probe: tools/call of the tool
+    resources/list             the server's resources                          probe: resources/read of the URI
+    resources/templates/list   the server's resource templates                 probe: resources/read of the template
+    prompts/list               the server's prompts                            probe: prompts/get of the prompt
+
+Each item is asked about once with a request-phase input for a call of it with no arguments (`kind: tool`,
+`operation` the call the item is for, `target` its name, URI or URI template, `tool_calls[0].arguments ==
+{}`); a tool's probe also carries `call.tool`: its annotations and the description scan's findings. An item
+the policy would hold is listed (the agent may call it and wait). Like `GET /v1/models`, these probes are not
+audited; a tool withheld by its pin is audited when seen. Listings are paginated as upstream paginates them
+(the cursor is passed through); each page is filtered.
 """
 
 from __future__ import annotations
@@ -17,14 +24,31 @@ from gateway.policy.input import build_input
 from gateway.services import Services
 from gateway.stages.decide import evaluate
 
+# method -> (the result's list field, the item's name field, the operation the item is probed for)
+LISTINGS: dict[str, tuple[str, str, str]] = {
+    "resources/list": ("resources", "uri", "resources/read"),
+    "resources/templates/list": ("resourceTemplates", "uriTemplate", "resources/read"),
+    "prompts/list": ("prompts", "name", "prompts/get"),
+}
+
+
+def probe(server: str, name: str, operation: str, principal: Principal, request_id: str, routes: list[str]) -> Any:
+    """The input of a probe: a call of `name` with no arguments, as `operation`."""
+    call = ToolCall(id="", name=name, arguments="{}")
+    payload = ToolPayload(server=server, call=call, operation=operation)
+    probe_call = Call(surface="mcp", principal=principal, request_id=request_id, payload=payload)
+    return build_input(probe_call, "request", routes, [call])
+
 
 def probe_input(entry: ToolEntry, principal: Principal, request_id: str, routes: list[str]) -> dict[str, Any]:
-    call = ToolCall(id="", name=entry.name, arguments="{}")
-    payload = ToolPayload(server=entry.server, call=call)
-    probe = Call(surface="mcp", principal=principal, request_id=request_id, payload=payload)
-    input_doc = build_input(probe, "request", routes, [call])
+    input_doc: dict[str, Any] = probe(entry.server, entry.name, "tools/call", principal, request_id, routes)
     input_doc["call"]["tool"] = {"annotations": entry.tool.get("annotations") or {}, "findings": entry.findings}
     return input_doc
+
+
+async def _allowed(services: Services, input_doc: dict[str, Any]) -> bool:
+    decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
+    return decision.allow
 
 
 async def visible_tools(
@@ -33,10 +57,22 @@ async def visible_tools(
     routes = list(services.settings.routes)
     visible = []
     for entry in entries.values():
-        if not entry.offered:
-            continue
-        input_doc = probe_input(entry, principal, request_id, routes)
-        decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
-        if decision.allow:
+        if entry.offered and await _allowed(services, probe_input(entry, principal, request_id, routes)):
             visible.append(entry.tool)
     return visible
+
+
+async def visible_items(
+    services: Services, server: str, method: str, listed: dict[str, Any], principal: Principal, request_id: str
+) -> dict[str, Any]:
+    """One page of a resources or prompts listing (wire JSON), without the items the policy refuses."""
+    field, key, operation = LISTINGS[method]
+    routes = list(services.settings.routes)
+    visible = []
+    for item in listed.get(field) or []:
+        name = item.get(key) if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name:
+            continue  # an item the agent could not name in a call is not offered
+        if await _allowed(services, probe(server, name, operation, principal, request_id, routes)):
+            visible.append(item)
+    return {**listed, field: visible}

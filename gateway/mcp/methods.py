@@ -4,7 +4,7 @@ initialize                 2025-11-25: opens a session bound to the agent key
 server/discover            2026-07-28: the gateway's versions and capabilities
 ping, logging/setLevel     answered here
 tools/list                 the tools the pins and the policy let this agent see (`listing`)
-resources/list, resources/templates/list, prompts/list    passed through from upstream
+resources/list, resources/templates/list, prompts/list    upstream's page, less what the policy refuses
 tools/call, resources/read, prompts/get                   through the pipeline (`calls`)
 """
 
@@ -23,7 +23,7 @@ from gateway.errors import GatewayError
 from gateway.mcp.calls import CALLS, run_call, shape
 from gateway.mcp.hub import McpHub
 from gateway.mcp.jsonrpc import METHOD_NOT_FOUND, RpcError, error, gateway_error, http_status, result
-from gateway.mcp.listing import visible_tools
+from gateway.mcp.listing import visible_items, visible_tools
 from gateway.mcp.protocol import SESSION_HEADER, Exchange, negotiate
 from gateway.mcp.waiting import respond
 from gateway.model import Principal
@@ -31,11 +31,12 @@ from gateway.services import Services
 
 CAPABILITIES: dict[str, Any] = {"tools": {"listChanged": False}, "resources": {}, "prompts": {}}
 CACHE_FIELDS = {"ttlMs": 0, "cacheScope": "private"}  # listings depend on the agent: never shared
-Lister = Callable[[ClientSession], Awaitable[types.Result]]
-PASSED_THROUGH: dict[str, Lister] = {
-    "resources/list": lambda s: s.list_resources(),
-    "resources/templates/list": lambda s: s.list_resource_templates(),
-    "prompts/list": lambda s: s.list_prompts(),
+Page = types.PaginatedRequestParams | None
+Lister = Callable[[ClientSession, Page], Awaitable[types.Result]]
+FILTERED: dict[str, Lister] = {
+    "resources/list": lambda s, page: s.list_resources(params=page),
+    "resources/templates/list": lambda s, page: s.list_resource_templates(params=page),
+    "prompts/list": lambda s, page: s.list_prompts(params=page),
 }
 
 
@@ -75,11 +76,21 @@ async def _answer(services: Services, hub: McpHub, exchange: Exchange, principal
         return {}
     if method == "tools/list":
         return await _list_tools(services, hub, exchange, principal)
-    lister = PASSED_THROUGH.get(method or "")
-    if lister is not None:
-        listed = await hub.upstream(exchange.server).request(lister)
-        return {**listed.model_dump(mode="json", by_alias=True, exclude_none=True), **CACHE_FIELDS}
+    lister = FILTERED.get(method or "")
+    if lister is not None and method is not None:
+        listed = await _list(hub, exchange, lister)
+        visible = await visible_items(services, exchange.server, method, listed, principal, str(exchange.request_id))
+        return {**visible, **CACHE_FIELDS}
     raise RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+
+
+async def _list(hub: McpHub, exchange: Exchange, lister: Lister) -> dict[str, Any]:
+    """One page of an upstream listing (the client's cursor passed on), as wire JSON."""
+    params = exchange.message.get("params")
+    cursor = params.get("cursor") if isinstance(params, dict) else None
+    page = types.PaginatedRequestParams(cursor=cursor) if isinstance(cursor, str) and cursor else None
+    listed = await hub.upstream(exchange.server).request(lambda session: lister(session, page))
+    return listed.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 async def dispatch(

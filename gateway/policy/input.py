@@ -35,6 +35,14 @@ def request_tool_calls(call: Call) -> list[ToolCall]:
     return []
 
 
+def hosted_tools(payload: ModelPayload) -> list[str]:
+    """The hosted tools a Responses call offers (web_search, code_interpreter, mcp:<server_label>, ...): they run
+    at the provider, so the decision must name each (`hosted_tools`) for the call to go ahead."""
+    if payload.api != "responses":
+        return []
+    return [t.name for t in payload.request.tools if t.hosted]
+
+
 def _kind_fields(call: Call) -> dict[str, Any]:
     """The fields whose meaning depends on the kind of call (the same keys for every kind)."""
     payload = call.payload
@@ -42,6 +50,7 @@ def _kind_fields(call: Call) -> dict[str, Any]:
         chat = payload.request
         return {
             "tools": [t.name for t in chat.tools],
+            "hosted_tools": hosted_tools(payload),
             "message_count": len(chat.messages),
             "max_tokens": chat.max_tokens,
         }
@@ -63,6 +72,7 @@ def build_input(
     upstream: dict[str, str] | None = None,
     findings: Findings | None = None,
     internal: bool = False,
+    session: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
@@ -85,4 +95,5 @@ def build_input(
         "pii": findings.summary() if findings else [],
         "pii_truncated": bool(findings and findings.truncated),
         "routes": routes,
+        "session": session,  # what the call's session saw before it (gateway.sessions), null outside one
     }

@@ -32,6 +32,7 @@ class Kept:
     input_items: list[dict[str, Any]]
     conversation: list[dict[str, Any]]
     decision_id: str | None = None  # the request-phase decision that let the call through
+    session: str | None = None  # the conversation's session (its first response's id): gateway.sessions
 
 
 class ResponseStore:
@@ -48,6 +49,7 @@ class ResponseStore:
                 "input_items": kept.input_items,
                 "conversation": kept.conversation,
                 "decision_id": kept.decision_id,
+                "session": kept.session,
             }
         )
         row = StoredResponse(
@@ -79,7 +81,8 @@ class ResponseStore:
         if row is None:
             return None
         value = self.cipher.open(row.payload)
-        return Kept(value["response"], value["input_items"], value["conversation"], value.get("decision_id"))
+        items, conversation = value["input_items"], value["conversation"]
+        return Kept(value["response"], items, conversation, value.get("decision_id"), value.get("session"))
 
     async def delete(self, agent: str, response_id: str) -> bool:
         query = delete(StoredResponse).where(StoredResponse.response_id == response_id, StoredResponse.agent == agent)

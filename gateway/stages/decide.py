@@ -15,31 +15,39 @@ from typing import Any
 
 from connectors.base import StreamEnd, StreamStart, TextDelta, ToolCall
 from gateway.audit.journal import Journal
-from gateway.enforcement import Capabilities, Plan, plan
+from gateway.enforcement import Capabilities, Plan, deny_unallowed_hosted, plan
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
 from gateway.flight import Flight
 from gateway.metrics import Metrics
-from gateway.model import Decision, Phase
+from gateway.model import Decision, ModelPayload, Phase
 from gateway.pii.findings import Findings
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.input import build_input, request_tool_calls
+from gateway.policy.input import build_input, hosted_tools, request_tool_calls
 from gateway.reply import Part
 from gateway.services import Services
 from gateway.settings import PolicyConfig
 from gateway.stages.hold import hold_response
 
 
+def _late(phase: Phase, config: PolicyConfig, version: str) -> Decision:
+    return Decision.failed(phase, "policy_unavailable", f"no decision within {config.timeout_ms:g} ms", version)
+
+
 async def _ask(engine: PolicyEngine, input_doc: dict[str, Any], config: PolicyConfig, phase: Phase) -> Decision:
     version = engine.version
+    budget = config.timeout_ms / 1000
+    started = time.perf_counter()
     try:
-        async with asyncio.timeout(config.timeout_ms / 1000):
+        async with asyncio.timeout(budget):
             raw = await engine.evaluate(input_doc)
     except TimeoutError:
-        return Decision.failed(phase, "policy_unavailable", f"no decision within {config.timeout_ms:g} ms", version)
+        return _late(phase, config, version)
     except PolicyUnavailable as exc:
         return Decision.failed(phase, "policy_unavailable", exc.message, version)
     except PolicyEngineError as exc:
         return Decision.failed(phase, "policy_error", exc.message, version)
+    if time.perf_counter() - started > budget:  # an evaluation on the loop's thread cannot be interrupted
+        return _late(phase, config, version)
     return Decision.from_document(raw, phase=phase, policy_version=version)
 
 
@@ -63,9 +71,11 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     findings = flight.findings if phase == "request" else Findings(tuple(journal.output_findings))
     internal = call.kind in ("model", "embeddings") and services.settings.internal_route(call.target)
     routes = list(services.settings.routes)
-    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal)
+    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session)
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
+    if phase == "request" and isinstance(call.payload, ModelPayload):
+        enforced = deny_unallowed_hosted(enforced, hosted_tools(call.payload))
     journal.decided(call.principal, call, decision, enforced, calls, findings)
     if enforced.action == "deny" and decision.error == "policy_unavailable":  # no verdict: try again shortly
         raise PolicyUnavailable("the policy engine could not decide in time", enforced.reasons, decision.decision_id)
@@ -93,6 +103,12 @@ async def decide(flight: Flight, services: Services, journal: Journal) -> Flight
     return replace(
         flight, plan=await _decide(flight, services, journal, "request", request_tool_calls(flight.need_call()))
     )
+
+
+async def decide_output(flight: Flight, services: Services, journal: Journal) -> Plan:
+    """A response-phase decision on what came back so far, without tool calls (an agent's stream, event by event:
+    `gateway.a2a.live`). A deny raises, as in `decide`."""
+    return await _decide(flight, services, journal, "response", [])
 
 
 async def decide_response(

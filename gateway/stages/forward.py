@@ -24,6 +24,7 @@ from connectors.base import (
     StreamEvent,
 )
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
+from connectors.openai_responses import ResponsesConnector
 from gateway.a2a.forward import forward_agent
 from gateway.audit.journal import Journal
 from gateway.errors import (
@@ -97,9 +98,9 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
     if isinstance(payload, AgentPayload):  # another agent: one upstream, no route targets to try in turn
         return await forward_agent(flight, services, journal)
     if isinstance(payload, ModelPayload) and payload.request.stream:
-        upstream = await forward_stream(payload.request, route, services, journal)
+        upstream = await forward_stream(payload.request, route, services, journal, payload.api == "responses")
     elif isinstance(payload, ModelPayload):
-        upstream = await forward_chat(payload.request, route, services, journal)
+        upstream = await forward_chat(payload.request, route, services, journal, payload.api == "responses")
     elif isinstance(payload, EmbeddingsPayload):
         upstream = await forward_embeddings(payload.request, route, services, journal)
     else:
@@ -108,10 +109,23 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
     return replace(flight, served=target), answer
 
 
+def native(services: Services, target: RouteTarget, responses: bool) -> ResponsesConnector | None:
+    """The target's connector, if this is a Responses call and the target takes it as it is (`responses:
+    native`); None: the call is translated for the target (to Chat Completions or Messages)."""
+    provider = services.settings.providers[target.provider]
+    connector = services.connector(target)
+    if responses and provider.responses == "native" and isinstance(connector, ResponsesConnector):
+        return connector
+    return None
+
+
 async def forward_chat(
-    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal
+    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal, responses: bool = False
 ) -> tuple[ChatResponse, RouteTarget]:
     async def send(target: RouteTarget) -> ChatResponse:
+        speaks = native(services, target, responses)
+        if speaks is not None:
+            return await speaks.respond(request, timeout=route.timeout_s)
         return await services.connector(target).complete(request, timeout=route.timeout_s)
 
     return await _attempts(route, services, journal, send)
@@ -129,12 +143,16 @@ async def _rest(first: StreamEvent, stream: AsyncGenerator[StreamEvent, None]) -
 
 
 async def forward_stream(
-    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal
+    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal, responses: bool = False
 ) -> tuple[AsyncIterator[StreamEvent], RouteTarget]:
     """Opens the stream on the first target that produces an event; returns the whole event stream."""
 
     async def send(target: RouteTarget) -> AsyncIterator[StreamEvent]:
-        stream = services.connector(target).stream(request, timeout=route.timeout_s)
+        speaks = native(services, target, responses)
+        if speaks is not None:
+            stream = speaks.respond_stream(request, timeout=route.timeout_s)
+        else:
+            stream = services.connector(target).stream(request, timeout=route.timeout_s)
         try:
             first = await asyncio.wait_for(anext(stream), timeout=route.timeout_s)
         except StopAsyncIteration as exc:

@@ -7,6 +7,12 @@ bounded look-behind (`gateway.pii.stream`), so a value split across streamed del
 of the listed types the model wrote are redacted, and pseudonyms are restored to the real values, in text
 and in tool-call arguments. What comes back is inspected either way; its findings reach the response-phase
 decision.
+
+Two things of the provider's own format ride along and cannot be edited, so they are kept or dropped whole:
+- OpenAI logprobs: each token's entry is re-aligned with the text released, and dropped when any of its
+  characters was changed (redacted, or a pseudonym restored): it would spell out what the agent must not see.
+- Anthropic thinking blocks: signed by the provider, so never rewritten; a block whose thinking holds a value
+  of a listed type is dropped (and audited as `dropped`). A pseudonym in it stays a pseudonym.
 """
 
 from __future__ import annotations
@@ -15,14 +21,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from connectors.base import StreamEnd, TextDelta, ToolCall
+from connectors.base import StreamEnd, TextDelta, Thinking, ToolCall
 from gateway.audit.journal import Journal
 from gateway.flight import Flight
 from gateway.pii.findings import Finding
 from gateway.pii.redactor import Pseudonyms
 from gateway.pii.segments import rewrite, segments
 from gateway.pii.service import INLINE_CHARS, PiiService
-from gateway.pii.stream import StreamScrubber
+from gateway.pii.stream import LogprobAligner, StreamScrubber
 from gateway.reply import Part
 from gateway.services import Services
 
@@ -78,6 +84,41 @@ class _Output:
         text = self.pii.redact(text, spans, self.modes, self.pseudonyms) if spans else text
         return self.pseudonyms.restore(text)
 
+    async def thinking_passes(self, thinking: Thinking, index: int) -> bool:
+        """Whether a thinking block may reach the agent: no value of a listed type in its text."""
+        text = thinking.text()
+        if len(text) <= INLINE_CHARS:
+            findings = self.pii.inspector.findings(text, "output", index)
+        else:
+            findings = await asyncio.to_thread(self.pii.inspector.findings, text, "output", index)
+        self.journal.output_findings.extend(findings)
+        listed = [f for f in findings if f.type in self.listed]
+        self.done.extend((f, DROPPED) for f in listed)
+        return not listed
+
+
+DROPPED = "dropped"  # the audit's mode for a value in a thinking block, which went with its block
+
+
+class _Text:
+    """The answer's text through the look-behind and the scrubber, with its logprobs re-aligned."""
+
+    def __init__(self, output: _Output) -> None:
+        self.output, self.window, self.logprobs = output, StreamScrubber(), LogprobAligner()
+
+    async def feed(self, delta: TextDelta) -> TextDelta | None:
+        self.logprobs.feed(delta.text, delta.logprobs)
+        return await self._release(self.window.feed(delta.text))
+
+    async def flush(self) -> TextDelta | None:
+        return await self._release(self.window.flush())
+
+    async def _release(self, text: str) -> TextDelta | None:
+        if not text:
+            return None
+        scrubbed = await self.output.scrub_async(text)
+        return TextDelta(text=scrubbed, logprobs=self.logprobs.release(len(text), scrubbed == text))
+
 
 async def redact_response(
     flight: Flight, services: Services, journal: Journal, parts: AsyncIterator[Part]
@@ -87,13 +128,21 @@ async def redact_response(
             yield part
         return
     output = _Output(services.pii, flight, journal)
-    window = StreamScrubber()
-    calls = 0
+    text = _Text(output)
+    calls = thinking = 0
     async for part in parts:
         if isinstance(part, TextDelta):
-            text = window.feed(part.text)
-            if text:
-                yield TextDelta(text=await output.scrub_async(text))
+            released = await text.feed(part)
+            if released:
+                yield released
+            continue
+        if isinstance(part, Thinking):
+            rest = await text.flush()  # a new block: no value runs on from the text before it
+            if rest:
+                yield rest
+            if await output.thinking_passes(part, thinking):
+                yield part
+            thinking += 1
             continue
         if isinstance(part, ToolCall):
             arguments = await output.scrub_async(part.arguments, "tool_arguments", calls)
@@ -101,9 +150,9 @@ async def redact_response(
             calls += 1
             continue
         if isinstance(part, StreamEnd):
-            rest = window.flush()
+            rest = await text.flush()
             if rest:
-                yield TextDelta(text=await output.scrub_async(rest))
+                yield rest
             if output.done:
                 journal.redacted(flight.need_call().principal, flight.need_call(), output.done, "response")
         yield part

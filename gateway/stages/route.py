@@ -2,7 +2,9 @@
 
 Model and embeddings calls are routed by model alias through `routes:`; tool and agent calls to the MCP
 server or agent they were addressed to. Each kind has its own router; a
-kind without one has no targets on this gateway and is refused with a clear error.
+kind without one has no targets on this gateway and is refused with a clear error. A Responses call is also
+checked against where it goes (`check_responses`): hosted tools only as the decision allows them, and only
+to providers that speak Responses natively.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from connectors.responses_wire import untranslatable
 from gateway.a2a.forward import agent_route
 from gateway.audit.journal import Journal
-from gateway.enforcement import Plan
-from gateway.errors import RouteNotFound
+from gateway.enforcement import Plan, unallowed_hosted
+from gateway.errors import InvalidRequest, PolicyDenied, RouteNotFound
 from gateway.flight import Flight, Route
 from gateway.mcp.forward import tool_route
-from gateway.model import Call, Kind
+from gateway.model import Call, Kind, ModelPayload
+from gateway.policy.input import hosted_tools
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -47,5 +51,26 @@ def find_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
     return router(call, plan, settings)
 
 
+def check_responses(call: Call, plan: Plan | None, found: Route, settings: Settings) -> None:
+    """A Responses call goes only where it can be carried out as governed: its hosted tools must be named by the
+    decision (else 403), and a call a translated route cannot carry (hosted tools, items the neutral format does
+    not model) needs every target of its route to speak Responses natively (else 400)."""
+    payload = call.payload
+    if not isinstance(payload, ModelPayload) or payload.api != "responses":
+        return
+    refused = unallowed_hosted(hosted_tools(payload), plan)
+    if refused:  # the decide stage denies these already; a pipeline without it must not let them through
+        decision_id = plan.decision_id if plan else ""
+        raise PolicyDenied([f"hosted tool '{name}' is not allowed" for name in refused], decision_id)
+    problem = untranslatable(payload.request)
+    translated = [t.provider for t in found.config.targets() if settings.providers[t.provider].responses != "native"]
+    if problem is not None and translated:
+        message, param = problem
+        raise InvalidRequest(f"{message} (route '{found.alias}', provider '{translated[0]}')", param)
+
+
 async def route(flight: Flight, services: Services, journal: Journal) -> Flight:
-    return replace(flight, route=find_route(flight.need_call(), flight.plan, services.settings))
+    call = flight.need_call()
+    found = find_route(call, flight.plan, services.settings)
+    check_responses(call, flight.plan, found, services.settings)
+    return replace(flight, route=found)

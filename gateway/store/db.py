@@ -36,7 +36,7 @@ class Database:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise ConfigError(f"database_url {url!r} is not usable: {exc}") from exc
         if sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         database = make_url(url).database if sqlite else None
         self._sqlite_file = Path(database) if database and database != ":memory:" else None
@@ -55,6 +55,11 @@ class Database:
             return True
         except (SQLAlchemyError, OSError):
             return False
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite store's file; None for PostgreSQL or an in-memory database."""
+        return self._sqlite_file
 
     def file_replaced(self) -> bool:
         """A SQLite store whose file was deleted or replaced since the start: writes would land in an unlinked
@@ -93,7 +98,7 @@ def _inode(path: Path) -> int | None:
         return None
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets exports read while the gateway writes; busy_timeout makes other processes wait, not fail."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -187,3 +187,20 @@ class McpToolPin(Base):
     seen_hash: Mapped[str] = mapped_column(String(64))
     seen: Mapped[dict[str, Any]] = mapped_column(JSON)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SessionSummary(Base):
+    """What the gateway saw in one agent's session (`gateway.sessions`): types, names and counts, never values.
+
+    `session_id` is a hash of the agent and the session key it sent, so one agent's sessions are out of
+    another's reach. Writers update a row only at the `version` they read (no lost updates)."""
+
+    __tablename__ = "sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent: Mapped[str] = mapped_column(String(200), index=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 import anyio
@@ -19,7 +20,16 @@ from starlette.types import Receive, Scope, Send
 
 from connectors.base import StreamStart
 from gateway.errors import ApprovalPending, GatewayError, InvalidRequest, RequestTooLarge
-from gateway.model import MAX_END_USER, MAX_REQUEST_ID, Inbound, Origin, Parser, identifier_problem, new_id
+from gateway.model import (
+    MAX_END_USER,
+    MAX_REQUEST_ID,
+    MAX_SESSION,
+    Inbound,
+    Origin,
+    Parser,
+    identifier_problem,
+    new_id,
+)
 from gateway.pipeline import Pipeline, Stream
 from gateway.reply import Event, Reply
 from gateway.surfaces.body import Unparsable
@@ -49,14 +59,23 @@ class WireFormat(Protocol):
 _UNREAD = object()
 
 
-async def handle(request: Request, wire: WireFormat, body: Any = _UNREAD, parser: Parser | None = None) -> Response:
+async def handle(
+    request: Request,
+    wire: WireFormat,
+    body: Any = _UNREAD,
+    parser: Parser | None = None,
+    session: tuple[str, str] | None = None,
+) -> Response:
     """Run one agent call through the pipeline and answer in `wire`'s format, streamed or not. A surface that
-    reads the body itself (to resolve what it refers to) passes it, and the parser it made for it."""
+    reads the body itself (to resolve what it refers to) passes it, and the parser it made for it; one whose
+    protocol names a session (a Responses chain) passes it (`X-Gateway-Session` still wins)."""
     pipeline: Pipeline = request.app.state.pipeline
     if body is _UNREAD:
         body = await read_json(request, pipeline.services.settings.max_request_bytes)
     parser = parser or wire.parser()
     call_in = inbound(request, wire.name, body, parser)
+    if session is not None and call_in.origin.session is None:
+        call_in = replace(call_in, origin=replace(call_in.origin, session=session))
     request_id = call_in.origin.request_id
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
     try:
@@ -173,13 +192,19 @@ def origin(request: Request, surface: str) -> Origin:
     prefer = {p.strip().lower() for p in request.headers.get("prefer", "").split(",")}
     end_user = request.headers.get("x-end-user")
     problem = identifier_problem(end_user, MAX_END_USER) if end_user is not None else None
+    session = request.headers.get("x-gateway-session")  # the agent names its session (gateway.sessions)
+    session_problem = identifier_problem(session, MAX_SESSION, printable=True) if session is not None else None
+    invalid = (f"X-End-User {problem}", "X-End-User") if problem else None
+    if session_problem and invalid is None:
+        invalid = (f"X-Gateway-Session {session_problem}", "X-Gateway-Session")
     return Origin(
         surface=surface,
         request_id=request_id(request.headers.get("x-request-id")),
         end_user=None if problem else end_user,  # never stored as sent: the parse stage refuses the call
         approval_id=(request.headers.get("x-gateway-approval") or "").strip()[:64] or None,
         respond_async="respond-async" in prefer,
-        invalid=(f"X-End-User {problem}", "X-End-User") if problem else None,
+        invalid=invalid,
+        session=("header", session) if session and not session_problem else None,
     )
 
 

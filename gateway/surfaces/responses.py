@@ -3,8 +3,12 @@
 `POST /v1/responses/{id}/cancel`.
 
 A Responses call is a model call (`kind: model`, `operation: responses`) through the same stages as any
-other; it is translated to the neutral format, so any route serves it (Chat Completions or Anthropic
-providers). The gateway keeps the conversation that `previous_response_id` continues (`gateway.responses`).
+other. Its neutral view serves policy and inspection, and any route: translated for Chat Completions or
+Anthropic providers, or sent as it came to a provider that speaks Responses natively (`responses: native`),
+whose answer (or stream of events) comes back as the provider wrote it, with the stages' edits put back.
+The gateway keeps the conversation that `previous_response_id` continues (`gateway.responses`), for every
+route: a native provider receives the whole conversation, never a `previous_response_id` (so an agent
+continues only its own conversations, and a route may change kind between turns).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors import responses_render, responses_wire
+from connectors import responses_native, responses_render, responses_wire
 from connectors.base import ChatResponse
 from connectors.errors import WireFormatError
+from connectors.responses_edit import edit_response
+from connectors.responses_relay import NativeRelay
 from gateway.approvals.cipher import PayloadCipher
 from gateway.errors import GatewayError, InvalidRequest, RouteNotFound
 from gateway.model import ModelPayload, Parser, Principal
@@ -41,7 +47,8 @@ class _ResponsesParser:
         self.previous = previous
         self.previous_id = previous_id
         self.response_id = responses_wire.new_item_id("resp")
-        self.items: list[dict[str, Any]] = []
+        self.items: list[dict[str, Any]] = []  # this turn's input items, with ids (what input_items lists)
+        self.raw: list[dict[str, Any]] = []  # the same as the agent sent them (what the conversation keeps)
         self.settings: dict[str, Any] = {}
         self.store = True
         self.decision_id: str | None = None  # set by the surface once the pipeline decided (`handle`)
@@ -54,15 +61,27 @@ class _ResponsesParser:
                 "previous_response_id",
             )
         self.items = responses_wire.input_items(body)
+        self.raw = responses_wire.raw_input(body)
         history = self.previous.conversation if self.previous else []
-        request = responses_wire.parse_request(body, [*history, *self.items])
+        request = responses_wire.parse_request(body, [*history, *self.raw])
         self.settings = responses_render.echo(body, request.model)
         self.store = body.get("store") is not False
         return ModelPayload(request=request, api="responses")
 
     def kept(self, response: dict[str, Any]) -> Kept:
         history = self.previous.conversation if self.previous else []
-        return Kept(response, self.items, [*history, *self.items, *response["output"]], self.decision_id)
+        return Kept(response, self.items, [*history, *self.raw, *response["output"]], self.decision_id, self.session())
+
+    def session(self) -> str:
+        """The conversation's session (`input.session`): named by its first response (this one, on a first turn)."""
+        if self.previous is not None:
+            return self.previous.session or self.previous_id or self.response_id
+        return self.response_id
+
+    def overrides(self) -> dict[str, Any]:
+        """What a native answer's response object says as the agent asked it (the provider saw the route's
+        model, and the whole conversation instead of `previous_response_id`)."""
+        return {"model": self.settings["model"], "previous_response_id": self.previous_id}
 
 
 def _store(request: Request) -> ResponseStore:
@@ -91,25 +110,34 @@ class ResponsesFormat:
 
     async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
         assert isinstance(parser, _ResponsesParser) and isinstance(reply, ChatResponse)
-        response = responses_render.render_response(reply, parser.settings, parser.response_id)
+        native = reply.extras.get(responses_native.NATIVE)
+        if native is not None:  # the provider's own response, with the stages' edits
+            response = edit_response(native["response"], reply.content, reply.tool_calls, parser.overrides())
+        else:
+            response = responses_render.render_response(reply, parser.settings, parser.response_id)
         await self._keep(parser, response)
         return response
 
     async def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]:
         assert isinstance(parser, _ResponsesParser)
-        renderer = responses_render.ResponseRenderer(parser.settings, parser.response_id)
+        renderer: responses_render.ResponseRenderer | NativeRelay | None = None
+        kept = False
         try:
             async for event in events:
                 if isinstance(event, KeepAlive):
                     yield KEEPALIVE
                     continue
-                for out in renderer.render(event):
+                if renderer is None:  # a native route's stream carries the provider's own events
+                    renderer = _renderer(event, parser)
+                rendered = renderer.render(event)
+                if renderer.final is not None and not kept:  # kept before the agent sees it complete
+                    kept = True
+                    await self._keep(parser, renderer.final)
+                for out in rendered:
                     yield _sse(out)
         except GatewayError as exc:
-            yield _sse(renderer.error(exc.code, exc.message, getattr(exc, "param", None)))
-            return
-        if renderer.final is not None:
-            await self._keep(parser, renderer.final)
+            sequence = renderer.sequence if renderer is not None else 0
+            yield _sse(_error_event(exc, sequence))
 
     def error_payload(self, exc: GatewayError) -> dict[str, Any]:
         return OPENAI_WIRE.error_payload(exc)
@@ -117,6 +145,17 @@ class ResponsesFormat:
     def stream_error(self, exc: GatewayError) -> bytes:
         event = {"type": "error", "sequence_number": 0, "code": exc.code, "message": exc.message, "param": None}
         return _sse(event)
+
+
+def _renderer(first: Event, parser: _ResponsesParser) -> responses_render.ResponseRenderer | NativeRelay:
+    if isinstance(first, responses_native.Upstream):
+        return NativeRelay(parser.overrides())
+    return responses_render.ResponseRenderer(parser.settings, parser.response_id)
+
+
+def _error_event(exc: GatewayError, sequence: int) -> dict[str, Any]:
+    param = getattr(exc, "param", None)
+    return {"type": "error", "sequence_number": sequence, "code": exc.code, "message": exc.message, "param": param}
 
 
 def _sse(event: dict[str, Any]) -> bytes:
@@ -143,7 +182,8 @@ async def create(request: Request) -> Response:
     if principal is not None and isinstance(previous_id, str) and store is not None:
         previous = await store.get(principal.agent, previous_id)
     parser = _ResponsesParser(principal.agent if principal else None, previous, previous_id)
-    return await handle(request, ResponsesFormat(store), body, parser)
+    session = ("responses", parser.session()) if store is not None else None  # nothing kept: no conversation
+    return await handle(request, ResponsesFormat(store), body, parser, session=session)
 
 
 async def _kept(request: Request) -> tuple[str, Kept]:

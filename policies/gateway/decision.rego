@@ -7,6 +7,7 @@
 # - only callers with an agent identity, and not on the blocked list, are allowed
 # - only model aliases the gateway routes (input.routes) may be called (chat and embeddings)
 # - tools on the risky list (data.gateway.risky_tools, in data.json beside this file) are denied
+# - hosted tools (Responses API) only when data.gateway.allowed_hosted_tools names them (none by default)
 # - PII and secrets found in a call to a route whose providers are not all marked `internal: true` are
 #   redacted before the call leaves (every type found); a call too large to inspect whole is denied
 package gateway
@@ -19,7 +20,16 @@ decision := {
 	"hold": null,
 	"redact": redact,
 	"route": null,
+	"hosted_tools": hosted_tools,
 }
+
+# Hosted tools of the Responses API (web_search, code_interpreter, mcp:<server_label>, ...) run at the provider,
+# where the gateway cannot govern their calls: a call offering one goes ahead only if the decision names it.
+# The default allows those listed in data.gateway.allowed_hosted_tools (none as shipped).
+hosted_tools := sort([name |
+	some name in input.call.hosted_tools
+	name in data.gateway.allowed_hosted_tools
+])
 
 default redact := []
 

@@ -150,3 +150,33 @@ test_a_call_too_large_to_inspect_is_denied if {
 	not d.allow
 	d.reasons == ["the call holds more text than the gateway inspects for PII (pii.max_chars)"]
 }
+
+hosted_call(names) := {
+	"kind": "model", "phase": "request", "surface": "openai", "target": "echo", "tool_calls": [],
+	"operation": "responses", "hosted_tools": names,
+}
+
+allowed_hosted(_) := ["web_search"]
+
+test_hosted_tools_are_allowed_by_none_by_default if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as hosted_call(["web_search", "code_interpreter"])
+		with input.routes as routes(0)
+	d.allow
+	d.hosted_tools == []
+}
+
+test_hosted_tools_listed_in_data_are_named_in_the_decision if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as hosted_call(["code_interpreter", "web_search"])
+		with input.routes as routes(0)
+		with data.gateway.allowed_hosted_tools as allowed_hosted(0)
+	d.hosted_tools == ["web_search"]
+}
+
+test_a_call_without_hosted_tools_names_none if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "request", [])
+		with input.routes as routes(0)
+	d.hosted_tools == []
+}

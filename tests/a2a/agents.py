@@ -3,14 +3,16 @@ answers `echo: <the text it got>`, so a test sees what reached it), and a plain 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
-from a2a.helpers.proto_helpers import get_message_text, new_text_message
+from a2a.helpers.proto_helpers import get_message_text, new_task_from_user_message, new_text_message, new_text_part
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
-from a2a.server.tasks import InMemoryTaskStore
+from a2a.server.tasks import InMemoryTaskStore, TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,18 +23,36 @@ SECRET_NOTE = "the customer's address is jane.roe@example.com"  # an answer carr
 
 
 class EchoExecutor(AgentExecutor):
-    """Answers with one message: `echo: <text>`; asked for `/leak`, an answer with an email address."""
+    """Answers with one message: `echo: <text>`; asked for `/leak`, an answer with an email address. Asked for
+    `/slow` (or `/slow-ssn`), a task in steps: it starts working at once, then waits for `gate` (up to 10 s)
+    before its artifact (with an email address; or an SSN) and its completion."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
         self.headers: list[dict[str, str]] = []
+        self.gate = threading.Event()
+        self.gate_opened: list[bool] = []  # per slow task: whether the gate opened (False: it timed out)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.message is not None
         text = get_message_text(context.message)
         self.seen.append(text)
+        if text.strip() in ("/slow", "/slow-ssn"):
+            await self._slow(context, event_queue, text.strip() == "/slow-ssn")
+            return
         answer = SECRET_NOTE if text.strip() == "/leak" else f"echo: {text}"
         await event_queue.enqueue_event(new_text_message(answer, context_id=context.context_id))
+
+    async def _slow(self, context: RequestContext, event_queue: EventQueue, ssn: bool) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work(new_text_message("working on it", context_id=task.context_id, task_id=task.id))
+        self.gate_opened.append(await asyncio.to_thread(self.gate.wait, 10))
+        result = "ssn 536-22-8456" if ssn else f"done: {SECRET_NOTE}"
+        await updater.add_artifact([new_text_part(result)], name="result")
+        await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         return None
@@ -59,6 +79,7 @@ class A2AAgent:
         self.executor = EchoExecutor()
         self.app: Any = None
         self.url = ""
+        self.disconnected = threading.Event()  # a client (the gateway) closed a request's connection early
 
     def bind(self, url: str) -> Starlette:
         self.url = url
@@ -71,7 +92,14 @@ class A2AAgent:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             self.executor.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
-        await self.app(scope, receive, send)
+
+        async def watched() -> Any:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+            return message
+
+        await self.app(scope, watched, send)
 
 
 def http_agent() -> tuple[Starlette, list[Any]]:

@@ -32,9 +32,24 @@ hold := {"reason": "the VIP's planner needs sign-off", "approvers": "finance"} i
     input.principal.end_user == "vip"
 }
 
+hold := {"reason": "answers with addresses need sign-off", "approvers": "finance"} if {
+    input.call.kind == "agent"
+    input.call.phase == "response"
+    input.principal.end_user == "reviewed"
+    some finding in input.pii
+    finding.type == "EMAIL_ADDRESS"
+}
+
 default redact := []
 
 redact := ["EMAIL_ADDRESS"] if input.call.kind == "agent"
+
+deny contains "agents may not hand out SSNs" if {
+    input.call.kind == "agent"
+    input.call.phase == "response"
+    some finding in input.pii
+    finding.type == "US_SSN"
+}
 
 deny contains "interns may not call other agents" if {
     input.call.kind == "agent"
@@ -81,8 +96,10 @@ def intern_key(gateway: Any) -> str:
     return create_key(gateway.settings.database_url, agent="intern", team="cs")
 
 
-async def agent_rows(gateway: Any, target: str, event: str = "decision") -> list[dict[str, Any]]:
-    rows = await asyncio.to_thread(audit_rows, gateway.settings.database_url)
+async def agent_rows(gateway: Any, target: str, event: str = "decision", wait_for: int = 0) -> list[dict[str, Any]]:
+    """The audit rows of calls to `target` (waiting up to 5 s for `wait_for` rows in all: a stream's records
+    land when it ends, which may be just after the client read its last event)."""
+    rows = await asyncio.to_thread(audit_rows, gateway.settings.database_url, wait_for)
     return [r for r in rows if r["kind"] == "agent" and r["target"] == target and r["event"] == event]
 
 

@@ -105,7 +105,7 @@ def test_serve_with_json_logs_writes_only_json_and_no_pii(tmp_path):
     shutil.copytree(POLICIES, tmp_path / "policies")
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}, "GATEWAY_LOG_FORMAT": "json"}
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "debug"]
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "debug", "--workers", "1"]
     stderr_path = tmp_path / "stderr.log"
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)

@@ -66,7 +66,7 @@ class Deployment:
     def serve(self, port: int | None = None) -> tuple[str, subprocess.Popen[Any]]:
         port = port or free_port()
         proc = subprocess.Popen(
-            [*GATEWAY, "serve", "--port", str(port), "--log-level", "warning"],
+            [*GATEWAY, "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

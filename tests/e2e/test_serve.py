@@ -42,6 +42,7 @@ def served(tmp_path: Path):
         while not any("Uvicorn running" in line for line in lines):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             lines.append(proc.stdout.readline())
+        wait_healthy(f"{url}/readyz", proc, timeout_s=60)  # each worker (one per core) listens once it has started
         yield url, "".join(lines)
     finally:
         proc.terminate()

@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     env["GATEWAY_CONFIG"] = str(tmp / "gateway.yaml")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -115,7 +115,7 @@ def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> N
         key = create_key(database)
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -47,6 +47,19 @@ deny contains "interns may not use secret_tool" if {
     input.call.target == "secret_tool"
     input.principal.agent == "intern"
 }
+
+deny contains "interns may not read internal or customer resources" if {
+    input.call.operation == "resources/read"
+    some prefix in ["bank://audit", "customer://"]
+    startswith(input.call.target, prefix)
+    input.principal.agent == "intern"
+}
+
+deny contains "interns may not escalate" if {
+    input.call.operation == "prompts/get"
+    input.call.target == "escalate"
+    input.principal.agent == "intern"
+}
 """
 
 

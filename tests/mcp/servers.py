@@ -42,6 +42,26 @@ def bank_server() -> MCPServer:
     def secret_tool() -> str:
         return "secret"
 
+    @server.resource("bank://rates", description="Today's interest rates.")
+    def rates() -> str:
+        return "savings 2.1%, loans 5.4%"
+
+    @server.resource("bank://audit-log", description="The internal audit log.")
+    def audit_log() -> str:
+        return "internal entries"
+
+    @server.resource("customer://{customer_id}", description="A customer's record.")
+    def customer(customer_id: str) -> str:
+        return f"customer {customer_id}: Jane Roe, jane.roe@example.com"
+
+    @server.prompt(description="Draft a reply to a customer.")
+    def reply_to(customer: str) -> str:
+        return f"Write a polite reply to {customer}."
+
+    @server.prompt(description="Internal escalation script.")
+    def escalate() -> str:
+        return "Escalate to the audit team."
+
     return server
 
 

@@ -1,0 +1,169 @@
+"""The Responses API spoken natively: the body a native provider receives, and its answer in the neutral format.
+
+A Responses call on a native route is lossless. The body is rebuilt from the shape the surface kept
+(`connectors.responses_shape`) and the neutral messages as the request stages left them: only the model
+(the route's), redactions, and the conversation that `previous_response_id` continues (expanded by the
+gateway) differ from what the agent sent. The answer is kept whole in `ChatResponse.extras["responses"]`;
+its neutral view (the text of its messages, the function calls, and the calls of hosted tools, named as the
+policy names the tool) is what the response stages judge and edit (`connectors.responses_edit` puts their
+edits back).
+
+    >>> parse_answer({"id": "resp_1", "model": "m", "status": "completed", "output": []}).id
+    'resp_1'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connectors.base import (
+    ChatRequest,
+    ChatResponse,
+    StopReason,
+    StreamEnd,
+    StreamEvent,
+    StreamStart,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from connectors.errors import UpstreamError
+from connectors.responses_shape import SHAPE, fill_item
+
+NATIVE = "responses"  # the extras key of a native answer: {"response": <the provider's response object>}
+_RESULT_KEYS = ("id", "type", "status", "result", "outputs", "output", "results")  # not part of a call's request
+
+
+def render_body(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The body for `{base_url}/responses`: the agent's, with the route's model and the request stages' edits."""
+    shape = request.passthrough[SHAPE]
+    body: dict[str, Any] = {"model": model, **shape["body"]}
+    messages = request.messages
+    if shape.get("instructions"):
+        body["instructions"] = messages[0].text()
+    items = [fill_item(item, messages) for item in shape["input"]]
+    if shape.get("string_input") and len(items) == 1 and isinstance(items[0].get("content"), str):
+        body["input"] = items[0]["content"]
+    else:
+        body["input"] = items
+    if shape.get("tools"):
+        body["tools"] = [tool.extras[SHAPE] for tool in request.tools if SHAPE in tool.extras]
+    if shape.get("include") is not None:
+        body["include"] = list(shape["include"])
+    if request.stream:
+        body["stream"] = True
+    return body
+
+
+def call_name(item: dict[str, Any]) -> str | None:
+    """The tool an output item calls, as the policy names it (None: not a call). A function call is named by its
+    function; a hosted tool's call (`web_search_call`, ...) by the tool (`web_search`, `mcp:<server_label>`)."""
+    kind = str(item.get("type"))
+    if kind == "function_call":
+        return str(item.get("name"))
+    if kind == "custom_tool_call":
+        return f"custom:{item.get('name')}"
+    if kind in ("mcp_call", "mcp_approval_request", "mcp_list_tools"):
+        return f"mcp:{item.get('server_label')}"
+    if kind.endswith("_call"):
+        return kind.removesuffix("_call")
+    return None
+
+
+def hosted_arguments(item: dict[str, Any]) -> str:
+    """What a hosted tool's call asked (its action, query, code, ...), as JSON: what policy and inspection see."""
+    return json.dumps({k: v for k, v in item.items() if k not in _RESULT_KEYS}, separators=(",", ":"))
+
+
+def as_call(item: dict[str, Any]) -> ToolCall | None:
+    name = call_name(item)
+    if name is None:
+        return None
+    if item.get("type") == "function_call":
+        return ToolCall(id=str(item.get("call_id")), name=name, arguments=str(item.get("arguments") or ""))
+    return ToolCall(id=str(item.get("call_id") or item.get("id")), name=name, arguments=hosted_arguments(item))
+
+
+def texts(output: list[dict[str, Any]]) -> list[str]:
+    """The text of each `output_text` part of the output's messages, in order."""
+    return [
+        str(part.get("text") or "")
+        for item in output
+        if item.get("type") == "message"
+        for part in item.get("content") or []
+        if part.get("type") == "output_text"
+    ]
+
+
+def _usage(raw: Any) -> Usage:
+    raw = raw or {}
+    return Usage(input_tokens=raw.get("input_tokens") or 0, output_tokens=raw.get("output_tokens") or 0)
+
+
+def stop_reason(response: dict[str, Any], calls: list[ToolCall]) -> StopReason:
+    reason = (response.get("incomplete_details") or {}).get("reason")
+    if reason == "max_output_tokens":
+        return "length"
+    if reason == "content_filter":
+        return "content_filter"
+    return "tool_calls" if calls else "stop"
+
+
+def parse_answer(response: Any) -> ChatResponse:
+    """A Responses `response` object as a neutral answer, the object itself kept in `extras`."""
+    try:
+        output = [item for item in response.get("output") or [] if isinstance(item, dict)]
+        calls = [call for call in (as_call(item) for item in output) if call is not None]
+        text = "".join(texts(output))
+        return ChatResponse(
+            id=str(response.get("id") or ""),
+            model=str(response.get("model") or ""),
+            content=text or None,
+            tool_calls=calls,
+            stop_reason=stop_reason(response, calls),
+            usage=_usage(response.get("usage")),
+            extras={NATIVE: {"response": response}},
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UpstreamError(f"upstream sent a malformed response: {exc!r}", status=502) from exc
+
+
+class Upstream(StreamStart):
+    """A provider's stream event with no neutral equivalent (reasoning, hosted tool progress, the lifecycle of
+    items), carried in its place in the stream for the Responses surface. It is a `StreamStart` so that every
+    response stage passes it on untouched; the text and calls it goes with travel as neutral events."""
+
+    event: dict[str, Any]
+
+
+class EventParser:
+    """A native Responses stream -> neutral events: `Upstream` for each provider event, and beside them the
+    text deltas, each call whole (when its item is done) and the end, for the response stages."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.called: list[ToolCall] = []
+        self.ended = False
+
+    def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
+        kind = str(event.get("type"))
+        if kind in ("error", "response.failed"):
+            error = event.get("error") or (event.get("response") or {}).get("error") or event
+            raise UpstreamError(f"the provider failed the response: {error.get('message') or kind}", status=502)
+        if kind == "response.output_text.delta":
+            logprobs = event.get("logprobs")
+            return [TextDelta(text=str(event.get("delta") or ""), logprobs={"content": logprobs} if logprobs else None)]
+        response = event.get("response") or {}
+        out: list[StreamEvent] = [Upstream(id=str(response.get("id") or ""), model="", event=event)]
+        if kind == "response.output_item.done":
+            call = as_call(event.get("item") or {})
+            if call is not None:
+                out.append(ToolCallDelta(index=self.calls, id=call.id, name=call.name, arguments=call.arguments))
+                self.called.append(call)
+                self.calls += 1
+        if kind in ("response.completed", "response.incomplete"):
+            self.ended = True
+            out.append(StreamEnd(stop_reason=stop_reason(response, self.called), usage=_usage(response.get("usage"))))
+        return out

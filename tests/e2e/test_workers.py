@@ -1,0 +1,90 @@
+"""`gateway serve --workers 2`: two processes share the port, the store, the policy's hot reload and the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import POLICIES, free_port
+from tests.helpers import wait_healthy
+
+pytestmark = pytest.mark.e2e
+
+DENY_ALL = """package gateway
+import rego.v1
+
+decision := {"allow": false, "reasons": ["closed for maintenance"], "hold": null, "redact": [], "route": null}
+"""
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def chat(url: str, key: str, count: int) -> list[int]:
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+    async def one() -> int:
+        try:
+            await client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+            return 200
+        except openai.APIStatusError as exc:
+            return exc.status_code
+
+    async with client:
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, database_url):
+    shutil.copytree(POLICIES, tmp_path / "policies")
+    (tmp_path / "gateway.yaml").write_text(
+        f"database_url: {database_url}\npolicy: {{dir: policies}}\n"
+        "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\naudit: {signing_key_file: audit.key}\n"
+        "providers: {demo: {kind: echo}}\nroutes: {echo: {provider: demo, model: echo}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
+    gateway = [sys.executable, "-m", "gateway"]
+    created = subprocess.run([*gateway, "keys", "create", "--agent", "a"], env=env, capture_output=True, text=True)
+    key = created.stdout.strip().splitlines()[-1]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [*gateway, "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(f"{url}/readyz", proc, timeout_s=90)
+        assert len(children(proc.pid)) >= 2  # the workers (uvicorn may add a resource tracker)
+        assert asyncio.run(chat(url, key, 60)) == [200] * 60
+        # whichever worker answers the scrape, the counters are both workers' sums
+        for _ in range(4):
+            metrics = httpx.get(f"{url}/metrics").text
+            assert 'gateway_requests_total{outcome="ok",surface="openai"} 60.0' in metrics
+        # a policy change reaches every worker (each watches the folder)
+        (tmp_path / "policies/gateway/decision_test.rego").unlink()
+        (tmp_path / "policies/gateway/decision.rego").write_text(DENY_ALL)
+        deadline = time.monotonic() + 30
+        while asyncio.run(chat(url, key, 20)) != [403] * 20:
+            assert time.monotonic() < deadline, "a worker kept the old policy"
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    verified = subprocess.run([*gateway, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    events = int(re.search(r"ok: (\d+) events", verified.stdout).group(1))
+    assert events >= 60 * 2 + 20  # every call's request and response decisions, and the denials, in one tree
