@@ -41,7 +41,7 @@ def event(i: int) -> dict[str, Any]:
 class PlainLog(AuditLog):
     """The writer as it was before the tree: one INSERT per batch."""
 
-    async def _commit(self, rows: list[dict[str, Any]]) -> None:
+    async def _store(self, rows: list[dict[str, Any]]) -> None:
         if self._conn is None:
             self._conn = await self.db.engine.connect()
         async with self._conn.begin():

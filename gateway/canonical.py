@@ -17,9 +17,41 @@ from typing import Any
 
 
 def canonical(value: Any) -> bytes:
+    simple = _plain(value)
+    if simple is not _UNSAFE:  # what the C encoder writes exactly as RFC 8785 does: one call, no walk in Python
+        return json.dumps(simple, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
     out: list[str] = []
     _write(value, out)
     return "".join(out).encode()
+
+
+_UNSAFE: Any = object()
+
+
+def _plain(value: Any) -> Any:
+    """`value` with integral floats as ints, or `_UNSAFE` when `json.dumps` would not write it as RFC 8785 does:
+    a float that Python prints otherwise than ECMAScript (below 1e-4 or from 1e16: exponents differ), a key
+    that is not ASCII (UTF-16 order can differ from code point order), a key that is not a string."""
+    if isinstance(value, float):
+        if value.is_integer():  # beyond 2**53 ECMAScript prints the shortest digits, then zeros: not int()'s
+            return int(value) if abs(value) < 2**53 else _UNSAFE
+        return value if 1e-4 <= abs(value) < 1e16 else _UNSAFE
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                return _UNSAFE
+            plain = _plain(item)
+            if plain is _UNSAFE:
+                return _UNSAFE
+            out[key] = plain
+        return out
+    if isinstance(value, list | tuple):
+        items = [_plain(item) for item in value]
+        return _UNSAFE if any(item is _UNSAFE for item in items) else items
+    if value is None or isinstance(value, str | int):  # bool is an int
+        return value
+    return _UNSAFE
 
 
 def digest(value: Any) -> str:

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, PolicyEngineError
 from gateway.metrics import Metrics
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.opa import OpaEngine
@@ -421,3 +421,28 @@ async def test_embedded_engine_decides_quick_policies_on_the_loop_and_moves_a_sl
     assert threads[0] == threading.current_thread().name and threads[1].startswith("rego")
     assert slow._pooled == embedded.POOLED_AFTER_SLOW - 1
     await slow.aclose()
+
+
+def test_the_engines_own_input_conversion_gives_regopys_answers():
+    """`to_input` (rego-cpp's C calls, direct) gives the policy the same input as `regopy.Input` does."""
+    import regopy
+
+    from gateway.policy.engine import ENTRYPOINT
+    from gateway.policy.rego_input import NulInInput, to_input
+
+    engine = EmbeddedEngine(load_source(ROOT / "docs/examples/finance-approval"))
+    interpreter, bundle = engine._interpreter(), engine._compiled.bundle
+    odd = {"floats": [0.5, -1e300, 3.0], "nested": {"a": [{"b": None}, [True, False]]}, "big": 2**62, "é": "ü€"}
+    for doc in [*generated_inputs()[::7], *documented_inputs(), odd]:
+        answers = []
+        for made in (regopy.Input(doc), to_input(doc)):
+            interpreter.set_input(made)
+            answers.append(str(interpreter.query_bundle_entrypoint(bundle, ENTRYPOINT)))
+        assert answers[0] == answers[1], doc
+    interpreter.set_input(to_input(odd))
+    assert json.loads(str(interpreter.query("x := input")))["bindings"]["x"] == odd
+    for hostile in ({"a\x00b": 1}, {"a": ["ok", "x\x00"]}):
+        with pytest.raises(NulInInput):
+            to_input(hostile)
+    with pytest.raises(PolicyEngineError, match="not JSON"):
+        to_input({"a": object()})

@@ -29,6 +29,7 @@ from gateway.store.tables import AuditEventRow
 log = logging.getLogger("gateway.audit")
 
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+_INSERT = insert(AuditEventRow)
 STORED_FIELDS = [*EXPORT_FIELDS, "seq", "leaf_hash"]  # what export and verification read: the event, its leaf
 
 
@@ -173,7 +174,7 @@ class AuditLog:
     async def _store(self, rows: list[dict[str, Any]]) -> None:
         def append(conn: Connection) -> None:
             before, frontier = tree.append(conn, rows)
-            conn.execute(insert(AuditEventRow), rows)
+            conn.execute(_INSERT, rows)
             if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
                 tree.store_checkpoint(conn, self.signer, frontier)
 

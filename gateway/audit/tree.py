@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from gateway.audit.leaf import event_leaf
 from gateway.audit.merkle import Frontier
@@ -28,10 +28,20 @@ from gateway.store.tables import AuditCheckpoint, AuditHead
 log = logging.getLogger("gateway.audit")
 
 
+# built once: constructing a statement costs more than executing its cached compiled form
+_LOCK = (
+    update(AuditHead).where(AuditHead.id == 1).values(size=AuditHead.size).returning(AuditHead.size, AuditHead.frontier)
+)
+_ADVANCE = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), updated_at=bindparam("now"))
+)
+
+
 def lock_head(conn: Connection) -> Frontier:
     """Lock the head row for the rest of the transaction and return the tree it describes."""
-    touch = update(AuditHead).where(AuditHead.id == 1).values(size=AuditHead.size)
-    head = (conn.execute(touch.returning(AuditHead.size, AuditHead.frontier))).one()
+    head = conn.execute(_LOCK).one()
     return Frontier.from_hex(head.size, head.frontier)
 
 
@@ -46,11 +56,7 @@ def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Front
         leaf = event_leaf(row, frontier.size)
         row["seq"], row["leaf_hash"] = frontier.size, leaf.hex()
         frontier.append(leaf)
-    conn.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(size=frontier.size, frontier=frontier.hex(), updated_at=datetime.now(UTC))
-    )
+    conn.execute(_ADVANCE, {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)})
     return before, frontier
 
 

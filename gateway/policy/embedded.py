@@ -28,6 +28,7 @@ import regopy
 from gateway.errors import ConfigError, PolicyEngineError
 from gateway.policy.engine import ENTRYPOINT
 from gateway.policy.errors import format_errors
+from gateway.policy.rego_input import to_input
 from gateway.policy.source import PolicySource, load_source
 
 __all__ = ["CompiledPolicy", "EmbeddedEngine", "compile_source", "load_source", "new_interpreter"]
@@ -81,16 +82,6 @@ def parse_output(output: Any) -> Any:
     return expressions[0] if expressions else None
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
 class EmbeddedEngine:
     """In-process Rego. `swap()` replaces the compiled version atomically; in-flight calls keep theirs."""
 
@@ -134,11 +125,10 @@ class EmbeddedEngine:
         return interpreter
 
     def evaluate_sync(self, compiled: CompiledPolicy, input_doc: dict[str, Any]) -> Any:
-        if _holds_nul(input_doc):  # rego-cpp ends strings at NUL: "alice\0mallory" would compare as "alice"
-            raise PolicyEngineError("the input holds a NUL character, which the embedded engine cannot evaluate")
         interpreter = self._interpreter()
+        given = to_input(input_doc)  # refuses NUL: rego-cpp ends strings there ("alice\0mallory" is "alice")
         try:
-            interpreter.set_input(regopy.Input(input_doc))
+            interpreter.set_input(given)
             output = interpreter.query_bundle_entrypoint(compiled.bundle, ENTRYPOINT)
         except (regopy.RegoError, ValueError) as exc:  # an unknown builtin can surface as JSONDecodeError
             raise PolicyEngineError(f"policy evaluation failed: {exc}") from exc
