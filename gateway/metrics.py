@@ -65,12 +65,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._stages: dict[str, Histogram] = {}
         self.approvals = ApprovalsCollector()
         self.registry.register(self.approvals)
         self.registry.register(LoopCollector())
 
     def stage(self, name: str, seconds: float) -> None:
-        self.stage_seconds.labels(name).observe(seconds)
+        child = self._stages.get(name)
+        if child is None:  # each stage's child once: `labels()` takes a lock and builds a key every time
+            child = self._stages[name] = self.stage_seconds.labels(name)
+        child.observe(seconds)
         if name == "inspect":
             self.pii_seconds.observe(seconds)
 

@@ -120,7 +120,8 @@ class Pipeline:
                     )
                 with self._stage("forward", journal) as forward_span:
                     flight, upstream = await forward(flight, self.services, journal)
-                    forward_span.set_attributes(call_attributes(flight, journal))
+                    if forward_span.is_recording():
+                        forward_span.set_attributes(call_attributes(flight, journal))
                 if isinstance(upstream, AsyncIterator):
                     streaming = True
                     return Result(journal.decision_id, stream=self._stream(flight, journal, upstream))
@@ -146,12 +147,16 @@ class Pipeline:
     def _stage(self, name: str, journal: Journal) -> Iterator[Span]:
         """Time a stage (the audit record's latency, the stage histogram) inside its own span."""
         started = time.perf_counter()
-        with self.services.tracing.tracer.start_as_current_span(name) as span:
-            try:
-                yield span
-            finally:
-                journal.time(name, started)
-                self.services.metrics.stage(name, time.perf_counter() - started)
+        tracing = self.services.tracing
+        try:
+            if not tracing.enabled:  # no exporter: not even no-op spans (a context switch each, per stage)
+                yield trace.INVALID_SPAN
+            else:
+                with tracing.tracer.start_as_current_span(name) as span:
+                    yield span
+        finally:
+            journal.time(name, started)
+            self.services.metrics.stage(name, time.perf_counter() - started)
 
     def _respond(self, flight: Flight, journal: Journal, parts: AsyncIterator[Part]) -> AsyncIterator[Part]:
         for stage in self.response_stages:

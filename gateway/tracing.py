@@ -42,6 +42,11 @@ class Tracing:
         source = self.provider or trace.NoOpTracerProvider()
         self.tracer = source.get_tracer("gateway")
 
+    @property
+    def enabled(self) -> bool:
+        """Whether spans are recorded (an exporter is configured)."""
+        return self.provider is not None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Tracing:
         env = os.environ if env is None else env
@@ -59,7 +64,8 @@ class Tracing:
 def end_span(span: Span, flight: Flight, journal: Journal) -> None:
     """End a call's span with what is known of the call; never raises (the caller is a `finally`)."""
     try:
-        span.set_attributes(call_attributes(flight, journal))
+        if span.is_recording():
+            span.set_attributes(call_attributes(flight, journal))
     except Exception:
         log.exception("tracing: describing request %s failed", flight.origin.request_id)
     finally:
