@@ -3,8 +3,9 @@
 
     python bench/policy_latency.py [--n 3000] [--opa PATH]
 
-`embedded` is the regopy engine as the gateway calls it (thread pool hop included) and `embedded-sync`
-the bare evaluation; `opa` is a real `opa run --server` on loopback queried through opa-python-client.
+`embedded` is the regopy engine as the gateway calls it (on the event loop's thread, the input converted by
+`gateway.policy.rego_input`) and `embedded-sync` its evaluation called directly; `opa` is a real
+`opa run --server` on loopback queried through opa-python-client.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def answers(chunks: int) -> tuple[bytes, bytes]:
     """The whole answer and the streamed one, rendered once."""
     whole = _answer(json.dumps(COMPLETION).encode(), b"content-type: application/json\r\n")
     events = [_chunk({"role": "assistant", "content": ""})]
-    events += [_chunk({"content": f"word{i} "}) for i in range(chunks)]
+    words = ["Sure, ", "here ", "is ", "the ", "summary ", "you ", "asked ", "for. "]  # no digits: plain prose
+    events += [_chunk({"content": words[i % len(words)]}) for i in range(chunks)]
     events += [_chunk({}, "stop"), b"data: [DONE]\n\n"]
     streamed = _answer(b"".join(events), b"content-type: text/event-stream\r\n")
     return whole, streamed

@@ -16,7 +16,7 @@ def first_token_ms(client: httpx.Client, url: str, key: str, body: dict[str, obj
     with client.stream("POST", url, json=body, headers={"Authorization": f"Bearer {key}"}) as response:
         response.raise_for_status()
         for line in response.iter_lines():
-            if line.startswith("data: {") and '"content": "word' in line.replace('":"', '": "'):
+            if line.startswith("data: {") and '"content": "Sure' in line.replace('":"', '": "'):
                 return (time.perf_counter() - started) * 1000
     raise RuntimeError(f"{url}: the stream had no content")
 

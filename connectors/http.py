@@ -1,7 +1,7 @@
 """Shared HTTP plumbing for connectors: one pooled aiohttp session, error translation, SSE reading.
 
 aiohttp rather than httpx on this path: it adds about a third of httpx's per-request CPU, which is most
-of what a gateway costs (bench/overhead.py).
+of what a gateway costs (bench/ladder.py).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ class OpenAIConnector:
         self.client = client
         self.url = join_url(base_url, "/chat/completions")
         self.embeddings_url = join_url(base_url, "/embeddings")
+        self.responses_url = join_url(base_url, "/responses")  # for a provider that speaks Responses natively
         self.model = model
         self.headers = dict(headers or {})
         if api_key:

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from connectors import responses_native
 from connectors.base import ChatRequest, ChatResponse, StreamEvent
 from connectors.errors import UpstreamUnavailable
-from connectors.http import HttpClient, join_url, load_event, open_stream, post_json, sse_events
+from connectors.http import load_event, open_stream, post_json, sse_events
 from connectors.openai import OpenAIConnector
 
 
@@ -30,16 +30,7 @@ class ResponsesConnector(Protocol):
 
 
 class OpenAIResponsesConnector(OpenAIConnector):
-    def __init__(
-        self,
-        client: HttpClient,
-        base_url: str,
-        api_key: str | None,
-        model: str,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(client, base_url, api_key, model, headers)
-        self.responses_url = join_url(base_url, "/responses")
+    """An OpenAI-compatible provider that also takes `/v1/responses` calls as they are (`responses: native`)."""
 
     async def respond(self, request: ChatRequest, *, timeout: float) -> ChatResponse:
         body = responses_native.render_body(request.model_copy(update={"stream": False}), self.model)

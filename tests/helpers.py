@@ -78,3 +78,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout_s: float = 30) -
         if time.monotonic() > deadline or proc.poll() is not None:
             raise RuntimeError(f"{url} did not become healthy (process exit code {proc.poll()})")
         time.sleep(0.05)
+
+
+# a Responses function tool with `strict`, as the SDKs send it
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    "strict": True,
+}

@@ -14,16 +14,9 @@ from openai.types.responses import Response, ResponseStreamEvent
 from openai.types.responses.response_item_list import ResponseItemList
 
 from tests.conftest import make_settings
-from tests.helpers import audit_rows
+from tests.helpers import WEATHER, audit_rows
 from tests.schema import assert_valid, problems
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": True,
-}
 JSON_FORMAT = {
     "type": "json_schema",
     "name": "weather",

@@ -9,15 +9,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.helpers import audit_rows, track
-
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": True,
-}
+from tests.helpers import WEATHER, audit_rows, track
 
 
 def client(gw, key: str | None = None) -> openai.OpenAI:

@@ -16,16 +16,9 @@ import openai
 import pytest
 
 from tests.conftest import POLICIES, ServerThread, create_key
-from tests.helpers import audit_rows, track
+from tests.helpers import WEATHER, audit_rows, track
 from tests.responses_upstream import ResponsesUpstream, stream_events
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    "strict": True,
-}
 TRANSFER = {"type": "function", "name": "transfer_funds", "parameters": {"type": "object", "properties": {}}}
 HOSTED = ["web_search", "file_search", "code_interpreter", "mcp:deepwiki"]
 

@@ -93,20 +93,23 @@ class ChangeFeed:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
-            since = datetime.now(UTC) - timedelta(seconds=self.poll_s + 5)  # overlap: clocks and commit lag
-            try:
-                async with self.db.sessions() as session:
-                    rows = await session.execute(
-                        select(ApprovalRow.approval_id, ApprovalRow.version, ApprovalRow.updated_at).where(
-                            ApprovalRow.updated_at >= since
-                        )
+            await self.poll_once(datetime.now(UTC) - timedelta(seconds=self.poll_s + 5))  # overlap: clocks, lag
+
+    async def poll_once(self, since: datetime) -> None:
+        """Publish the approvals changed since `since`."""
+        try:
+            async with self.db.sessions() as session:
+                rows = await session.execute(
+                    select(ApprovalRow.approval_id, ApprovalRow.version, ApprovalRow.updated_at).where(
+                        ApprovalRow.updated_at >= since
                     )
-                    for approval_id, version, updated_at in rows.all():
-                        self.publish(approval_id, (version, aware(updated_at)))
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("approvals: polling for changes failed: %s", exc)
-            if len(self._seen) > 50_000:
-                self._seen.clear()
+                )
+                for approval_id, version, updated_at in rows.all():
+                    self.publish(approval_id, (version, aware(updated_at)))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("approvals: polling for changes failed: %s", exc)
+        # a row last changed before `since` is never returned again: forget it (memory stays flat)
+        self._seen = {k: v for k, v in self._seen.items() if not isinstance(v, tuple) or v[1] >= since}
 
     async def aclose(self) -> None:
         for task in self._tasks:

@@ -102,7 +102,7 @@ def check_legacy(request: Request, hub: McpHub, server: str, message: dict[str, 
             "missing Mcp-Session-Id: send initialize first (2025-11-25), or speak 2026-07-28",
             http_status=400,
         )
-    session = hub.sessions.get(session_id)
+    session = hub.session(session_id)
     if session is None or session.server != server or session.key_id != principal.key_id:
         raise RpcError(INVALID_REQUEST, "unknown or expired session: initialize again", http_status=404)
     return Exchange(server, message, modern=False, session=session)

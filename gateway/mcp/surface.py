@@ -104,10 +104,10 @@ async def delete(request: Request) -> Response:
         principal = await _principal(request, services)
     except GatewayError:
         return Response(status_code=401, headers={"www-authenticate": "Bearer"})
-    session = hub.sessions.get(session_id) if hub else None
+    session = hub.session(session_id) if hub else None
     if hub is None or session is None or session.key_id != principal.key_id:
         return Response(status_code=404)
-    hub.sessions.pop(session_id, None)
+    hub.end(session_id)
     return Response(status_code=200)
 
 
