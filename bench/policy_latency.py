@@ -3,9 +3,9 @@
 
     python bench/policy_latency.py [--n 3000] [--opa PATH]
 
-`embedded` is the regopy engine as the gateway calls it (on the event loop's thread, the input converted by
-`gateway.policy.rego_input`) and `embedded-sync` its evaluation called directly; `opa` is a real
-`opa run --server` on loopback queried through opa-python-client.
+`embedded` is the regopy engine as the gateway calls it (`evaluate`: on the event loop's thread) and
+`embedded-sync` its `evaluate_sync` called directly (the same work now: there is no thread hop); `opa` is a
+real `opa run --server` on loopback queried through opa-python-client.
 """
 
 from __future__ import annotations
