@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
-from tests.helpers import close_clients
+from tests.helpers import close_clients, free_port  # noqa: F401 (free_port: imported from here by tests)
 from tests.upstreams import AnthropicUpstream, OpenAIUpstream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +38,6 @@ def missing_service(reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"required service missing: {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerThread:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +69,39 @@ def documented_blocks(reference: Path) -> list[tuple[str, str | None, Any, int]]
             pytest.fail(f"{reference.name}:{line}: ```json {m.group(1)} block is not JSON: {exc}")
         found.append((m.group(1), m.group(2), doc, line))
     return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gateway_env(config: Path) -> dict[str, str]:
+    """This environment without the test run's GATEWAY_* settings, pointing `gateway` at `config`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_CONFIG"] = str(config)
+    return env
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], workers: int = 1, cwd: Path | None = None, timeout_s: float = 30
+) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """`gateway serve` as a real process on a free loopback port: (its base URL, the process) once it is ready;
+    stopped when the block ends (unless a test killed it)."""
+    port = free_port()
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(
+        [*command, "--workers", str(workers)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/readyz", proc, timeout_s)
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout_s: float = 30) -> None:

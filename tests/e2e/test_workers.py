@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
@@ -15,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import POLICIES, free_port
-from tests.helpers import wait_healthy
+from tests.conftest import POLICIES
+from tests.helpers import gateway_env, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -52,22 +51,11 @@ def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, databa
         "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\naudit: {signing_key_file: audit.key}\n"
         "providers: {demo: {kind: echo}}\nroutes: {echo: {provider: demo, model: echo}}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
+    env = gateway_env(tmp_path / "gateway.yaml")
     gateway = [sys.executable, "-m", "gateway"]
     created = subprocess.run([*gateway, "keys", "create", "--agent", "a"], env=env, capture_output=True, text=True)
     key = created.stdout.strip().splitlines()[-1]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [*gateway, "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(f"{url}/readyz", proc, timeout_s=90)
+    with serving(env, workers=2, cwd=tmp_path, timeout_s=90) as (url, proc):
         assert len(children(proc.pid)) >= 2  # the workers (uvicorn may add a resource tracker)
         assert asyncio.run(chat(url, key, 60)) == [200] * 60
         # whichever worker answers the scrape, the counters are both workers' sums
@@ -81,9 +69,6 @@ def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, databa
         while asyncio.run(chat(url, key, 20)) != [403] * 20:
             assert time.monotonic() < deadline, "a worker kept the old policy"
             time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     verified = subprocess.run([*gateway, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     events = int(re.search(r"ok: (\d+) events", verified.stdout).group(1))

@@ -5,18 +5,15 @@ big heads."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from typing import Any
 
 import httpx
 import pytest
 
 from gateway.server import MAX_HEAD_BYTES
-from tests.conftest import POLICIES, free_port
-from tests.helpers import wait_healthy
+from tests.conftest import POLICIES
+from tests.helpers import gateway_env, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\n"
         "providers: {demo: {kind: echo}}\nroutes: {assistant: {provider: demo, model: echo}}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_CONFIG"] = str(tmp / "gateway.yaml")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/readyz", proc)
-        yield port, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serving(gateway_env(tmp / "gateway.yaml")) as (url, proc):
+        yield int(url.rsplit(":", 1)[1]), proc
 
 
 def _raw(port: int, path: str, header_bytes: int) -> bytes:

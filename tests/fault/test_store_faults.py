@@ -4,10 +4,7 @@ hang, never a forward without its record), and kill -9 leaves no forwarded call 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +16,7 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import POLICIES, ServerThread, _postgres_url, _reset_postgres, create_key, free_port
-from tests.helpers import audit_rows, wait_healthy
+from tests.helpers import audit_rows, gateway_env, serving
 from tests.upstreams import OpenAIUpstream
 
 pytestmark = pytest.mark.e2e
@@ -110,19 +107,9 @@ def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> N
             f"providers: {{up: {{kind: openai, base_url: '{up.url}/v1'}}}}\n"
             "routes: {slow: {provider: up, model: gpt-slow, retries: 0, timeout_s: 30}}\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
         key = create_key(database)
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}/readyz", proc)
-            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        with serving(gateway_env(tmp_path / "gateway.yaml")) as (base, proc):
+            url = f"{base}/v1/chat/completions"
 
             def call(i: int) -> None:
                 body = {"model": "slow", "messages": [{"role": "user", "content": f"call {i}"}]}
@@ -140,9 +127,6 @@ def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> N
                     time.sleep(0.05)
                 proc.send_signal(signal.SIGKILL)  # while every call waits on the (slow) upstream
                 proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
     forwarded = {m["messages"][0]["content"].split()[-1] for m in upstream.received}
     assert forwarded, "nothing reached the upstream before the kill"
     recorded = {r["request_id"] for r in audit_rows(database) if r["event"] == "decision" and r["allow"]}
