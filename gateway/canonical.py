@@ -32,26 +32,27 @@ def _plain(value: Any) -> Any:
     """`value` with integral floats as ints, or `_UNSAFE` when `json.dumps` would not write it as RFC 8785 does:
     a float that Python prints otherwise than ECMAScript (below 1e-4 or from 1e16: exponents differ), a key
     that is not ASCII (UTF-16 order can differ from code point order), a key that is not a string."""
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most of an event: first, by identity
+        return value
+    if kind is float:
         if value.is_integer():  # beyond 2**53 ECMAScript prints the shortest digits, then zeros: not int()'s
             return int(value) if abs(value) < 2**53 else _UNSAFE
         return value if 1e-4 <= abs(value) < 1e16 else _UNSAFE
-    if isinstance(value, dict):
+    if kind is dict:
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
+            if type(key) is not str or not key.isascii():
                 return _UNSAFE
             plain = _plain(item)
             if plain is _UNSAFE:
                 return _UNSAFE
             out[key] = plain
         return out
-    if isinstance(value, list | tuple):
+    if kind is list or kind is tuple:
         items = [_plain(item) for item in value]
-        return _UNSAFE if any(item is _UNSAFE for item in items) else items
-    if value is None or isinstance(value, str | int):  # bool is an int
-        return value
-    return _UNSAFE
+        return _UNSAFE if _UNSAFE in items else items
+    return _UNSAFE  # anything else, subclasses (a str enum) included: the walk writes them
 
 
 def digest(value: Any) -> str:

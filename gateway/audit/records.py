@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Select, insert, select
+from sqlalchemy import ColumnElement, Connection, Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,7 +29,6 @@ from gateway.store.tables import AuditEventRow
 log = logging.getLogger("gateway.audit")
 
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
-_INSERT = insert(AuditEventRow)
 STORED_FIELDS = [*EXPORT_FIELDS, "seq", "leaf_hash"]  # what export and verification read: the event, its leaf
 
 
@@ -174,7 +173,6 @@ class AuditLog:
     async def _store(self, rows: list[dict[str, Any]]) -> None:
         def append(conn: Connection) -> None:
             before, frontier = tree.append(conn, rows)
-            conn.execute(_INSERT, rows)
             if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
                 tree.store_checkpoint(conn, self.signer, frontier)
 

@@ -13,17 +13,22 @@ hop to its own thread (one hop instead of one per statement), and async callers 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.engine import Dialect
 
 from gateway.audit.leaf import event_leaf
 from gateway.audit.merkle import Frontier
 from gateway.audit.signing import Signer
-from gateway.store.tables import AuditCheckpoint, AuditHead
+from gateway.store.prepared import Prepared
+from gateway.store.tables import AuditCheckpoint, AuditEventRow, AuditHead
 
 log = logging.getLogger("gateway.audit")
 
@@ -37,6 +42,22 @@ _ADVANCE = (
     .where(AuditHead.id == 1)
     .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), updated_at=bindparam("now"))
 )
+_INSERT = insert(AuditEventRow)
+EVENT_COLUMNS = [c.key for c in AuditEventRow.__table__.columns if c.key != "id"]  # every one: a row has them all
+
+
+@dataclass(frozen=True)
+class _OnCursor:
+    """The three statements of an append, run on SQLite's cursor (`gateway.store.prepared`)."""
+
+    lock: Prepared
+    advance: Prepared
+    insert: Prepared
+
+
+@cache
+def _on_cursor(dialect: Dialect) -> _OnCursor:
+    return _OnCursor(Prepared(_LOCK, dialect), Prepared(_ADVANCE, dialect), Prepared(_INSERT, dialect, EVENT_COLUMNS))
 
 
 def lock_head(conn: Connection) -> Frontier:
@@ -46,9 +67,37 @@ def lock_head(conn: Connection) -> Frontier:
 
 
 def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
-    """Number and hash `rows` (in place) after the events already in the log; returns the old size and the
-    new tree. Call inside the transaction that inserts the rows."""
+    """Number and hash `rows` (in place) after the events already in the log, insert them and advance the
+    head; returns the old size and the new tree. Call inside a transaction: it commits them together.
+
+    On SQLite (the writer's own thread, `gateway.store.sqlite_thread`) the statements run on the driver's
+    cursor, in the same transaction, with values processed as SQLAlchemy would: half the batch's CPU."""
+    if conn.dialect.name == "sqlite":
+        return _append_on_cursor(conn, rows)
     frontier = lock_head(conn)
+    before = _number(frontier, rows)
+    conn.execute(_ADVANCE, {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)})
+    conn.execute(_INSERT, rows)
+    return before, frontier
+
+
+def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+    statements = _on_cursor(conn.dialect)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        size, hashes = statements.lock.execute(cursor).fetchone()
+        frontier = Frontier.from_hex(size, json.loads(hashes))
+        before = _number(frontier, rows)
+        advance = {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)}
+        statements.advance.execute(cursor, advance)
+        statements.insert.executemany(cursor, rows)
+    finally:
+        cursor.close()
+    return before, frontier
+
+
+def _number(frontier: Frontier, rows: Sequence[dict[str, Any]]) -> int:
+    """Give `rows` their sequence numbers and leaf hashes, appending them to `frontier`; the size before."""
     before = frontier.size
     for row in rows:
         ts = row["ts"]
@@ -56,8 +105,7 @@ def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Front
         leaf = event_leaf(row, frontier.size)
         row["seq"], row["leaf_hash"] = frontier.size, leaf.hex()
         frontier.append(leaf)
-    conn.execute(_ADVANCE, {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)})
-    return before, frontier
+    return before
 
 
 def store_checkpoint(conn: Connection, signer: Signer, frontier: Frontier) -> str:
