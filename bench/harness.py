@@ -31,6 +31,24 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_KEY")
+local n = tonumber(os.getenv("WRK_FIRST"))
+local at = wrk.body:find('"content": "', 1, true)
+local function word(i)  -- i in letters (no digit: nothing for the PII recognizers to find)
+  local s = ""
+  repeat
+    local d = i % 26
+    s = string.char(97 + d) .. s
+    i = (i - d) / 26
+  until i < 1
+  return s
+end
+if at then
+  local head, tail = wrk.body:sub(1, at + 11), wrk.body:sub(at + 12)
+  request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, head .. word(n) .. " " .. tail)
+  end
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRK {"requests": %d, "duration_us": %d, "errors": %d, "non2xx": %d, '
@@ -152,13 +170,20 @@ class Load:
 
 
 def wrk(url: str, body_file: Path, key: str, concurrency: int, seconds: float, workdir: Path) -> Load:
-    """`concurrency` keep-alive connections posting `body_file` to `url` for `seconds`."""
+    """`concurrency` keep-alive connections posting `body_file` to `url` for `seconds`.
+
+    Each call's first message starts with a word (in letters) no other call of any run has had: the gateway
+    remembers the findings of texts it has inspected (an agent resends its conversation), so a prompt sent
+    twice would measure that memory, not the inspection; and identical held calls would share one approval,
+    which only one of them can use. The words count up from the time in microseconds.
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     script = workdir / "post.lua"
     script.write_text(WRK_SCRIPT)
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
-    env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_KEY": key}
+    first = str(time.time_ns() // 1000 % 10**13)  # exact in a Lua number (below 2**53)
+    env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_KEY": key, "WRK_FIRST": first}
     done = subprocess.run(
         command,
         env=env,
@@ -182,7 +207,13 @@ def wrk(url: str, body_file: Path, key: str, concurrency: int, seconds: float, w
 
 
 def measure(
-    url: str, body_file: Path, key: str, concurrency: int, seconds: float, workdir: Path, pids: list[int]
+    url: str,
+    body_file: Path,
+    key: str,
+    concurrency: int,
+    seconds: float,
+    workdir: Path,
+    pids: list[int],
 ) -> Load:
     """A `wrk` run with the CPU time the server processes `pids` spent on it."""
     before = cpu_seconds(pids)

@@ -7,12 +7,19 @@ completion at concurrency 1, 16 and 64. Added latency is the rung's P50/P99 minu
 same concurrency; req/s per core is 1000 / the server's CPU ms per request.
 
     rung            what runs
+    floor           the same HTTP server and client, nothing between them: parse the JSON, post it on, answer
+                    the upstream's JSON (bench/floor_app.py; no key, no policy)
     passthrough     authenticate, parse, route (bench/ladder_app.py)
     policy          + two Rego decisions, request and answer (embedded regopy)
     pii-500         + PII inspection and redaction, a 500-character prompt with PII every ~250
     pii-2000        the same with a 2,000-character prompt
     audit-sqlite    the full default pipeline, `gateway serve`: + the durable audit log on SQLite (500 chars)
     audit-postgres  the same on PostgreSQL (--postgres URL, or GATEWAY_TEST_POSTGRES_URL)
+    held            audit-sqlite with a policy that holds every call for a reviewer, and a reviewer bot
+                    (bench/reviewer_bot.py, on the load cores) approving each as soon as it sees it: the call's
+                    HTTP request waits meanwhile. The bot polls the admin API (10 ms between polls, --poll-ms):
+                    a call also waits for the next poll, and each poll costs the gateway ~4 ms of CPU (counted
+                    in its CPU ms/req).
     litellm         LiteLLM's proxy, pass-through (installed by this script into bench/.litellm-venv)
 
     python bench/ladder.py                              # every rung, 8 s per concurrency
@@ -40,11 +47,12 @@ from pathlib import Path
 
 from harness import HOST, REPO, Load, family, free_port, gateway_cores, load_cores, measure, process, wait_ready
 from litellm_proxy import litellm_server
+from reviewer_bot import held_policies, reviewer_bot
 from streams import ttft
 
 PROSE = "We went through the proposal with the team and have a few questions on pricing and the rollout plan. "
 VALUES = ["jane.roe@example.com", "(415) 555-2671", "4111 1111 1111 1111", "536-22-8456"]
-RUNGS = ["passthrough", "policy", "pii-500", "pii-2000", "audit-sqlite", "audit-postgres", "litellm"]
+RUNGS = ["floor", "passthrough", "policy", "pii-500", "pii-2000", "audit-sqlite", "audit-postgres", "held", "litellm"]
 
 
 @dataclass
@@ -54,15 +62,18 @@ class Rung:
     app_step: str | None = None  # a bench/ladder_app.py step; None: `gateway serve`
     postgres: bool = False
     pii: bool = True
+    held: bool = False  # every call held, and approved by bench/reviewer_bot.py
 
 
 SPECS = {
+    "floor": Rung("floor"),
     "passthrough": Rung("passthrough", app_step="passthrough", pii=False),
     "policy": Rung("policy", app_step="policy", pii=False),
     "pii-500": Rung("pii-500", 500, app_step="pii"),
     "pii-2000": Rung("pii-2000", 2000, app_step="pii"),
     "audit-sqlite": Rung("audit-sqlite", 500),
     "audit-postgres": Rung("audit-postgres", 500, postgres=True),
+    "held": Rung("held", 500, held=True),
     "litellm": Rung("litellm"),
 }
 
@@ -94,14 +105,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres", default=os.environ.get("GATEWAY_TEST_POSTGRES_URL"), help="for audit-postgres")
     parser.add_argument("--profile", type=Path, help="write a py-spy flame graph of each rung at c=16 here")
     parser.add_argument("--ttft", action="store_true", help="measure a stream's time to first token too")
+    parser.add_argument("--poll-ms", type=float, default=10.0, help="held: the reviewer bot's pause between polls")
     return parser.parse_args(argv)
 
 
 def gateway_config(workdir: Path, upstream: int, rung: Rung, postgres: str | None) -> Path:
     database = postgres if rung.postgres else f"sqlite+aiosqlite:///{workdir / 'gateway.db'}"
+    policies = held_policies(workdir) if rung.held else REPO / "policies"
     config = {
         "database_url": database,
-        "policy": {"dir": str(REPO / "policies"), "reload": False},
+        "policy": {"dir": str(policies), "reload": False},
         "pii": {"enabled": rung.pii, "key_file": str(workdir / "pii.key")},
         "approvals": {"key_file": str(workdir / "approvals.key")},
         "audit": {"signing_key_file": str(workdir / "audit.key")},
@@ -138,15 +151,41 @@ def gateway(workdir: Path, upstream: int, rung: Rung, args: argparse.Namespace) 
         yield f"http://{HOST}:{port}/v1/chat/completions", key, proc.pid
 
 
+@contextmanager
+def floor(workdir: Path, upstream: int) -> Iterator[tuple[str, str, int]]:
+    """bench/floor_app.py in front of the upstream: (its chat completions URL, a key it ignores, its pid)."""
+    port = free_port()
+    url = f"http://{HOST}:{port}/v1/chat/completions"
+    command = [sys.executable, str(REPO / "bench" / "floor_app.py"), "--port", str(port)]
+    command += ["--upstream", f"http://{HOST}:{upstream}/v1/chat/completions"]
+    with open(workdir / "floor.log", "wb") as log, process(command, log, gateway_cores()) as proc:
+        wait_ready(proc, log, url, "POST")
+        yield url, "-", proc.pid
+
+
+@contextmanager
+def server(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, str, int]]:
+    """The rung's server (with its reviewer bot for `held`): (its chat completions URL, a key, its pid)."""
+    if rung.name == "litellm":
+        with litellm_server(workdir, upstream) as found:
+            yield found
+    elif rung.name == "floor":
+        with floor(workdir / rung.name, upstream) as found:
+            yield found
+    else:
+        with gateway(workdir / rung.name, upstream, rung, args) as found:
+            if not rung.held:
+                yield found
+                return
+            base = found[0].removesuffix("/v1/chat/completions")
+            with reviewer_bot(workdir / rung.name / "gateway.yaml", base, workdir / rung.name, args.poll_ms):
+                yield found
+
+
 def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path) -> dict[int, Load]:
     body = body_file(workdir, rung.prompt_chars)
-    with ExitStack() as stack:
-        if rung.name == "litellm":
-            url, key, pid = stack.enter_context(litellm_server(workdir, upstream))
-        else:
-            url, key, pid = stack.enter_context(gateway(workdir / rung.name, upstream, rung, args))
-        pids = family(pid)
-        measure(url, body, key, 16, args.warmup, workdir, pids)
+    with server(rung, upstream, args, workdir) as (url, key, pid):
+        measure(url, body, key, 16, args.warmup, workdir, family(pid))
         loads = {}
         for c in args.concurrency:
             with profiled(args.profile, rung.name, pid, c, args.seconds):
@@ -174,8 +213,11 @@ def profiled(folder: Path | None, name: str, pid: int, concurrency: int, seconds
             "--rate",
             "200",
             "--nonblocking",
+            *(["--native"] if os.environ.get("LADDER_SPY_NATIVE") else []),
             "--duration",
             str(int(seconds)),
+            "--format",
+            os.environ.get("LADDER_SPY_FORMAT", "flamegraph"),
             "--output",
             str(out),
         ],
