@@ -90,6 +90,9 @@ class PiiConfig(_Strict):
     phone_regions: list[str] = Field(default_factory=lambda: ["US"])  # national formats; +<country> always
     nlp_model: str | None = None  # an installed spaCy model (e.g. en_core_web_lg): PERSON, LOCATION, ...
     max_chars: int = Field(default=200_000, gt=0)  # inspected per call; beyond it input.pii_truncated is true
+    # texts (of 256 characters or more) whose findings are remembered, by digest: an agent resends its whole
+    # conversation each turn, and each earlier message is then not analyzed again (0: none)
+    cache_entries: int = Field(default=4096, ge=0, le=1_000_000)
     allow_list: list[str] = Field(default_factory=list)  # values never reported or redacted
     deny_list: dict[str, list[str]] = Field(default_factory=dict)  # entity type -> values always reported
     modes: dict[str, RedactionMode] = Field(default_factory=dict)  # entity type -> mode; "default" for the rest

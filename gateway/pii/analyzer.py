@@ -19,6 +19,8 @@ import hmac
 import logging
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +219,32 @@ def _without_overlaps(hits: list[Hit]) -> list[Hit]:
     return sorted(kept, key=lambda h: h.start)
 
 
+CACHED_FROM = 256  # characters: a shorter text (a streamed delta, a name) is analyzed faster than remembered
+
+
+class _Remembered:
+    """The hits of texts analyzed before, keyed by a 128-bit digest of the text (no text is kept), the least
+    recently used dropped past `size`. Shared by the event loop and the threads long texts are scrubbed on."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hits: OrderedDict[bytes, tuple[Hit, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> tuple[Hit, ...] | None:
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits is not None:
+                self._hits.move_to_end(key)
+            return hits
+
+    def put(self, key: bytes, hits: tuple[Hit, ...]) -> None:
+        with self._lock:
+            self._hits[key] = hits
+            while len(self._hits) > self.size:
+                self._hits.popitem(last=False)
+
+
 class Inspector:
     def __init__(self, config: PiiConfig, key: bytes) -> None:
         # Presidio logs the texts it analyzes at DEBUG: never let it, whatever level the gateway runs at
@@ -251,6 +279,7 @@ class Inspector:
         self.entities: list[str] = list(config.entities or known)
         deny = "|".join(re.escape(v) for values in config.deny_list.values() for v in values)
         self._candidates = re.compile(TRIGGER_PATTERN + (f"|{deny}" if deny else ""))
+        self._remembered = _Remembered(config.cache_entries) if config.cache_entries else None
 
     @property
     def supported(self) -> frozenset[str]:
@@ -264,7 +293,20 @@ class Inspector:
         return [e for e in self.entities if (trigger := TRIGGERS.get(e)) is None or trigger(text, digits)]
 
     def analyze(self, text: str) -> list[Hit]:
-        """Every finding in `text` at or above the score threshold, overlaps resolved.
+        """Every finding in `text` at or above the score threshold, overlaps resolved. A text of `CACHED_FROM`
+        characters or more that was analyzed before (the same config: a reload builds a new Inspector) is
+        answered from memory: an agent resends its conversation each turn."""
+        if self._remembered is None or len(text) < CACHED_FROM:
+            return self._fresh(text)
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        hits = self._remembered.get(key)
+        if hits is None:
+            hits = tuple(self._fresh(text))
+            self._remembered.put(key, hits)
+        return list(hits)
+
+    def _fresh(self, text: str) -> list[Hit]:
+        """`analyze` without the memory.
 
         Without an NER model every value has a trigger (a digit, an `@`, a key prefix, ...), so only windows
         around triggers, with enough margin for context words, go to Presidio; prose without any is skipped.
