@@ -104,6 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes (and cores) (default 1)")
     parser.add_argument("--postgres", default=os.environ.get("GATEWAY_TEST_POSTGRES_URL"), help="for audit-postgres")
     parser.add_argument("--profile", type=Path, help="write a py-spy flame graph of each rung at c=16 here")
+    parser.add_argument("--raw", action="store_true", help="--profile writes py-spy's collapsed stacks (.txt)")
     parser.add_argument("--ttft", action="store_true", help="measure a stream's time to first token too")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="held: the reviewer bot's pause between polls")
     return parser.parse_args(argv)
@@ -188,7 +189,7 @@ def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path)
         measure(url, body, key, 16, args.warmup, workdir, family(pid))
         loads = {}
         for c in args.concurrency:
-            with profiled(args.profile, rung.name, pid, c, args.seconds):
+            with profiled(args.profile, rung.name, pid, c, args.seconds, args.raw):
                 loads[c] = measure(url, body, key, c, args.seconds, workdir, family(pid))
         if args.ttft and rung.name in ("pii-500", "audit-sqlite"):
             args.ttft_rows.append(f"{rung.name:<15} {ttft(url, key, body)}")
@@ -196,13 +197,16 @@ def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path)
 
 
 @contextmanager
-def profiled(folder: Path | None, name: str, pid: int, concurrency: int, seconds: float) -> Iterator[None]:
-    """A py-spy flame graph of `pid` while the block runs (at c=16 only)."""
+def profiled(
+    folder: Path | None, name: str, pid: int, concurrency: int, seconds: float, raw: bool = False
+) -> Iterator[None]:
+    """A py-spy flame graph of `pid` while the block runs (at c=16 only); `raw`: its collapsed stacks instead,
+    a line per stack with its sample count (to add up with a script)."""
     if folder is None or concurrency != 16:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{name}.svg"
+    out = folder / f"{name}.{'txt' if raw else 'svg'}"
     spy = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "py-spy"),
@@ -213,11 +217,10 @@ def profiled(folder: Path | None, name: str, pid: int, concurrency: int, seconds
             "--rate",
             "200",
             "--nonblocking",
-            *(["--native"] if os.environ.get("LADDER_SPY_NATIVE") else []),
             "--duration",
             str(int(seconds)),
             "--format",
-            os.environ.get("LADDER_SPY_FORMAT", "flamegraph"),
+            "raw" if raw else "flamegraph",
             "--output",
             str(out),
         ],

@@ -51,7 +51,7 @@ def _not_written(rows: list[dict[str, Any]]) -> asyncio.Future[bool]:
 
 
 def app_for(config: Path, step: str) -> Starlette:
-    app = create_app(load_settings(config))
+    app = create_app(load_settings(config), own_process=True)  # as `gateway serve` makes it
     full = app.router.lifespan_context
     request_stages, response_stages = STEPS[step]
 

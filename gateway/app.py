@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -107,11 +108,25 @@ def _approvals(
 def app_from_environment() -> Starlette:
     """The app of one `gateway serve --workers N` worker process: the settings `serve` read, found again from
     the environment it passes down (GATEWAY_CONFIG and the other GATEWAY_* variables)."""
-    return create_app(load_settings())
+    return create_app(load_settings(), own_process=True)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI app. Services live in the lifespan, so two apps can run in one process.
+def tune_collector() -> None:
+    """Python's cyclic garbage collector, set for a server once it has started (`gateway serve`'s processes).
+
+    What start-up built (Presidio, the policy engine, schemas, SQLAlchemy: ~250k objects) lives as long as the
+    process: frozen out of the collector's sight, a full collection scans only what calls made (~200 ms
+    otherwise, a stall that every call in flight waits out: the ladder's P99). And the youngest generation is
+    collected after 7,000 net allocations instead of 700: a call's objects die by reference counting, so the
+    default ran ~25 collections a second under load for nothing (~2% of the CPU); cycles still are found."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 10, 10)
+
+
+def create_app(settings: Settings, own_process: bool = False) -> Starlette:
+    """The ASGI app. Services live in the lifespan, so two apps can run in one process. `own_process`: the app
+    is all its process runs (`gateway serve`): the garbage collector is tuned for it once it has started.
 
     >>> app = create_app(Settings())  # doctest: +SKIP
     >>> uvicorn.run(app)  # doctest: +SKIP
@@ -130,6 +145,8 @@ def create_app(settings: Settings) -> Starlette:
         if services.approvals is not None:
             await services.approvals.start()
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
+        if own_process:
+            tune_collector()
         watcher = asyncio.create_task(watch(services.policy, settings.policy)) if settings.policy.reload else None
         try:
             yield

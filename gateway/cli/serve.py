@@ -59,7 +59,7 @@ def serve(
         _, key = with_db(settings, _rotate_demo_key)
         _banner(settings, host, port, key)
     count = workers or len(os.sched_getaffinity(0))
-    app: Any = create_app(settings)
+    app: Any = create_app(settings, own_process=True)
     if count > 1:  # each worker builds the same app from the environment (uvicorn spawns fresh interpreters)
         app = "gateway.app:app_from_environment"
         _share_with_workers(config)
