@@ -81,3 +81,34 @@ def test_replicas_starting_together_migrate_without_tripping_over_each_other(dat
             await db.aclose()
 
     assert asyncio.run(ready())
+
+
+async def test_a_locked_sqlite_store_is_retried_not_spilled(sqlite_url, monkeypatch):
+    """The SQLite writer runs its statements on the driver's cursor: a driver error ("database is locked", past
+    busy_timeout) is still the store failing, retried like any other, not a bug that spills the rows."""
+    import sqlite3
+
+    from gateway.store.prepared import Prepared
+
+    db = Database(sqlite_url)
+    await db.migrate()
+    metrics = Metrics()
+    log = AuditLog(db, metrics, retries=2)
+    real, failures = Prepared.execute, []
+
+    def locked_once(self, cursor, values=None):
+        if not failures:
+            failures.append(True)
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, cursor, values)
+
+    monkeypatch.setattr(Prepared, "execute", locked_once)
+    try:
+        assert await log.write(rejected(3)) is True
+        rows = [row async for row in log.read()]
+    finally:
+        await log.aclose()
+        await db.aclose()
+    assert failures == [True]
+    assert [r["request_id"] for r in rows] == ["r3"]
+    assert metrics.audit_failures._value.get() == 0

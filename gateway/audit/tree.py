@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 
 from gateway.audit.leaf import event_leaf
 from gateway.audit.merkle import Frontier
@@ -82,7 +83,10 @@ def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Front
 
 
 def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+    """`append` on the driver's cursor; a driver error is raised as SQLAlchemy would raise it (the writer retries
+    an OperationalError such as "database is locked", as for every other statement)."""
     statements = _on_cursor(conn.dialect)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         size, hashes = statements.lock.execute(cursor).fetchone()
@@ -91,6 +95,8 @@ def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple
         advance = {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)}
         statements.advance.execute(cursor, advance)
         statements.insert.executemany(cursor, rows)
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=conn.dialect) from exc
     finally:
         cursor.close()
     return before, frontier
