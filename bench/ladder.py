@@ -25,6 +25,7 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
     python bench/ladder.py                              # every rung, 8 s per concurrency
     python bench/ladder.py --rungs passthrough policy --seconds 5 --concurrency 1 16
     python bench/ladder.py --profile bench/flames       # + a py-spy flame graph of each rung at c=16
+    python bench/ladder.py --profile /tmp/p --raw       # + its collapsed stacks instead (to add up)
     python bench/ladder.py --ttft                       # + time to first token of a stream, full pipeline
 
 Needs `wrk` (apt-get install wrk); py-spy (pip) for --profile.
