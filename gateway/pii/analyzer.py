@@ -294,8 +294,8 @@ class Inspector:
 
     def analyze(self, text: str) -> list[Hit]:
         """Every finding in `text` at or above the score threshold, overlaps resolved. A text of `CACHED_FROM`
-        characters or more that was analyzed before (the same config: a reload builds a new Inspector) is
-        answered from memory: an agent resends its conversation each turn."""
+        characters or more that this Inspector (so this config) analyzed before is answered from memory: an
+        agent resends its conversation each turn."""
         if self._remembered is None or len(text) < CACHED_FROM:
             return self._fresh(text)
         key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
