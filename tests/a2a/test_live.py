@@ -102,8 +102,17 @@ async def test_a_caller_that_leaves_closes_the_upstream_stream(a2a_gateway, a2a_
     assert a2a_agent.disconnected.is_set()  # the gateway closed its connection to the upstream
     assert a2a_agent.executor.gate_opened == []  # long before the upstream's last event
     a2a_agent.executor.gate.set()
-    rows = await agent_rows(a2a_gateway, "planner", wait_for=2)
-    assert rows[-1]["error_code"] == "client_disconnected"
+    # the upstream is closed as the call ends, its records are committed just after: wait for them. Each text
+    # event the stream sent before the caller left may have been decided (one or more response decisions); the
+    # call's outcome goes on the first of them (`Journal.close`)
+    deadline = time.monotonic() + 5
+    responses: list[dict] = []
+    while not responses and time.monotonic() < deadline:
+        rows = await agent_rows(a2a_gateway, "planner", wait_for=2)
+        responses = [r for r in rows if r["phase"] == "response"]
+        await asyncio.sleep(0.05)
+    assert responses and responses[0]["error_code"] == "client_disconnected"
+    assert all(r["error_code"] is None for r in responses[1:])
 
 
 async def test_an_event_the_policy_holds_waits_with_the_rest_for_a_reviewer(a2a_gateway, a2a_agent):
