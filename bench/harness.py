@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,15 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(99)))
 end
 """
+
+
+def gateway_cli(config: Path, *arguments: str) -> str:
+    """The last line a `gateway` command prints (where it prints a key or a token)."""
+    command = [sys.executable, "-m", "gateway", *arguments, "--config", str(config)]
+    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(arguments[:2])} failed ({done.returncode}):\n{done.stderr}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def free_port() -> int:

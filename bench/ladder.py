@@ -46,7 +46,19 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import HOST, REPO, Load, family, free_port, gateway_cores, load_cores, measure, process, wait_ready
+from harness import (
+    HOST,
+    REPO,
+    Load,
+    family,
+    free_port,
+    gateway_cli,
+    gateway_cores,
+    load_cores,
+    measure,
+    process,
+    wait_ready,
+)
 from litellm_proxy import litellm_server
 from reviewer_bot import held_policies, reviewer_bot
 from streams import ttft
@@ -128,19 +140,11 @@ def gateway_config(workdir: Path, upstream: int, rung: Rung, postgres: str | Non
     return path
 
 
-def create_key(config: Path) -> str:
-    command = [sys.executable, "-m", "gateway", "keys", "create", "--agent", "bench", "--config", str(config)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"keys create failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
-
-
 @contextmanager
 def gateway(workdir: Path, upstream: int, rung: Rung, args: argparse.Namespace) -> Iterator[tuple[str, str, int]]:
     """A gateway for `rung`: (its chat completions URL, an agent key, its pid)."""
     config = gateway_config(workdir, upstream, rung, args.postgres)
-    key = create_key(config)
+    key = gateway_cli(config, "keys", "create", "--agent", "bench")
     port = free_port()
     if rung.app_step:
         command = [sys.executable, str(REPO / "bench" / "ladder_app.py"), "--step", rung.app_step]

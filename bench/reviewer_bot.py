@@ -20,7 +20,6 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 from collections import Counter
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from harness import REPO, child_env, load_cores, process, read_log
+from harness import REPO, child_env, gateway_cli, load_cores, process, read_log
 
 REVIEWER = "bench-reviewer"
 TOKEN_ENV = "BENCH_REVIEWER_TOKEN"
@@ -59,21 +58,12 @@ def held_policies(workdir: Path) -> Path:
     return folder
 
 
-def cli(config: Path, *arguments: str) -> str:
-    """The last line a `gateway` command prints (where it prints a token)."""
-    command = [sys.executable, "-m", "gateway", *arguments, "--config", str(config)]
-    done = subprocess.run(command, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(arguments[:2])} failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout.strip().splitlines()[-1]
-
-
 @contextmanager
 def reviewer_bot(config: Path, base_url: str, workdir: Path, interval_ms: float = 10.0) -> Iterator[None]:
     """A reviewer account with an API token, and the bot approving as it, on the load cores; when the block
     ends the bot stops and its summary goes to stderr."""
-    cli(config, "reviewers", "add", REVIEWER, "--group", "bench", "--no-password")
-    token = cli(config, "reviewers", "token", REVIEWER)
+    gateway_cli(config, "reviewers", "add", REVIEWER, "--group", "bench", "--no-password")
+    token = gateway_cli(config, "reviewers", "token", REVIEWER)
     command = [sys.executable, str(Path(__file__)), "--url", base_url, "--interval-ms", str(interval_ms)]
     with open(workdir / "reviewer-bot.log", "wb") as log:
         with process(command, log, load_cores(), child_env({TOKEN_ENV: token})):

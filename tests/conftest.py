@@ -22,7 +22,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
-from tests.helpers import close_clients, free_port  # noqa: F401 (free_port: imported from here by tests)
+from tests.helpers import close_clients, free_port
 from tests.upstreams import AnthropicUpstream, OpenAIUpstream
 
 ROOT = Path(__file__).resolve().parents[1]

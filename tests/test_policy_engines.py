@@ -25,8 +25,8 @@ from gateway.policy.opa import OpaEngine
 from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
 from gateway.stages.decide import evaluate
-from tests.conftest import POLICIES, ROOT, free_port, opa_binary
-from tests.helpers import audit_rows, documented_blocks, track, wait_healthy
+from tests.conftest import POLICIES, ROOT, opa_binary
+from tests.helpers import audit_rows, documented_blocks, free_port, track, wait_healthy
 
 
 class OpaServer:

@@ -21,8 +21,8 @@ from gateway.audit.journal import Journal
 from gateway.flight import Flight
 from gateway.logs import JsonFormatter, ScrubbingFormatter, bind_call, scrub
 from gateway.services import Services
-from tests.conftest import POLICIES, free_port
-from tests.helpers import audit_rows, wait_healthy
+from tests.conftest import POLICIES
+from tests.helpers import audit_rows, free_port, wait_healthy
 
 EMAIL, SSN, AWS = "jane.doe@example.com", "078-05-1120", "AKIAIOSFODNN7EXAMPLE"
 PROMPT = f"Mail {EMAIL}, SSN {SSN}, key {AWS}."

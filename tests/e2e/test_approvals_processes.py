@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import _postgres_url, _reset_postgres, free_port
-from tests.helpers import audit_rows, wait_healthy
+from tests.conftest import _postgres_url, _reset_postgres
+from tests.helpers import audit_rows, free_port, wait_healthy
 
 pytestmark = pytest.mark.e2e
 

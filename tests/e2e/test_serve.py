@@ -16,8 +16,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import POLICIES, free_port
-from tests.helpers import track, wait_healthy
+from tests.conftest import POLICIES
+from tests.helpers import free_port, track, wait_healthy
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import POLICIES, ServerThread, _postgres_url, _reset_postgres, create_key, free_port
-from tests.helpers import audit_rows, gateway_env, serving
+from tests.conftest import POLICIES, ServerThread, _postgres_url, _reset_postgres, create_key
+from tests.helpers import audit_rows, free_port, gateway_env, serving
 from tests.upstreams import OpenAIUpstream
 
 pytestmark = pytest.mark.e2e
