@@ -3,7 +3,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY connectors ./connectors
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir . \
+ && pip install --no-cache-dir --ignore-requires-python --no-deps opa-golib-python-bindings==0.4.4
 COPY policies ./policies
 COPY deploy/gateway.yaml ./gateway.yaml
 EXPOSE 8080

@@ -45,7 +45,7 @@ log = logging.getLogger("gateway")
 
 
 async def build_services(settings: Settings) -> Services:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, settings.database_timeout_s)
     try:
         await db.migrate()
         policy = await build_engine(settings.policy)
@@ -124,6 +124,14 @@ def tune_collector() -> None:
     gc.set_threshold(7000, 10, 10)
 
 
+async def _close(services: Services, timeout_s: float) -> None:
+    """Close the services within a deadline: a store that stopped answering must not keep the process alive."""
+    try:
+        await asyncio.wait_for(services.aclose(), timeout_s)
+    except TimeoutError:
+        log.error("shutdown: the services did not close within %.0f s; exiting anyway", timeout_s)
+
+
 def create_app(settings: Settings, own_process: bool = False) -> Starlette:
     """The ASGI app. Services live in the lifespan, so two apps can run in one process. `own_process`: the app
     is all its process runs (`gateway serve`): the garbage collector is tuned for it once it has started.
@@ -155,7 +163,7 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            await services.aclose()
+            await _close(services, settings.shutdown_timeout_s)
 
     return Starlette(
         routes=[

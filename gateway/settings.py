@@ -72,6 +72,8 @@ class RouteConfig(RouteTarget):
 
 class PolicyConfig(_Strict):
     engine: Literal["embedded", "opa"] = "embedded"
+    # embedded engine's runtime: opa-go (OPA's own Go engine in-process), rego-cpp, or auto (opa-go when installed)
+    runtime: Literal["auto", "opa-go", "rego-cpp"] = "auto"
     dir: Path = Path("policies")
     opa_url: str = "http://127.0.0.1:8181"
     timeout_ms: float = Field(default=250.0, gt=0)  # time budget of one decision; past it the call is denied
@@ -226,7 +228,12 @@ def _default_routes() -> dict[str, RouteConfig]:
 
 class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
+    # bound on each PostgreSQL operation (connect, statement, the wait for a pooled connection): a store that stops
+    # answering (a silent partition) fails calls with 503 store_unavailable within it, instead of hanging them
+    database_timeout_s: float = Field(default=5.0, gt=0, le=300)
     max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # larger agent request bodies get a 413
+    # on SIGTERM: open connections get this long to finish, then closing the services gets as long again
+    shutdown_timeout_s: float = Field(default=20.0, gt=0, le=3600)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)

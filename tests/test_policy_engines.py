@@ -20,6 +20,7 @@ import pytest
 
 from gateway.errors import ConfigError, PolicyEngineError
 from gateway.metrics import Metrics
+from gateway.policy.cpp_rego import CppProgram
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.opa import OpaEngine
 from gateway.policy.source import load_source
@@ -246,6 +247,55 @@ def test_a_restarted_opa_gets_the_policies_again(gateway_factory, sqlite_url):
                 proc.wait(timeout=10)
 
 
+def _tool_input(name: str) -> dict[str, Any]:
+    call = {"kind": "tool", "phase": "request", "surface": "mcp", "target": name, "tool_calls": [{"name": name}]}
+    return {"principal": {"agent": "support-bot", "team": "cs", "key_id": "k1"}, "call": call, "pii": []}
+
+
+@pytest.mark.opa
+def test_opa_losing_the_gateways_data_is_noticed_at_the_next_decision_and_pushed_again(opa_server):
+    """`DELETE /v1/data/gateway` leaves the modules and empties `risky_tools`: the next decision sees the
+    revision marks gone, pushes again and decides on the whole data, never on what was left."""
+    config = PolicyConfig(engine="opa", opa_url=opa_server.url, dir=POLICIES, timeout_ms=5000)
+
+    async def scenario() -> list[Any]:
+        engine = await OpaEngine.start(config, load_source(POLICIES))
+        try:
+            before = await engine.evaluate(_tool_input("transfer_funds"))
+            async with httpx.AsyncClient() as http:
+                assert (await http.delete(f"{opa_server.url}/v1/data/gateway")).status_code == 204
+                emptied = (await http.get(f"{opa_server.url}/v1/data/gateway/risky_tools")).json()
+                after = await engine.evaluate(_tool_input("transfer_funds"))
+                restored = (await http.get(f"{opa_server.url}/v1/data/gateway/risky_tools")).json()
+            return [before, emptied, after, restored, await engine.ready()]
+        finally:
+            await engine.aclose()
+
+    before, emptied, after, restored, ready = asyncio.run(scenario())
+    assert "result" not in emptied  # the data really was gone
+    assert before == after and after["allow"] is False
+    assert after["reasons"] == ["tool 'transfer_funds' is on the risky tools list"]
+    assert "transfer_funds" in restored["result"] and ready is True
+
+
+@pytest.mark.opa
+def test_opa_holding_the_default_policy_without_its_data_denies_everything(tmp_path):
+    """A server started from the modules alone (push disabled): the default policy requires its own data."""
+    with running_opa(str(POLICIES / "gateway/decision.rego")) as server:
+        config = PolicyConfig(engine="opa", opa_url=server.url, dir=POLICIES, timeout_ms=5000, push=False)
+
+        async def ask() -> Any:
+            engine = await OpaEngine.start(config, load_source(POLICIES))
+            try:
+                return await engine.evaluate(_tool_input("transfer_funds"))
+            finally:
+                await engine.aclose()
+
+        decision = asyncio.run(ask())
+    assert decision["allow"] is False
+    assert "the policy's data (data.gateway in data.json) is not loaded" in decision["reasons"]
+
+
 def test_policy_hot_reload_swaps_good_versions_and_keeps_serving_on_bad_ones(
     gateway_factory, sqlite_url, tmp_path, caplog
 ):
@@ -430,8 +480,8 @@ def test_the_engines_own_input_conversion_gives_regopys_answers():
     from gateway.policy.engine import ENTRYPOINT
     from gateway.policy.rego_input import NulInInput, to_input
 
-    engine = EmbeddedEngine(load_source(ROOT / "docs/examples/finance-approval"))
-    interpreter, bundle = engine._interpreter(), engine._compiled.bundle
+    compiled = CppProgram(load_source(ROOT / "docs/examples/finance-approval"))
+    interpreter, bundle = compiled._interpreter(), compiled.bundle
     odd = {"floats": [0.5, -1e300, 3.0], "nested": {"a": [{"b": None}, [True, False]]}, "big": 2**62, "é": "ü€"}
     for doc in [*generated_inputs()[::7], *documented_inputs(), odd]:
         answers = []

@@ -84,7 +84,7 @@ class ChangeFeed:
 
         dsn = make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            self._listener = await asyncpg.connect(dsn)
+            self._listener = await asyncpg.connect(dsn, timeout=self.db.timeout_s)
             await self._listener.add_listener(CHANNEL, lambda *args: self.publish(str(args[-1])))
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("approvals: LISTEN unavailable (%s); relying on polling every %.1fs", exc, self.poll_s)
@@ -118,4 +118,4 @@ class ChangeFeed:
                 await task
         if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._listener.close()
+                await self._listener.close(timeout=self.db.timeout_s)

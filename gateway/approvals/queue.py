@@ -391,17 +391,23 @@ class _Session:
     """A store session whose connection failures become `StoreUnavailable` (a 503 for the caller)."""
 
     def __init__(self, db: Database) -> None:
+        self._deadline = db.deadline()  # the whole block: a store that stops answering is a 503, not a hang
         self._cm = db.sessions()
 
     async def __aenter__(self) -> Any:
+        await self._deadline.__aenter__()
         try:
             return await self._cm.__aenter__()
         except (SQLAlchemyError, OSError) as exc:
+            await self._deadline.__aexit__(None, None, None)
             raise StoreUnavailable("the approval store is unavailable; try again shortly") from exc
 
     async def __aexit__(self, kind: Any, value: Any, traceback: Any) -> None:
         try:
-            await self._cm.__aexit__(kind, value, traceback)
+            try:
+                await self._cm.__aexit__(kind, value, traceback)
+            finally:
+                await self._deadline.__aexit__(kind, value, traceback)
         except (SQLAlchemyError, OSError) as error:
             raise StoreUnavailable("the approval store is unavailable; try again shortly") from error
         if isinstance(value, SQLAlchemyError | OSError):  # failed inside the block: the same 503

@@ -157,7 +157,7 @@ class AuditLog:
                 return True
             except (SQLAlchemyError, OSError) as exc:  # the store, the driver, the network or the disk
                 await self._drop_connection()
-                if attempt == retries:
+                if attempt == retries or isinstance(exc, TimeoutError):  # a timeout spent the whole budget
                     if spill:
                         self._spill(rows, exc)
                     return False
@@ -181,10 +181,11 @@ class AuditLog:
                 self._sqlite = SqliteThread(self.db.sqlite_file)
             await self._sqlite.run(append)
             return
-        if self._conn is None:
-            self._conn = await self.db.engine.connect()
-        async with self._conn.begin():
-            await self._conn.run_sync(append)
+        async with self.db.deadline():
+            if self._conn is None:
+                self._conn = await self.db.engine.connect()
+            async with self._conn.begin():
+                await self._conn.run_sync(append)
 
     def _spill(self, rows: list[dict[str, Any]], exc: Exception) -> None:
         if self.metrics:
@@ -195,9 +196,10 @@ class AuditLog:
     async def _drop_connection(self) -> None:
         if self._sqlite is not None:
             await self._sqlite.drop()
-        if self._conn is not None:
+        if self._conn is not None:  # after a failure: dropped without a word to a store that may not answer
             conn, self._conn = self._conn, None
             with contextlib.suppress(SQLAlchemyError, OSError):
+                await conn.invalidate()
                 await conn.close()
 
     async def checkpoint(self) -> int | None:
@@ -205,7 +207,7 @@ class AuditLog:
         if self.signer is None:
             return None
         signer = self.signer
-        async with self.db.engine.begin() as conn:
+        async with self.db.deadline(), self.db.engine.begin() as conn:
             return await conn.run_sync(lambda sync: tree.checkpoint_if_new(sync, signer))
 
     async def _checkpoint_timer(self) -> None:
@@ -228,7 +230,7 @@ class AuditLog:
         await self._drop_connection()
         try:
             await self.checkpoint()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:  # a store that stopped answering times out (OSError)
             log.warning("audit: the checkpoint at shutdown failed: %s", exc)
         if self._sqlite is not None:
             await self._sqlite.aclose()

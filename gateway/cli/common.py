@@ -35,7 +35,7 @@ def with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     """Run `work` against the store (migrated to the newest schema first), or exit 2 if it is not usable."""
 
     async def run() -> T:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, settings.database_timeout_s)
         try:
             await db.migrate()
             return await work(db)

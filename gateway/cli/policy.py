@@ -30,10 +30,11 @@ def _policy_dir(directory: Path | None, config: Path | None) -> Path:
     return directory if directory is not None else settings_from(config).policy.dir
 
 
-def _embedded_engine(directory: Path) -> EmbeddedEngine:
+def _embedded_engine(directory: Path, config: Path | None) -> EmbeddedEngine:
     """Load, check and compile the policies in `directory`, or exit 1 saying what is wrong."""
+    runtime = settings_from(config).policy.runtime
     try:
-        return EmbeddedEngine(load_checked(PolicyConfig(dir=directory)))
+        return EmbeddedEngine(load_checked(PolicyConfig(dir=directory, runtime=runtime)), runtime=runtime)
     except ConfigError as exc:
         error(exc.message)
         raise typer.Exit(1) from exc
@@ -43,7 +44,7 @@ def _embedded_engine(directory: Path) -> EmbeddedEngine:
 def check(directory: DirArgument = None, config: ConfigOption = None) -> None:
     """Compile the policies and check every builtin they call is supported by the embedded engine."""
     root = _policy_dir(directory, config)
-    source = _embedded_engine(root).source
+    source = _embedded_engine(root, config).source
     typer.echo(f"ok: {len(source.policy_modules())} module(s), version {source.version}, in {root}")
 
 
@@ -60,11 +61,12 @@ def test(
     except ConfigError as exc:
         error(exc.message)
         raise typer.Exit(1) from exc
-    problem = compile_error(source)
+    runtime = settings_from(config).policy.runtime
+    problem = compile_error(source, runtime=runtime)
     if problem:
         error(problem)
         raise typer.Exit(1)
-    results = run_tests(source, run)
+    results = run_tests(source, run, runtime=runtime)
     for r in results:
         mark = "PASS" if r.passed else "FAIL"
         typer.echo(f"{r.name}: {mark} ({r.seconds * 1000:.1f} ms){'  ' + r.detail if r.detail else ''}")
@@ -82,7 +84,7 @@ def eval_input(
 ) -> None:
     """Print the policy's answer for one input, the decision (fail closed), the plan the gateway would
     carry out, and how long the decision took."""
-    engine = _embedded_engine(_policy_dir(directory, config))
+    engine = _embedded_engine(_policy_dir(directory, config), config)
     try:
         input_doc = json.loads(input_file.read_text())
     except (OSError, ValueError) as exc:

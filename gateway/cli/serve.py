@@ -73,6 +73,7 @@ def serve(
         access_log=False,
         log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,  # json: uvicorn's lines too
         http=BoundedHttpToolsProtocol,  # a request's headers are bounded before they are buffered
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
 
 

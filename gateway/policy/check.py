@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.errors import ConfigError
-from gateway.policy.embedded import new_interpreter
+from gateway.policy.cpp_rego import new_interpreter
 from gateway.policy.source import PolicySource
 
 _CALL = re.compile(r"(?<![\w.\"])([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*\(")

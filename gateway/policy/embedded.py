@@ -1,11 +1,12 @@
-"""The default engine: Rego compiled once per policy version with regopy (rego-cpp) and evaluated in-process.
+"""The default engine: Rego compiled once per policy version and evaluated in-process.
 
-Interpreters are not thread-safe (one shared by two threads segfaults), so each thread keeps its own and
-they all share the one compiled bundle. A quick policy (a realistic one takes ~0.3 ms) is evaluated on the
-event loop's own thread: the hop to a worker thread and back would cost about as much again. A policy that
-turns slow (one evaluation over `INLINE_BELOW_S` of CPU time) is moved to a small thread pool for the next
-`POOLED_AFTER_SLOW` evaluations, where it can be abandoned at its time budget instead of blocking the loop;
-then the loop tries again. The caller (`stages.decide`) denies a decision that came back past its budget
+Two runtimes compile and evaluate (`policy.runtime`): OPA's own Go engine (`go_rego.py`, the default when
+`opa-golib-python-bindings` is installed: OPA's answers, exact strings) and rego-cpp (`cpp_rego.py`, the
+fallback: it refuses what it cannot evaluate exactly). A quick policy (a realistic one takes ~0.15-0.3 ms) is
+evaluated on the event loop's own thread: the hop to a worker thread and back would cost about as much again.
+A policy that turns slow (one evaluation over `INLINE_BELOW_S` of CPU time) is moved to a small thread pool for
+the next `POOLED_AFTER_SLOW` evaluations, where it can be abandoned at its time budget instead of blocking the
+loop; then the loop tries again. The caller (`stages.decide`) denies a decision that came back past its budget
 either way.
 
     >>> engine = EmbeddedEngine(load_source(Path("policies")))  # doctest: +SKIP
@@ -16,78 +17,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
-
-import regopy
+from typing import Any, Literal, Protocol
 
 from gateway.errors import ConfigError, PolicyEngineError
-from gateway.policy.engine import ENTRYPOINT
-from gateway.policy.errors import format_errors
-from gateway.policy.rego_input import to_input
+from gateway.policy import go_rego
+from gateway.policy.cpp_rego import CppProgram
 from gateway.policy.source import PolicySource, load_source
 
-__all__ = ["CompiledPolicy", "EmbeddedEngine", "compile_source", "load_source", "new_interpreter"]
+__all__ = ["CompiledPolicy", "EmbeddedEngine", "Runtime", "compile_source", "load_source", "runtime_name"]
 
 INLINE_BELOW_S = 0.002  # an evaluation quicker than this runs on the event loop's thread
 POOLED_AFTER_SLOW = 200  # evaluations sent to the thread pool after one that was not
+Runtime = Literal["auto", "opa-go", "rego-cpp"]
+log = logging.getLogger("gateway.policy")
 
 
-def new_interpreter() -> Any:
-    """A regopy interpreter that reports errors by raising only (by default rego-cpp also prints them)."""
-    interpreter = regopy.Interpreter()
-    interpreter.log_level = regopy.LogLevel.NONE
-    return interpreter
+class CompiledPolicy(Protocol):
+    """One policy version compiled by a runtime; `evaluate` may be called from any thread."""
 
-
-@dataclass(frozen=True)
-class CompiledPolicy:
     source: PolicySource
-    bundle: Any  # regopy.Bundle
+    runtime: str
 
-    @property
-    def version(self) -> str:
-        return self.source.version
+    def evaluate(self, input_doc: dict[str, Any]) -> Any: ...
 
 
-def compile_source(source: PolicySource, modules: dict[str, str] | None = None) -> CompiledPolicy:
-    """Compile the policy modules (or the given ones) and data into a bundle; errors name file and line."""
-    interpreter = new_interpreter()
-    named = {str(source.root / name): text for name, text in (modules or source.policy_modules()).items()}
-    try:
-        interpreter.add_data(source.data)
-        for name, text in named.items():
-            interpreter.add_module(name, text)
-        bundle = interpreter.build(None, [ENTRYPOINT])
-    except (regopy.RegoError, ValueError) as exc:
-        raise ConfigError(f"policy in {source.root} does not compile:\n{format_errors(str(exc), named)}") from exc
-    return CompiledPolicy(source=source, bundle=bundle)
+def runtime_name(runtime: Runtime = "auto") -> str:
+    """The runtime `auto` stands for here: OPA's Go engine when installed, else rego-cpp."""
+    if runtime == "auto":
+        return "opa-go" if go_rego.AVAILABLE else "rego-cpp"
+    if runtime == "opa-go" and not go_rego.AVAILABLE:
+        raise ConfigError("policy.runtime is opa-go but opa-golib-python-bindings is not installed")
+    return runtime
 
 
-def parse_output(output: Any) -> Any:
-    """regopy's Output as a Python value: None when undefined; PolicyEngineError when it failed."""
-    text = str(output)
-    if not output.ok():
-        raise PolicyEngineError(f"policy evaluation failed: {text.strip()}")
-    if text.strip() == "undefined":
-        return None
-    try:
-        expressions = json.loads(text)["expressions"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PolicyEngineError(f"policy evaluation returned an unreadable result: {text[:200]}") from exc
-    return expressions[0] if expressions else None
+def compile_source(
+    source: PolicySource, modules: dict[str, str] | None = None, runtime: Runtime = "auto"
+) -> CompiledPolicy:
+    """Compile the policy modules (or the given ones) and data; ConfigError names file and line."""
+    if runtime_name(runtime) == "opa-go":
+        return go_rego.GoProgram(source, modules)
+    return CppProgram(source, modules)
 
 
 class EmbeddedEngine:
     """In-process Rego. `swap()` replaces the compiled version atomically; in-flight calls keep theirs."""
 
-    def __init__(self, source: PolicySource, workers: int = 2) -> None:
-        self._compiled = compile_source(source)
-        self._local = threading.local()
+    def __init__(self, source: PolicySource, workers: int = 2, runtime: Runtime = "auto") -> None:
+        self.runtime: Runtime = runtime
+        self._compiled = compile_source(source, runtime=runtime)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rego")
         self._pooled = 0  # evaluations still to send to the pool (a recent one was slow)
         self._warm_up(workers)
@@ -109,7 +90,7 @@ class EmbeddedEngine:
 
     @property
     def version(self) -> str:
-        return self._compiled.version
+        return self._compiled.source.version
 
     @property
     def source(self) -> PolicySource:
@@ -118,21 +99,8 @@ class EmbeddedEngine:
     def swap(self, compiled: CompiledPolicy) -> None:
         self._compiled = compiled
 
-    def _interpreter(self) -> Any:
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = self._local.interpreter = new_interpreter()
-        return interpreter
-
     def evaluate_sync(self, compiled: CompiledPolicy, input_doc: dict[str, Any]) -> Any:
-        interpreter = self._interpreter()
-        given = to_input(input_doc)  # refuses NUL: rego-cpp ends strings there ("alice\0mallory" is "alice")
-        try:
-            interpreter.set_input(given)
-            output = interpreter.query_bundle_entrypoint(compiled.bundle, ENTRYPOINT)
-        except (regopy.RegoError, ValueError) as exc:  # an unknown builtin can surface as JSONDecodeError
-            raise PolicyEngineError(f"policy evaluation failed: {exc}") from exc
-        return parse_output(output)
+        return compiled.evaluate(input_doc)
 
     async def evaluate(self, input_doc: dict[str, Any]) -> Any:
         compiled = self._compiled

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.errors import ConfigError
 from gateway.policy.check import require_supported
-from gateway.policy.embedded import EmbeddedEngine, compile_source
+from gateway.policy.embedded import EmbeddedEngine, compile_source, runtime_name
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.opa import OpaEngine
 from gateway.policy.source import PolicySource, load_source
@@ -18,9 +18,9 @@ log = logging.getLogger("gateway.policy")
 
 
 def load_checked(config: PolicyConfig) -> PolicySource:
-    """Read the policy dir; for the embedded engine refuse builtins it cannot evaluate, at load time."""
+    """Read the policy dir; for rego-cpp refuse builtins it cannot evaluate, at load time."""
     source = load_source(config.dir)
-    if config.engine == "embedded":
+    if config.engine == "embedded" and runtime_name(config.runtime) == "rego-cpp":
         require_supported(source, source.policy_modules())
     return source
 
@@ -29,13 +29,16 @@ async def build_engine(config: PolicyConfig) -> PolicyEngine:
     source = load_checked(config)
     if config.engine == "opa":
         return await OpaEngine.start(config, source)
-    return EmbeddedEngine(source)
+    engine = EmbeddedEngine(source, runtime=config.runtime)
+    if runtime_name(config.runtime) == "rego-cpp":
+        log.warning("embedded policy engine on rego-cpp: inputs holding quotes or backslashes are denied")
+    return engine
 
 
 async def apply(engine: PolicyEngine, source: PolicySource) -> None:
     """Compile/push a new version; raises ConfigError and leaves the old version serving if it is refused."""
     if isinstance(engine, EmbeddedEngine):
-        engine.swap(compile_source(source))
+        engine.swap(compile_source(source, runtime=engine.runtime))
     elif isinstance(engine, OpaEngine):
         await engine.push(source)
 

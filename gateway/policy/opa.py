@@ -2,16 +2,21 @@
 with `opa-python-client` (async, one pooled session). The policies in `policy.dir` are pushed at start
 and on every change, unless `policy.push: false` leaves them to an OPA bundle.
 
-An OPA server that restarts comes back empty. The engine notices (a watcher checks every few seconds that
-the server holds our modules; an undefined decision checks at once) and pushes the serving version again;
-until then `/readyz` says unready and calls are denied as `policy_unavailable` (503, Retry-After), never as
-a policy verdict.
+An OPA server that restarts comes back empty, and its data can be deleted on its own (`DELETE
+/v1/data/gateway`) while the modules stay: the default policy would then allow what `risky_tools` forbids.
+So the pushed data carries a revision mark in each top-level document, and every decision is asked through a
+small guard module that answers the decision together with the marks it sees. Marks missing or stale, or the
+guard itself missing, mean the server lost part of what was pushed: the engine pushes the serving version
+again (a watcher also checks every few seconds); until that succeeds `/readyz` says unready and calls are
+denied as `policy_unavailable` (503, Retry-After), never decided on partial data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +29,40 @@ from gateway.policy.source import PolicySource
 from gateway.settings import PolicyConfig
 
 POLICY_PREFIX = "gateway/"
+GUARD_ID = f"{POLICY_PREFIX}.guard.rego"
+GUARD_PACKAGE = "gateway_internal_guard"
+MARK = "_gateway_data_revision"
 log = logging.getLogger("gateway.policy")
+
+
+def data_revision(source: PolicySource) -> str:
+    return hashlib.sha256(json.dumps(source.data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def marked_documents(source: PolicySource) -> dict[str, Any]:
+    """The top-level data documents to push, each object among them carrying the revision mark."""
+    revision = data_revision(source)
+    return {key: {**value, MARK: revision} if isinstance(value, dict) else value for key, value in source.data.items()}
+
+
+def guard_module(source: PolicySource) -> str:
+    """Answers the decision with the revision marks the server holds (null where a document lost its mark).
+    Each mark is a rule of its own with a direct reference: a reference to all of `data` would include this
+    module (recursion) and evaluate every rule."""
+    keys = sorted(key for key, value in source.data.items() if isinstance(value, dict))
+    marks = "".join(
+        f"default mark_{i} := null\n\nmark_{i} := data[{json.dumps(key)}][{json.dumps(MARK)}]\n\n"
+        for i, key in enumerate(keys)
+    )
+    listed = ", ".join(f"mark_{i}" for i in range(len(keys)))
+    return (
+        f"package {GUARD_PACKAGE}\n\nimport rego.v1\n\n{marks}revisions := [{listed}]\n\n"
+        'answer["decision"] := data.gateway.decision\n\nanswer["revisions"] := revisions\n'
+    )
+
+
+def expected_marks(source: PolicySource) -> list[str]:
+    return [data_revision(source)] * sum(isinstance(value, dict) for value in source.data.values())
 
 
 def _client(url: str, timeout_s: float) -> AsyncOpaClient:
@@ -68,23 +106,26 @@ class OpaEngine:
     async def push(self, source: PolicySource) -> None:
         """Load data and modules into the server. A version OPA refuses is a ConfigError, and the modules
         already replaced are put back, so the previous version keeps serving whole."""
-        previous = self.source
-        try:
-            await self._replace(source, previous)
-        except Exception as exc:  # noqa: BLE001 - the client raises its own types for a refused policy
-            if previous is not source:
-                with contextlib.suppress(Exception):
-                    await self._replace(previous, source)
-            if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
-                raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
-            raise ConfigError(f"OPA refused the policies in {source.root}: {getattr(exc, 'message', exc)}") from exc
-        self.source, self._version = source, source.version
+        async with self._repush:  # a check meanwhile waits, rather than push the version being replaced
+            previous = self.source
+            try:
+                await self._replace(source, previous)
+            except Exception as exc:  # noqa: BLE001 - the client raises its own types for a refused policy
+                if previous is not source:
+                    with contextlib.suppress(Exception):
+                        await self._replace(previous, source)
+                if isinstance(exc, aiohttp.ClientError | TimeoutError | OSError):
+                    raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
+                message = getattr(exc, "message", exc)
+                raise ConfigError(f"OPA refused the policies in {source.root}: {message}") from exc
+            self.source, self._version = source, source.version
 
     async def _replace(self, source: PolicySource, current: PolicySource) -> None:
         """The server ends up with exactly `source` (it had `current`): policy ids under `gateway/` are ours."""
         wanted = {f"{POLICY_PREFIX}{name}": text for name, text in source.policy_modules().items()}
+        wanted[GUARD_ID] = guard_module(source)
         stale = [p for p in await self.client.get_policies_list() if p.startswith(POLICY_PREFIX) and p not in wanted]
-        for key, value in source.data.items():
+        for key, value in marked_documents(source).items():
             await self.client.update_or_create_data(value, key)
         for policy_id in stale:
             await self.client.delete_policy(policy_id)
@@ -94,14 +135,26 @@ class OpaEngine:
             await self.client.delete_data(key)
 
     async def evaluate(self, input_doc: dict[str, Any]) -> Any:
-        result = await self._query(input_doc)
-        if result is None and self.config.push and not await self.ensure_loaded():
-            raise PolicyUnavailable(f"OPA at {self.config.opa_url} does not hold the gateway's policies")
-        return await self._query(input_doc) if result is None and self.config.push else result
+        if not self.config.push:  # the server loads its own bundle: what it holds is the operator's to keep
+            return await self._query(input_doc, "gateway", "decision")
+        answer = await self._query(input_doc, GUARD_PACKAGE, "answer")
+        if not self._intact(answer):
+            if await self.ensure_loaded():
+                answer = await self._query(input_doc, GUARD_PACKAGE, "answer")
+            if not self._intact(answer):
+                raise PolicyUnavailable(f"OPA at {self.config.opa_url} does not hold the gateway's policies and data")
+        return answer.get("decision")
 
-    async def _query(self, input_doc: dict[str, Any]) -> Any:
+    def _intact(self, answer: Any) -> bool:
+        return isinstance(answer, dict) and answer.get("revisions") == expected_marks(self.source)
+
+    async def _marks_intact(self) -> bool:
+        marks = await self._query({}, GUARD_PACKAGE, "revisions")
+        return bool(marks == expected_marks(self.source))
+
+    async def _query(self, input_doc: dict[str, Any], package: str, rule: str) -> Any:
         try:
-            answer = await self.client.query_rule(input_doc, "gateway", "decision")
+            answer = await self.client.query_rule(input_doc, package, rule)
         except aiohttp.ClientResponseError as exc:
             raise PolicyEngineError(f"OPA answered {exc.status}: {exc.message}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -111,17 +164,19 @@ class OpaEngine:
         return answer.get("result")
 
     async def ensure_loaded(self) -> bool:
-        """Whether the server holds our modules; pushes the serving version again when it lost them (a
-        restarted or emptied server). False when it cannot be reached or refuses."""
+        """Whether the server holds our modules and data; pushes the serving version again when it lost any
+        (a restarted or emptied server, deleted data). False when it cannot be reached or refuses."""
         async with self._repush:
             try:
                 held = set(await self.client.get_policies_list())
-                wanted = {f"{POLICY_PREFIX}{name}" for name in self.source.policy_modules()}
-                if wanted <= held:
+                wanted = {f"{POLICY_PREFIX}{name}" for name in self.source.policy_modules()} | {GUARD_ID}
+                if wanted <= held and await self._marks_intact():
                     self._loaded = True
                     return True
                 log.warning(
-                    "OPA at %s lost the gateway's policies; pushing version %s again", self.config.opa_url, self.version
+                    "OPA at %s lost the gateway's policies or data; pushing version %s again",
+                    self.config.opa_url,
+                    self.version,
                 )
                 await self._replace(self.source, self.source)
             except Exception as exc:  # noqa: BLE001 - unreachable, or the client's own error types

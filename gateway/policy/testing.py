@@ -1,8 +1,9 @@
-"""`gateway policy test`: run the `test_*` rules of every `*_test.rego` with the embedded engine.
+"""`gateway policy test`: run the `test_*` rules of every `*_test.rego` with the embedded engine's runtime.
 
-Each test runs in a forked child with a fresh interpreter: rego-cpp can abort the whole process on some
-constructs (regopy 1.5.2: `with input as <object>` when the rule under test calls a builtin), and one such
-test must fail on its own instead of taking the run down with it.
+On OPA's Go engine the tests run in this process, one engine for all. On rego-cpp each test runs in a forked
+child with a fresh interpreter: rego-cpp can abort the whole process on some constructs (regopy 1.5.2: `with
+input as <object>` when the rule under test calls a builtin), and one such test must fail on its own instead of
+taking the run down with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from gateway.errors import ConfigError
-from gateway.policy.embedded import compile_source, new_interpreter, parse_output
+from gateway.policy import cpp_rego, go_rego
+from gateway.policy.embedded import Runtime, compile_source, runtime_name
 from gateway.policy.source import PolicySource
 
 _PACKAGE = re.compile(r"^\s*package\s+([\w.]+)", re.M)
@@ -49,18 +51,18 @@ def discover(source: PolicySource) -> list[tuple[str, str]]:
     return found
 
 
-def _evaluate(source: PolicySource, query: str) -> tuple[bool, str]:
-    interpreter = new_interpreter()
+def _verdict(ask: Callable[[str], Any], query: str) -> tuple[bool, str]:
     try:
-        interpreter.add_data(source.data)
-        for name, text in source.modules.items():
-            interpreter.add_module(str(source.root / name), text)
-        value = parse_output(interpreter.query(query))
+        value = ask(query)
     except Exception as exc:  # noqa: BLE001 - a test that errors is reported, whatever raised
-        return False, f"error: {exc}".strip()
+        return False, f"error: {getattr(exc, 'message', exc)}".strip()
     if value is True:
         return True, ""
     return False, "undefined" if value is None else f"got {value!r}"
+
+
+def _evaluate(source: PolicySource, query: str) -> tuple[bool, str]:
+    return _verdict(lambda text: cpp_rego.query(source, text), query)
 
 
 def _child(work: Callable[..., Any], args: tuple[Any, ...], conn: Connection) -> None:
@@ -91,19 +93,19 @@ def in_child(work: Callable[..., T], args: tuple[Any, ...], timeout_s: float) ->
     return outcome
 
 
-def _compile_all(source: PolicySource) -> str:
+def _compile_all(source: PolicySource, runtime: Runtime = "rego-cpp") -> str:
     try:
-        compile_source(source, source.modules)
+        compile_source(source, source.modules, runtime)
     except ConfigError as exc:
         return exc.message
     return ""
 
 
-def compile_error(source: PolicySource, timeout_s: float = 60.0) -> str:
-    """The compile error of all modules, tests included ("" when they compile), found in a child process.
-
-    A crash is not reported here: the tests then run one by one and the ones that crash say so.
-    """
+def compile_error(source: PolicySource, timeout_s: float = 60.0, runtime: Runtime = "auto") -> str:
+    """The compile error of all modules, tests included ("" when they compile); on rego-cpp found in a child
+    process (a crash is not reported here: the tests then run one by one and the ones that crash say so)."""
+    if runtime_name(runtime) == "opa-go":
+        return _compile_all(source, "opa-go")
     outcome = in_child(_compile_all, (source,), timeout_s)
     return "" if outcome == CRASH_HINT else outcome
 
@@ -118,5 +120,20 @@ def _run_one(source: PolicySource, file: str, query: str, timeout_s: float) -> T
     return TestResult(query, file, passed, seconds, detail)
 
 
-def run_tests(source: PolicySource, match: str | None = None, timeout_s: float = 30.0) -> list[TestResult]:
-    return [_run_one(source, file, query, timeout_s) for file, query in discover(source) if not match or match in query]
+def _run_in_process(source: PolicySource, tests: list[tuple[str, str]]) -> list[TestResult]:
+    program = go_rego.GoProgram(source, source.modules)
+    results = []
+    for file, query in tests:
+        started = time.perf_counter()
+        passed, detail = _verdict(program.query, query)
+        results.append(TestResult(query, file, passed, time.perf_counter() - started, detail))
+    return results
+
+
+def run_tests(
+    source: PolicySource, match: str | None = None, timeout_s: float = 30.0, runtime: Runtime = "auto"
+) -> list[TestResult]:
+    tests = [(file, query) for file, query in discover(source) if not match or match in query]
+    if runtime_name(runtime) == "opa-go":
+        return _run_in_process(source, tests)
+    return [_run_one(source, file, query, timeout_s) for file, query in tests]

@@ -57,7 +57,7 @@ class SessionStore:
                 if attempt == TRIES - 1:
                     raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
                 before = _CONFLICT
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:  # OSError: unreachable, or past the store's deadline
                 raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
             if before is not _CONFLICT:
                 return before  # type: ignore[return-value]
@@ -68,7 +68,7 @@ class SessionStore:
         now = datetime.now(UTC)
         values: dict[str, Any] = {"updated_at": now, "expires_at": now + timedelta(seconds=self.config.ttl_s)}
         table = SessionSummary
-        async with self.db.sessions.begin() as session:
+        async with self.db.deadline(), self.db.sessions.begin() as session:
             # take the row's write lock first (PostgreSQL: the row; SQLite: the database), so writers of one
             # session queue here instead of failing their conditional update over and over
             await session.execute(
@@ -104,7 +104,7 @@ class SessionStore:
         """The session's summary now (None: unknown or expired), without adding to it."""
         sid = session_id(agent, key)
         try:
-            async with self.db.sessions() as session:
+            async with self.db.deadline(), self.db.sessions() as session:
                 row = (
                     await session.execute(
                         select(SessionSummary.summary, SessionSummary.expires_at).where(
@@ -112,7 +112,7 @@ class SessionStore:
                         )
                     )
                 ).first()
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
         if row is None or _aware(row.expires_at) <= datetime.now(UTC):
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import threading
 from collections.abc import Iterator
@@ -28,11 +29,12 @@ class Database:
     >>> await db.migrate()  # doctest: +SKIP
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url
+        self.timeout_s = timeout_s
         sqlite = url.startswith("sqlite")
         try:
-            self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not sqlite)
+            self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not sqlite, **_bounded(url, timeout_s))
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise ConfigError(f"database_url {url!r} is not usable: {exc}") from exc
         if sqlite:
@@ -47,6 +49,14 @@ class Database:
         await asyncio.to_thread(upgrade, self.url)
         if self._sqlite_file is not None:
             self._sqlite_inode = _inode(self._sqlite_file)
+
+    def deadline(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A bound on one store operation on PostgreSQL: past `timeout_s` it is cancelled and TimeoutError (an
+        OSError, which store callers map to 503 store_unavailable) raised. Each of the driver's own steps (a
+        pre-ping, a reconnect, the statement, the rollback) is bounded too, but together they could add up."""
+        if self.url.startswith("postgresql"):
+            return asyncio.timeout(self.timeout_s)
+        return contextlib.nullcontext()
 
     async def ping(self) -> bool:
         try:
@@ -88,7 +98,26 @@ class Database:
             return False
 
     async def aclose(self) -> None:
-        await self.engine.dispose()
+        """Close the pool; a store that stopped answering is given up on after the timeout."""
+        try:
+            await asyncio.wait_for(self.engine.dispose(), self.timeout_s)
+        except TimeoutError:
+            await self.engine.dispose(close=False)
+
+
+def _bounded(url: str, timeout_s: float) -> dict[str, Any]:
+    """Timeouts for PostgreSQL: asyncpg's connect and per-command timeouts, the server's statement_timeout, and
+    the wait for a pooled connection. A blackholed link then fails within `timeout_s` (as TimeoutError, an
+    OSError, which every store caller maps to 503 store_unavailable) instead of waiting out the outage."""
+    if not url.startswith("postgresql"):
+        return {}
+    statement_ms = str(int(timeout_s * 1000))
+    connect_args = {
+        "timeout": timeout_s / 2,
+        "command_timeout": timeout_s / 2,
+        "server_settings": {"statement_timeout": statement_ms, "lock_timeout": statement_ms},
+    }
+    return {"connect_args": connect_args, "pool_timeout": timeout_s}
 
 
 def _inode(path: Path) -> int | None:

@@ -71,7 +71,7 @@ class KeyStore:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         try:
-            async with self.db.sessions() as session:
+            async with self.db.deadline(), self.db.sessions() as session:
                 row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
         except (SQLAlchemyError, OSError) as exc:  # asyncpg's refused connection is an OSError
             raise StoreUnavailable("the key store is unavailable; try again shortly") from exc

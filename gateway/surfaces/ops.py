@@ -3,6 +3,9 @@ metrics (holds pending counted in the store at scrape time: one indexed COUNT pe
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,9 +18,20 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+READY_TIMEOUT_S = 2.0  # a probe answers within this, whatever a dependency does (a silent partition)
+
+
+async def _within(check: Awaitable[bool]) -> bool:
+    try:
+        return await asyncio.wait_for(check, READY_TIMEOUT_S)
+    except TimeoutError:
+        return False
+
+
 async def readyz(request: Request) -> Response:
     services: Services = request.app.state.services
-    checks = {"database": await services.db.writable(), "policy": await services.policy.ready()}
+    database, policy = await asyncio.gather(_within(services.db.writable()), _within(services.policy.ready()))
+    checks = {"database": database, "policy": policy}
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unready", "checks": checks, "policy_version": services.policy.version}
     return JSONResponse(body, status_code=200 if ready else 503)

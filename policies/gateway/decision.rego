@@ -10,6 +10,7 @@
 # - hosted tools (Responses API) only when data.gateway.allowed_hosted_tools names them (none by default)
 # - PII and secrets found in a call to a route whose providers are not all marked `internal: true` are
 #   redacted before the call leaves (every type found); a call too large to inspect whole is denied
+# - nothing is allowed while the lists of data.json are not loaded (an OPA server that lost its data)
 package gateway
 
 import rego.v1
@@ -39,6 +40,16 @@ redact := sort([t | some t in {f.type | some f in input.pii}]) if {
 }
 
 deny contains "the call holds more text than the gateway inspects for PII (pii.max_chars)" if input.pii_truncated
+
+# An engine that lost the lists in data.json (an OPA server whose data was deleted, or started from the modules
+# alone) would otherwise allow what they forbid.
+deny contains "the policy's data (data.gateway in data.json) is not loaded" if not data_loaded
+
+data_loaded if {
+	is_array(data.gateway.risky_tools)
+	is_array(data.gateway.blocked_agents)
+	is_array(data.gateway.allowed_hosted_tools)
+}
 
 deny contains "caller has no agent identity" if not has_agent
 

@@ -28,6 +28,15 @@ test_known_agent_on_a_route_is_allowed if {
 	d.route == null
 }
 
+test_everything_is_denied_while_the_data_is_not_loaded if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "request", [])
+		with input.routes as routes(0)
+		with data.gateway.risky_tools as null
+	not d.allow
+	d.reasons == ["the policy's data (data.gateway in data.json) is not loaded"]
+}
+
 test_missing_agent_is_denied if {
 	d := gateway.decision with input.principal as principal("")
 		with input.call as model_call("echo", "request", [])

@@ -73,17 +73,23 @@ def test_serve_on_embedded_defaults_prints_key_and_answers(served, tmp_path):
     assert httpx.get(f"{url}/readyz").json()["checks"] == {"database": True, "policy": True}
 
 
-def test_serve_refuses_a_policy_the_embedded_engine_cannot_run(tmp_path):
+@pytest.mark.parametrize(
+    ("runtime", "call"), [("auto", "nosuch.builtin"), ("rego-cpp", "http.send"), ("rego-cpp", "nosuch.builtin")]
+)
+def test_serve_refuses_a_policy_the_embedded_engine_cannot_run(tmp_path, runtime, call):
+    """A function the runtime does not have is refused at start, naming file and line (OPA's Go engine has every
+    builtin OPA has, http.send among them; rego-cpp lacks some)."""
     (tmp_path / "policies").mkdir()
-    (tmp_path / "policies/p.rego").write_text("package gateway\nimport rego.v1\nx if http.send({})\n")
+    (tmp_path / "policies/p.rego").write_text(f"package gateway\nimport rego.v1\nx if {call}({{}})\n")
+    (tmp_path / "gateway.yaml").write_text(f"policy: {{dir: policies, runtime: {runtime}}}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "gateway", "serve", "--config", "gateway.yaml", "--port", str(free_port())],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1 and "http.send" in result.stderr and "p.rego:3" in result.stderr
+    assert result.returncode == 1 and call in result.stderr and "p.rego:3" in result.stderr
 
 
 def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):

@@ -24,10 +24,13 @@ pytestmark = pytest.mark.e2e
 
 class TcpProxy:
     """A loopback TCP relay to the real PostgreSQL that the test can cut (an outage the gateway sees as
-    refused and reset connections) and restore, without stopping the shared database server."""
+    refused and reset connections), blackhole (a silent partition: connections stay open, nothing is
+    forwarded either way, new ones are accepted and never answered) and restore, without stopping the shared
+    database server."""
 
     def __init__(self, target_port: int) -> None:
         self.port, self.target_port = free_port(), target_port
+        self.silent = False
         self.loop = asyncio.new_event_loop()
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
@@ -39,6 +42,8 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.silent:
+                    continue  # dropped, as a partition drops packets
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -47,6 +52,11 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
+        if self.silent:  # accepted, never answered
+            while await reader.read(65536):
+                pass
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers |= {writer, up_writer}
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -66,6 +76,13 @@ class TcpProxy:
             self.writers.clear()
 
         self._call(go())
+
+    def blackhole(self) -> None:
+        self.silent = True
+
+    def close(self) -> None:
+        self.silent = False
+        self.cut()
 
 
 def test_a_postgres_outage_fails_calls_promptly_and_recovers(gateway_factory, tmp_path: Path) -> None:
@@ -95,6 +112,45 @@ def test_a_postgres_outage_fails_calls_promptly_and_recovers(gateway_factory, tm
             break
         time.sleep(0.5)
     assert again.status_code == 200
+
+
+def test_a_silent_partition_to_postgres_is_bounded_calls_readiness_and_shutdown(tmp_path: Path) -> None:
+    """Packets dropped, nothing refused: calls fail with 503 within the store timeout (not the outage's length),
+    /readyz answers unready within its bound, and SIGTERM ends the process within the shutdown deadline."""
+    real = _postgres_url()
+    asyncio.run(_reset_postgres(real))
+    proxy = TcpProxy(make_url(real).port or 5432)
+    proxy.start()
+    via_proxy = make_url(real).set(port=proxy.port).render_as_string(hide_password=False)
+    (tmp_path / "gateway.yaml").write_text(
+        f"database_url: '{via_proxy}'\ndatabase_timeout_s: 2\nshutdown_timeout_s: 5\npolicy: {{dir: {POLICIES}}}\n"
+        "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\n"
+    )
+    key = create_key(real)
+    body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+    auth = {"authorization": f"Bearer {key}"}
+    try:
+        with serving(gateway_env(tmp_path / "gateway.yaml"), cwd=tmp_path) as (base, proc):
+            url = f"{base}/v1/chat/completions"
+            assert httpx.post(url, json=body, headers=auth, timeout=30).status_code == 200
+            proxy.blackhole()
+            started = time.monotonic()
+            with ThreadPoolExecutor(3) as pool:
+                answers = list(pool.map(lambda _: httpx.post(url, json=body, headers=auth, timeout=60), range(3)))
+            waited = time.monotonic() - started
+            assert all(a.status_code == 503 for a in answers), [a.text for a in answers]
+            assert all(a.json()["error"]["code"] == "store_unavailable" and a.headers["retry-after"] for a in answers)
+            assert waited < 30, f"calls waited {waited:.0f} s on a silent store"  # the outage itself is unbounded
+            started = time.monotonic()
+            ready = httpx.get(f"{base}/readyz", timeout=60)
+            assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
+            assert time.monotonic() - started < 10
+            started = time.monotonic()
+            proc.terminate()
+            proc.wait(timeout=60)
+            assert time.monotonic() - started < 30, "SIGTERM did not finish within the shutdown deadline"
+    finally:
+        proxy.close()
 
 
 def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> None:

@@ -70,20 +70,25 @@ def bank() -> Iterator[tuple[MCPServer, ServerThread]]:
         yield server, thread
 
 
-@pytest.fixture
-def mcp_gateway(gateway_factory: Any, sqlite_url: str, tmp_path: Path, bank: Any, monkeypatch: Any) -> Any:
+def start_mcp_gateway(gateway_factory: Any, sqlite_url: str, policy_dir: Path, bank: Any, monkeypatch: Any) -> Any:
+    """A gateway in front of the bank (HTTP) and files (stdio) servers, with the policies in `policy_dir`."""
     monkeypatch.setenv("TEST_MCP_TOKEN", TOKEN)
-    (tmp_path / "policy.rego").write_text(POLICY)
     servers = {
         "bank": {"url": f"{bank[1].url}/mcp", "headers_env": {"x-upstream-token": "TEST_MCP_TOKEN"}, "pin": "auto"},
         "files": {"command": [sys.executable, str(STDIO_SERVER)], "pin": "auto", "restart_backoff_s": 0.1},
     }
     return gateway_factory(
         sqlite_url,
-        policy={"dir": str(tmp_path), "timeout_ms": 2000},
+        policy={"dir": str(policy_dir), "timeout_ms": 2000},
         approvals={"key_env": "GATEWAY_TEST_APPROVALS_KEY", "poll_s": 0.2, "keepalive_s": 0.2, "timeout_s": 20},
         mcp_servers=servers,
     )
+
+
+@pytest.fixture
+def mcp_gateway(gateway_factory: Any, sqlite_url: str, tmp_path: Path, bank: Any, monkeypatch: Any) -> Any:
+    (tmp_path / "policy.rego").write_text(POLICY)
+    return start_mcp_gateway(gateway_factory, sqlite_url, tmp_path, bank, monkeypatch)
 
 
 @asynccontextmanager
