@@ -43,6 +43,13 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class _Source(_Lenient):
+    type: str | None = None  # missing: refused by `_image`, which names the block
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+
 class _Block(_Lenient):
     type: str
     text: str | None = None
@@ -50,7 +57,8 @@ class _Block(_Lenient):
     name: str | None = None
     input: Any = None
     tool_use_id: str | None = None
-    source: dict[str, Any] | None = None
+    source: _Source | None = None
+    cache_control: dict[str, Any] | None = None
     content: str | list[_Block] | None = None
     is_error: bool = False
 
@@ -90,11 +98,11 @@ def _block_text(content: str | list[_Block] | None, where: str) -> str:
 
 
 def _image(block: _Block, where: str) -> Image:
-    source = block.source or {}
-    if source.get("type") == "base64" and source.get("data"):
-        return Image(media_type=source.get("media_type"), data=source["data"])
-    if source.get("type") == "url" and source.get("url"):
-        return Image(url=source["url"])
+    source = block.source
+    if source is not None and source.type == "base64" and source.data:
+        return Image(media_type=source.media_type, data=source.data)
+    if source is not None and source.type == "url" and source.url:
+        return Image(url=source.url)
     raise WireFormatError("an image block needs a base64 or url source", f"{where}.source")
 
 
@@ -220,7 +228,9 @@ def _arguments(text: str) -> Any:
 
 
 def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    if out and out[-1]["role"] == role:  # Anthropic wants alternating turns: merge neighbours
+    if out and out[-1]["role"] == role:  # turns translated from another format alternate: merge neighbours
+        if isinstance(out[-1]["content"], str):
+            out[-1]["content"] = [{"type": "text", "text": out[-1]["content"]}]
         out[-1]["content"].extend(blocks)
     else:
         out.append({"role": role, "content": blocks})
@@ -239,10 +249,8 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
         if str(i) in shapes:  # sent as blocks: rebuilt from their shape
             kept = shapes[str(i)]
             skip = kept["span"] - 1
-            if kept.get("string") and not (messages and messages[-1]["role"] == m.role):
+            if kept.get("string"):  # as sent, even after a turn of the same role (the Messages API takes that)
                 messages.append({"role": m.role, "content": m.text()})
-            elif kept.get("string"):
-                _append(messages, m.role, [{"type": "text", "text": m.text()}])
             else:
                 _append(messages, *_rebuilt(kept["blocks"], request.messages[i : i + kept["span"]]))
         elif m.role == "user":

@@ -97,6 +97,7 @@ class EmbeddingRequest(BaseModel):
     model: str
     inputs: list[str]
     token_input: list[int] | list[list[int]] | None = None
+    user: str | None = None  # the end user, as the agent named it (`user`)
     passthrough: dict[str, dict[str, Any]] = Field(default_factory=dict)  # dimensions, encoding_format, ...
 
     @property

@@ -447,6 +447,7 @@ def dumps(payload: Any) -> str:
 class _EmbeddingRequest(_Lenient):
     model: str
     input: str | list[str] | list[StrictInt] | list[Annotated[list[StrictInt], Field(min_length=1)]]
+    user: str | None = None
 
 
 def parse_embedding_request(body: Any) -> EmbeddingRequest:
@@ -460,13 +461,14 @@ def parse_embedding_request(body: Any) -> EmbeddingRequest:
     extras = {"openai": dict(wire.model_extra or {})}
     if isinstance(wire.input, str) or isinstance(wire.input[0], str):
         texts = [wire.input] if isinstance(wire.input, str) else wire.input
-        return EmbeddingRequest(model=wire.model, inputs=texts, passthrough=extras)
-    return EmbeddingRequest(model=wire.model, inputs=[], token_input=wire.input, passthrough=extras)
+        return EmbeddingRequest(model=wire.model, inputs=texts, user=wire.user, passthrough=extras)
+    return EmbeddingRequest(model=wire.model, inputs=[], token_input=wire.input, user=wire.user, passthrough=extras)
 
 
 def render_embedding_request(request: EmbeddingRequest, model: str) -> dict[str, Any]:
     sent = request.inputs if request.token_input is None else request.token_input
-    return {"model": model, "input": sent, **request.passthrough.get("openai", {})}
+    user = {"user": request.user} if request.user is not None else {}
+    return {"model": model, "input": sent, **user, **request.passthrough.get("openai", {})}
 
 
 def parse_embedding_response(body: Any) -> EmbeddingResponse:

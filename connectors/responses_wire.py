@@ -21,7 +21,7 @@ to a native route (`untranslatable` says why a translated route cannot take a ca
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
@@ -57,6 +57,113 @@ class _Request(_Lenient):
     top_logprobs: int | None = None
 
 
+class _Part(_Lenient):
+    """A content part: its type, and the fields the gateway reads typed (the rest kept as sent)."""
+
+    type: str
+    text: str | None = None
+    image_url: str | None = None
+    file_id: str | None = None
+    detail: str | None = None
+    refusal: str | None = None
+
+
+class _MessageItem(_Lenient):
+    type: Literal["message"] = "message"
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[_Part]
+    id: str | None = None
+
+
+class _FunctionCall(_Lenient):
+    type: Literal["function_call"]
+    call_id: str
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+class _FunctionCallOutput(_Lenient):
+    type: Literal["function_call_output"]
+    call_id: str
+    output: str | list[_Part]
+    id: str | None = None
+
+
+class _Reasoning(_Lenient):
+    type: Literal["reasoning"]
+    id: str | None = None
+    summary: list[_Part] = []
+    encrypted_content: str | None = None
+
+
+class _OtherItem(_Lenient):
+    """An item of another type (a custom tool's call, a hosted tool's call, ...): carried as sent."""
+
+    type: str
+    id: str | None = None
+    call_id: str | None = None
+
+
+class _FunctionTool(_Lenient):
+    type: Literal["function"]
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: StrictBool | None = None
+
+
+class _OtherTool(_Lenient):
+    type: str
+    name: str | None = None
+
+
+class _Format(_Lenient):
+    type: str
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: StrictBool | None = None
+
+
+class _Text(_Lenient):
+    format: _Format | None = None
+
+
+_ITEMS: dict[str, type[_Lenient]] = {
+    "message": _MessageItem,
+    "function_call": _FunctionCall,
+    "function_call_output": _FunctionCallOutput,
+    "reasoning": _Reasoning,
+}
+
+
+def _check_list(values: list[Any], where: str, pick: Any) -> None:
+    """Each element validated by the model `pick(element)` chooses; errors name the element's place."""
+    for i, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise WireFormatError(f"{where}.{i}: must be an object", f"{where}.{i}")
+        try:
+            pick(value).model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            param = ".".join([where, str(i), *(str(p) for p in error["loc"])])
+            raise WireFormatError(f"{param}: {error['msg']}", param) from exc
+
+
+def _check_shapes(wire: _Request) -> None:
+    if isinstance(wire.input, list):
+        _check_list(wire.input, "input", lambda item: _ITEMS.get(str(item.get("type", "message")), _OtherItem))
+    if wire.tools:
+        _check_list(wire.tools, "tools", lambda tool: _FunctionTool if tool.get("type") == "function" else _OtherTool)
+    if wire.text is not None:
+        try:
+            _Text.model_validate(wire.text)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            param = ".".join(["text", *(str(p) for p in error["loc"])])
+            raise WireFormatError(f"{param}: {error['msg']}", param) from exc
+
+
 def new_item_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
@@ -66,6 +173,7 @@ def validate(body: Any) -> _Request:
         wire = _Request.model_validate(body)
     except ValidationError as exc:
         raise WireFormatError.from_validation(exc) from exc
+    _check_shapes(wire)
     for name in UNSUPPORTED:
         if (wire.model_extra or {}).get(name):
             raise WireFormatError(f"'{name}' is not supported by this gateway", name)

@@ -12,6 +12,7 @@ them in its own protocol's error shape (see `gateway/surfaces/*`).
     │   ├── ApprovalExpired          403 approval_expired    nobody decided before the deadline
     │   └── ApprovalRefused          403 approval_refused    a receipt (or a reviewer) that does not fit
     ├── RouteNotFound                404 model_not_found     no route for that model alias
+    ├── ApprovalNotFound             404 approval_not_found  no such approval for this agent (unknown or another's)
     ├── UpstreamFailed               502 upstream_error      every provider of the route failed
     │   ├── UpstreamTimedOut         504 upstream_timeout
     │   ├── UpstreamRateLimited      429 upstream_rate_limited
@@ -114,6 +115,11 @@ class ApprovalRefused(ApprovalError):
 class RouteNotFound(GatewayError):
     status = 404
     code = "model_not_found"
+
+
+class ApprovalNotFound(GatewayError):
+    status = 404
+    code = "approval_not_found"
 
 
 class UpstreamFailed(GatewayError):

@@ -21,7 +21,7 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # bounds of what an agent names (they go into the policy input and the audit table's columns)
 MAX_REQUEST_ID = 64
 MAX_END_USER = 200
@@ -72,11 +72,12 @@ class Origin:
 
 
 class ModelPayload(BaseModel):
-    """A call to a model: `chat` (`/v1/chat/completions`, `/v1/messages`) or `responses` (`/v1/responses`)."""
+    """A call to a model: `chat` (`/v1/chat/completions`, `/v1/messages`), `responses` (`/v1/responses`) or
+    `count_tokens` (`/v1/messages/count_tokens`: the conversation is sent, to be counted, not answered)."""
 
     kind: Literal["model"] = "model"
     request: ChatRequest
-    api: Literal["chat", "responses"] = "chat"
+    api: Literal["chat", "responses", "count_tokens"] = "chat"
 
     @property
     def target(self) -> str:

@@ -37,7 +37,7 @@ from gateway.model import Inbound
 from gateway.reply import Event, KeepAlive, Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
 from gateway.services import Services
 from gateway.sessions.remember import recall, remember
-from gateway.stages.audit import audit
+from gateway.stages.audit import Scrubbers, audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide, decide_response
 from gateway.stages.forward import forward
@@ -135,7 +135,7 @@ class Pipeline:
         finally:
             try:
                 if not streaming:  # a stream's events are written when the stream ends
-                    await audit(journal, flight, self.services.audit, scrub=self._scrub)
+                    await audit(journal, flight, self.services.audit, scrub=self._scrubbers)
             finally:
                 end_span(span, flight, journal)  # a stream's too: its stages are over
             if failure is not None and failure.decision_id is None:  # every error names its audit record
@@ -197,7 +197,7 @@ class Pipeline:
             if not state["completed"] and journal.error_code is None:
                 journal.failed("client_disconnected", "client disconnected before the stream ended")
             close = lambda: _close_all(out, *reversed(chain), events)  # noqa: E731
-            await audit(journal, flight, self.services.audit, close=close, scrub=self._scrub)
+            await audit(journal, flight, self.services.audit, close=close, scrub=self._scrubbers)
             await remember(flight, journal, self.services)
 
         async def relay() -> AsyncGenerator[Event, None]:
@@ -215,6 +215,10 @@ class Pipeline:
     @property
     def _scrub(self) -> Callable[[str], str] | None:
         return self.services.pii.scrub if self.services.pii else None
+
+    @property
+    def _scrubbers(self) -> Scrubbers | None:
+        return self.services.pii.scrubbers if self.services.pii else None
 
     @contextlib.contextmanager
     def _outcome(self, journal: Journal) -> Iterator[None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
 import openai
@@ -272,8 +274,23 @@ def test_count_tokens_asks_an_anthropic_provider_or_estimates(gateway):
     assert raw.parse().input_tokens == 42 and raw.headers["x-gateway-token-count"] == "provider"
     raw = api.messages.with_raw_response.count_tokens(model="gpt", messages=messages)
     assert raw.parse().input_tokens == 6 and raw.headers["x-gateway-token-count"] == "estimated"
-    with pytest.raises(anthropic.NotFoundError):
-        api.messages.count_tokens(model="nope", messages=messages)
+
+
+def test_count_tokens_is_decided_redacted_and_audited(gateway, anthropic_upstream):
+    """Counting sends the conversation to the provider: the policy decides it (`operation: count_tokens`), PII
+    is redacted before it leaves, and the call is audited, like a message."""
+    api = track(anthropic.Anthropic(base_url=gateway.url, api_key=gateway.key, max_retries=0))
+    with pytest.raises(anthropic.PermissionDeniedError) as denied:
+        api.messages.count_tokens(model="nope", messages=[{"role": "user", "content": "hi"}])
+    assert "not a configured route" in denied.value.message
+    raw = api.messages.with_raw_response.count_tokens(
+        model="claude", messages=[{"role": "user", "content": "mail jane.roe@example.com please"}]
+    )
+    assert raw.parse().input_tokens == 42 and raw.headers["x-gateway-decision-id"]
+    sent = json.dumps(anthropic_upstream[0].received[-1])
+    assert "jane.roe@example.com" not in sent and "please" in sent
+    rows = [r for r in audit_rows(gateway.settings.database_url, wait_for=2) if r["event"] == "decision"]
+    assert [(r["target"], r["allow"]) for r in rows if r["phase"] == "request"] == [("nope", False), ("claude", True)]
 
 
 def test_get_one_model_in_both_sdk_shapes(gateway):

@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from gateway.errors import ConfigError
+from gateway.policy import go_rego
 from gateway.settings import load_settings
 from tests.conftest import POLICIES
 from tests.helpers import track
@@ -149,18 +150,27 @@ def test_policy_check_reports_compile_errors_with_location(tmp_path: Path):
     assert result.returncode == 1 and "p.rego" in result.stderr
 
 
-def test_policy_check_refuses_unsupported_builtins(tmp_path: Path):
+def _runtime_config(tmp_path: Path, runtime: str) -> str:
+    config = tmp_path / f"{runtime}.yaml"
+    config.write_text(f"policy: {{runtime: {runtime}}}\n")
+    return str(config)
+
+
+def test_policy_check_on_rego_cpp_refuses_unsupported_builtins(tmp_path: Path):
     (tmp_path / "p.rego").write_text(
         'package gateway\nimport rego.v1\n\ninternal if net.cidr_contains("10.0.0.0/8", input.ip)\n'
         'decision := {"allow": internal, "reasons": [], "hold": null, "redact": [], "route": null}\n'
     )
-    result = gateway_cli("policy", "check", str(tmp_path), check=False)
+    config = _runtime_config(tmp_path, "rego-cpp")
+    result = gateway_cli("policy", "check", str(tmp_path), "--config", config, check=False)
     assert result.returncode == 1
     assert f"{tmp_path / 'p.rego'}:4: builtin 'net.cidr_contains' is not supported" in result.stderr
     assert "engine: opa" in result.stderr
+    if go_rego.AVAILABLE:  # OPA's own engine has every builtin OPA has
+        assert gateway_cli("policy", "check", str(tmp_path), check=False).returncode == 0
 
 
-def test_policy_test_survives_a_test_that_crashes_the_engine(tmp_path: Path):
+def test_policy_test_on_rego_cpp_survives_a_test_that_crashes_the_engine(tmp_path: Path):
     policy = 'package gateway\nimport rego.v1\ndeny contains concat("", ["a ", input.x]) if true\n'
     (tmp_path / "p.rego").write_text(policy)
     (tmp_path / "p_test.rego").write_text(
@@ -168,16 +178,30 @@ def test_policy_test_survives_a_test_that_crashes_the_engine(tmp_path: Path):
         'test_whole_input if { d := gateway.deny with input as {"x": "y"}\n count(d) == 1 }\n'
         'test_field if { d := gateway.deny with input.x as "y"\n count(d) == 1 }\n'
     )
-    result = gateway_cli("policy", "test", str(tmp_path), check=False)
+    config = _runtime_config(tmp_path, "rego-cpp")
+    result = gateway_cli("policy", "test", str(tmp_path), "--config", config, check=False)
     assert result.returncode == 1
     assert "engine crashed" in result.stderr + result.stdout and "with input.call as" in result.stderr + result.stdout
+    if go_rego.AVAILABLE:  # OPA's own engine runs both
+        passed = gateway_cli("policy", "test", str(tmp_path), check=False)
+        assert passed.returncode == 0 and "PASS: 2/2" in passed.stdout, passed.stdout + passed.stderr
 
 
-def test_policy_check_errors_read_like_opa(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("runtime", "expected"),
+    [
+        ("rego-cpp", ":3:13: rego_parse_error: this is unclosed"),
+        ("opa-go", ":4: rego_parse_error: unexpected eof token"),
+    ],
+)
+def test_policy_check_errors_read_like_opa(tmp_path: Path, runtime: str, expected: str):
+    if runtime == "opa-go" and not go_rego.AVAILABLE:
+        pytest.skip("opa-golib-python-bindings is not installed")
     (tmp_path / "p.rego").write_text("package gateway\nimport rego.v1\ndecision := {\n")
-    result = gateway_cli("policy", "check", str(tmp_path), check=False)
-    assert f"{tmp_path / 'p.rego'}:3:13: rego_parse_error: this is unclosed" in result.stderr
-    assert result.stdout == ""  # rego-cpp's own report is silenced
+    config = _runtime_config(tmp_path, runtime)
+    result = gateway_cli("policy", "check", str(tmp_path), "--config", config, check=False)
+    assert result.returncode == 1 and f"{tmp_path / 'p.rego'}{expected}" in result.stderr, result.stderr
+    assert result.stdout == ""  # the engine's own report is silenced
 
 
 async def test_key_lookup_with_the_store_down_is_a_503_not_a_pass(tmp_path: Path):

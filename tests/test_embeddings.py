@@ -87,3 +87,34 @@ def test_echo_embeds_token_ids_too(gateway):
 def test_malformed_embedding_requests_are_400(gateway, body):
     r = httpx.post(f"{gateway.url}/v1/embeddings", headers={"authorization": f"Bearer {gateway.key}"}, json=body)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+END_USER_POLICY = """package gateway
+
+import rego.v1
+
+decision := {"allow": input.principal.end_user != "mallory", "reasons": ["end user checked"], "hold": null,
+    "redact": [], "route": null}
+"""
+
+
+def test_the_embeddings_user_is_the_end_user_for_the_policy_and_the_audit(gateway_factory, sqlite_url, tmp_path):
+    """`user` on embeddings is checked and decided like on chat: the same end user is denied on both, a control
+    character in it is refused, and the audit names it."""
+    (tmp_path / "policy.rego").write_text(END_USER_POLICY)
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
+    api = client(gw)
+    with pytest.raises(openai.PermissionDeniedError):
+        api.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}], user="mallory")
+    with pytest.raises(openai.PermissionDeniedError):
+        api.embeddings.create(model="embed", input=["hello"], user="mallory")
+    assert api.embeddings.create(model="embed", input=["hello"], user="alice").data
+    with pytest.raises(openai.BadRequestError) as refused:
+        api.embeddings.create(model="embed", input=["hello"], user="alice\x85bob")
+    assert refused.value.body["param"] == "user"
+    decisions = [r for r in audit_rows(sqlite_url, wait_for=5) if r["event"] == "decision" and r["phase"] == "request"]
+    assert [(r["kind"], r["end_user"], r["allow"]) for r in decisions[:3]] == [
+        ("model", "mallory", False),
+        ("embeddings", "mallory", False),
+        ("embeddings", "alice", True),
+    ]

@@ -17,6 +17,7 @@ EXAMPLES = [
     errors.Unauthenticated("unknown or revoked agent key"),
     errors.PolicyDenied(["tool 'x' is risky"], "d1"),
     errors.RouteNotFound("no route"),
+    errors.ApprovalNotFound("no such approval for this agent"),
     errors.UpstreamFailed("all down"),
     errors.UpstreamTimedOut("slow"),
     errors.UpstreamRateLimited("429"),

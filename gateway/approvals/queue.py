@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.approvals.changes import CHANNEL, ChangeFeed
 from gateway.approvals.cipher import PayloadCipher
 from gateway.approvals.records import Approval, Held, Reviewer, Status
+from gateway.approvals.reviewers import owner_of
 from gateway.audit.events import AuditEvent, EventType
 from gateway.audit.records import AuditLog
 from gateway.errors import ApprovalExpired, ApprovalRefused, ApprovalRejected, StoreUnavailable
@@ -34,6 +35,7 @@ from gateway.model import Decision, new_id
 from gateway.settings import ApprovalsConfig
 from gateway.store.db import Database
 from gateway.store.tables import ApprovalRow
+from gateway.store.tables import Reviewer as ReviewerRow
 
 log = logging.getLogger("gateway.approvals")
 
@@ -318,6 +320,8 @@ class ApprovalQueue:
             problem = f"{reviewer.name} is not in the approvers group {approval.approvers!r}"
         elif any(v["reviewer"] == reviewer.name for v in approval.votes):
             problem = f"{reviewer.name} already approved; a different reviewer must give the next approval"
+        elif (own := owner_of(approval, await self._owned(reviewer.name))) is not None:
+            problem = f"{reviewer.name} owns {own}, which asked for this call; another reviewer must decide it"
         if problem:
             raise await self._refuse(approval, reviewer.name, problem)
 
@@ -377,6 +381,12 @@ class ApprovalQueue:
 
     def _session(self) -> Any:
         return _Session(self.db)
+
+    async def _owned(self, name: str) -> list[str]:
+        """What the reviewer account `name` owns (an OIDC reviewer of that name is that person too)."""
+        async with self._session() as session:
+            row = await session.get(ReviewerRow, name)
+        return list(row.owns or []) if row is not None else []
 
     async def _sweep(self) -> None:
         while True:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from gateway.approvals.records import Reviewer
+from gateway.approvals.records import HeldCall, Reviewer
 from gateway.store.db import Database
 from gateway.store.tables import Reviewer as ReviewerRow
 from gateway.store.tables import ReviewerToken
@@ -53,15 +53,21 @@ class ReviewerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add(self, name: str, groups: list[str], password: str | None = None) -> Reviewer:
-        """Create a reviewer, or add groups (and set the password, if given) to an existing one."""
+    async def add(
+        self, name: str, groups: list[str], password: str | None = None, owns: list[str] | None = None
+    ) -> Reviewer:
+        """Create a reviewer, or add groups and owned principals (and set the password, if given) to one."""
+        owned = [check_owned(entry) for entry in owns or []]
         async with self.db.sessions.begin() as session:
             row = await session.get(ReviewerRow, name)
             if row is None:
-                row = ReviewerRow(name=name, groups=sorted(set(groups)), created_at=datetime.now(UTC))
+                row = ReviewerRow(
+                    name=name, groups=sorted(set(groups)), owns=sorted(set(owned)), created_at=datetime.now(UTC)
+                )
                 session.add(row)
             else:
                 row.groups = sorted({*row.groups, *groups})
+                row.owns = sorted({*(row.owns or []), *owned})
                 row.disabled_at = None
             if password is not None:
                 row.password_hash = hash_password(password)
@@ -118,6 +124,23 @@ class ReviewerStore:
             return None
         reviewer = await self.get(row.reviewer)
         return reviewer.model_copy(update={"via": "api"}) if reviewer else None
+
+
+OWNED_KINDS = ("agent", "team", "key")
+
+
+def check_owned(entry: str) -> str:
+    """`agent:NAME`, `team:NAME` or `key:KEY_ID`; ValueError otherwise."""
+    kind, _, value = entry.partition(":")
+    if kind not in OWNED_KINDS or not value.strip():
+        raise ValueError(f"{entry!r}: expected agent:NAME, team:NAME or key:KEY_ID")
+    return f"{kind}:{value.strip()}"
+
+
+def owner_of(held: HeldCall, owned: list[str]) -> str | None:
+    """The entry of `owned` that names who asked for `held` (its agent, team or key), if any."""
+    asked = {f"agent:{held.agent}", f"key:{held.key_id}", *([f"team:{held.team}"] if held.team else [])}
+    return next((entry for entry in owned if entry in asked), None)
 
 
 def _digest(token: str) -> str:

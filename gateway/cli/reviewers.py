@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.approvals.reviewers import ReviewerStore
+from gateway.approvals.reviewers import ReviewerStore, check_owned
 from gateway.cli.common import ConfigOption, error, settings_from, with_db
 from gateway.store.db import Database
 
@@ -30,17 +30,29 @@ def add(
     no_password: Annotated[
         bool, typer.Option("--no-password", help="No web sign-in (API tokens or single sign-on only)")
     ] = False,
+    owns: Annotated[
+        list[str] | None,
+        typer.Option(help="agent:NAME, team:NAME or key:KEY_ID this person runs: never their reviewer; repeatable"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Add a reviewer, or add groups to one (and set a new password). Re-adding a disabled one enables it."""
+    """Add a reviewer, or add groups to one (and set a new password). Re-adding a disabled one enables it.
+    Four eyes: a reviewer's vote is refused on a hold asked for by an agent, team or key they own."""
     if not name.strip():
         raise typer.BadParameter("the reviewer name must not be empty", param_hint="NAME")
+    for entry in owns or []:
+        try:
+            check_owned(entry)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--owns") from exc
     if password_stdin and no_password:
         raise typer.BadParameter("--password-stdin and --no-password exclude each other")
     settings = settings_from(config)  # a bad config is reported before anyone types a password
     password = None if no_password else _password(password_stdin)
-    reviewer = with_db(settings, lambda db: ReviewerStore(db).add(name, group, password))
+    reviewer = with_db(settings, lambda db: ReviewerStore(db).add(name, group, password, owns))
     typer.echo(f"reviewer {reviewer.name!r} decides for: {', '.join(reviewer.groups)}")
+    if owns:
+        typer.echo(f"and never for what they own: {', '.join(owns)}")
 
 
 def _password(from_stdin: bool) -> str:

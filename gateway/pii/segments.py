@@ -3,8 +3,9 @@
 A chat's texts are its messages' content (by role: system, user, assistant, tool_result), the arguments of
 the assistant's tool calls (tool_arguments), and every string in the fields the gateway passes through
 unmodelled to a same-format provider (other), so nothing goes around the inspector. Embeddings inputs are
-`input`; a tool call's arguments `tool_arguments`; a message to an agent `user`. The order is fixed, so a
-finding's `segment` number finds its text again.
+`input`; a tool call's arguments `tool_arguments`; a message to an agent `user`. The end user a model or
+embeddings call names in its body (`user`, which the provider receives too) is `end_user`. The order is fixed,
+so a finding's `segment` number finds its text again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _strings(value: Any, path: Path) -> list[tuple[Path, str]]:
 def segments(payload: Payload) -> list[Segment]:
     if isinstance(payload, EmbeddingsPayload):
         inputs: list[Segment] = [("input", i, text, ("input", i)) for i, text in enumerate(payload.request.inputs)]
-        return inputs + _passthrough(payload.request.passthrough)
+        return inputs + _passthrough(payload.request.passthrough) + _end_user(payload.request.user)
     if isinstance(payload, ToolPayload):
         return [("tool_arguments", 0, payload.call.arguments, ("arguments",))]
     if isinstance(payload, AgentPayload):
@@ -44,7 +45,11 @@ def segments(payload: Payload) -> list[Segment]:
             out.append((_WHERE[message.role], i, message.content, ("content", i)))
         for j, call in enumerate(message.tool_calls):
             out.append(("tool_arguments", i, call.arguments, ("tool_call", i, j)))
-    return out + _passthrough(payload.request.passthrough)
+    return out + _passthrough(payload.request.passthrough) + _end_user(payload.request.user)
+
+
+def _end_user(user: str | None) -> list[Segment]:
+    return [("end_user", 0, user, ("user",))] if user else []
 
 
 def _passthrough(passthrough: dict[str, dict[str, Any]]) -> list[Segment]:
@@ -77,11 +82,11 @@ def rewrite(payload: Payload, texts: dict[Path, str]) -> Payload:
     for path, text in texts.items():
         if path[0] == "passthrough":
             passthrough = _set(passthrough, path[1:], text)
+    user = texts.get(("user",), request.user)
     if isinstance(payload, EmbeddingsPayload):
         inputs = [texts.get(("input", i), text) for i, text in enumerate(payload.request.inputs)]
-        return payload.model_copy(
-            update={"request": request.model_copy(update={"inputs": inputs, "passthrough": passthrough})}
-        )
+        embedding = request.model_copy(update={"inputs": inputs, "passthrough": passthrough, "user": user})
+        return payload.model_copy(update={"request": embedding})
     messages = []
     for i, message in enumerate(payload.request.messages):
         calls = [
@@ -90,6 +95,5 @@ def rewrite(payload: Payload, texts: dict[Path, str]) -> Payload:
         ]
         content = texts.get(("content", i), message.content)
         messages.append(message.model_copy(update={"content": content, "tool_calls": calls}))
-    return payload.model_copy(
-        update={"request": request.model_copy(update={"messages": messages, "passthrough": passthrough})}
-    )
+    chat = request.model_copy(update={"messages": messages, "passthrough": passthrough, "user": user})
+    return payload.model_copy(update={"request": chat})

@@ -4,12 +4,16 @@ when `pii.enabled`), run on the event loop for small texts and in a worker threa
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
+from collections.abc import Callable
 
 from gateway.pii.findings import Findings
 from gateway.pii.redactor import Pseudonyms, redact_spans, replacement
 from gateway.settings import PiiConfig, Settings
 
 INLINE_CHARS = 2_000  # up to this many characters are inspected inline; more go to a worker thread
+_GATEWAY_ID = re.compile(r"[0-9a-f]{32}")  # an id the gateway made (`new_id`): nothing an agent chose
 
 
 class PiiService:
@@ -19,6 +23,7 @@ class PiiService:
         self.config = config
         self.key = key
         self.inspector = Inspector(config, key)
+        self._identifiers = functools.lru_cache(maxsize=4096)(self.scrub)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PiiService | None:
@@ -42,6 +47,18 @@ class PiiService:
         (upstream error details, policy reasons) before they reach the audit log."""
         hits = self.inspector.analyze(text) if text else []
         return redact_spans(text, [(h.start, h.end, h.type) for h in hits], lambda entity, _: f"<{entity}>")
+
+    @property
+    def scrubbers(self) -> tuple[Callable[[str], str], Callable[[str], str]]:
+        """What the audit scrubs its events with: texts, and the names an agent chose."""
+        return self.scrub, self.scrub_identifier
+
+    def scrub_identifier(self, value: str) -> str:
+        """`scrub` for a short name an agent chose (an end user, a model, a request id), remembered by value:
+        the same few names come back call after call."""
+        if _GATEWAY_ID.fullmatch(value):
+            return value
+        return str(self._identifiers(value))
 
     def mode(self, entity: str, overrides: dict[str, str]) -> str:
         """How `entity` is redacted: the decision's `redact_modes`, else the configured mode."""

@@ -20,6 +20,8 @@ from gateway.audit.records import AuditLog
 from gateway.flight import Flight
 from gateway.model import new_id
 
+Scrubbers = tuple[Callable[[str], str], Callable[[str], str]]  # for texts; for names (`PiiService.scrubbers`)
+
 log = logging.getLogger("gateway.audit")
 
 
@@ -44,21 +46,24 @@ def _minimal(flight: Flight) -> AuditEvent:
     )
 
 
-def _scrubbed(events: list[AuditEvent], scrub: Callable[[str], str] | None) -> list[AuditEvent]:
+def _scrubbed(events: list[AuditEvent], scrubbers: Scrubbers | None) -> list[AuditEvent]:
     """Texts the gateway wrote down from elsewhere (an upstream's error message, a policy's reasons) can
-    quote what the agent sent: PII in them is replaced by its type before the log keeps them."""
-    if scrub is None:
+    quote what the agent sent, and the names an agent chose (end user, model, request id) can be PII
+    themselves: PII in them is replaced by its type before the log keeps them."""
+    if scrubbers is None:
         return events
+    scrub, name = scrubbers
     for event in events:
+        event.end_user = name(event.end_user) if event.end_user else event.end_user
+        event.target = name(event.target) if event.target else event.target
+        event.request_id = name(event.request_id)
         event.reasons = [scrub(reason) for reason in event.reasons]
         event.detail = scrub(event.detail) if event.detail else event.detail
         event.attempts = [a.model_copy(update={"error": scrub(a.error)}) if a.error else a for a in event.attempts]
     return events
 
 
-async def write_ahead(
-    journal: Journal, flight: Flight, audit_log: AuditLog, scrub: Callable[[str], str] | None = None
-) -> bool:
+async def write_ahead(journal: Journal, flight: Flight, audit_log: AuditLog, scrub: Scrubbers | None = None) -> bool:
     """Make the call's events so far (its request decision, its redactions) durable now, before the forward;
     False when the store did not take them (they went to the error log and were counted)."""
     events = _scrubbed(journal.flush(), scrub)
@@ -72,7 +77,7 @@ async def audit(
     flight: Flight,
     audit_log: AuditLog,
     close: Callable[[], Awaitable[None]] | None = None,
-    scrub: Callable[[str], str] | None = None,
+    scrub: Scrubbers | None = None,
 ) -> None:
     """Record the call; `close` (releasing the upstream) runs after the hand-over, before the wait."""
     try:

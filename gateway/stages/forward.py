@@ -11,10 +11,12 @@ until its first event has arrived; after that a failure ends the stream with an 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TypeVar
 
+from connectors.anthropic import AnthropicConnector
 from connectors.base import (
     ChatRequest,
     ChatResponse,
@@ -22,6 +24,7 @@ from connectors.base import (
     EmbeddingRequest,
     EmbeddingResponse,
     StreamEvent,
+    Usage,
 )
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
 from connectors.openai_responses import ResponsesConnector
@@ -97,7 +100,9 @@ async def forward(flight: Flight, services: Services, journal: Journal) -> tuple
         return await forward_tool(flight, services, journal)
     if isinstance(payload, AgentPayload):  # another agent: one upstream, no route targets to try in turn
         return await forward_agent(flight, services, journal)
-    if isinstance(payload, ModelPayload) and payload.request.stream:
+    if isinstance(payload, ModelPayload) and payload.api == "count_tokens":
+        upstream = await forward_count(payload.request, route, services, journal)
+    elif isinstance(payload, ModelPayload) and payload.request.stream:
         upstream = await forward_stream(payload.request, route, services, journal, payload.api == "responses")
     elif isinstance(payload, ModelPayload):
         upstream = await forward_chat(payload.request, route, services, journal, payload.api == "responses")
@@ -127,6 +132,31 @@ async def forward_chat(
         if speaks is not None:
             return await speaks.respond(request, timeout=route.timeout_s)
         return await services.connector(target).complete(request, timeout=route.timeout_s)
+
+    return await _attempts(route, services, journal, send)
+
+
+TOKEN_COUNT = "token_count"  # the extras key of a count's answer: "provider" or "estimated"
+
+
+async def forward_count(
+    request: ChatRequest, route: RouteConfig, services: Services, journal: Journal
+) -> tuple[ChatResponse, RouteTarget]:
+    """Count the request's input tokens: asked of an Anthropic provider, estimated (about four characters a
+    token) for the others. The answer is a reply with no content whose usage holds the count."""
+
+    async def send(target: RouteTarget) -> ChatResponse:
+        connector = services.connector(target)
+        if isinstance(connector, AnthropicConnector):
+            tokens, source = await connector.count_tokens(request, timeout=route.timeout_s), "provider"
+        else:
+            text = sum(len(m.text()) for m in request.messages) + sum(
+                len(json.dumps(t.parameters)) for t in request.tools
+            )
+            tokens, source = max(1, text // 4), "estimated"
+        return ChatResponse(
+            id="", model=target.model, usage=Usage(input_tokens=tokens), extras={"gateway": {TOKEN_COUNT: source}}
+        )
 
     return await _attempts(route, services, journal, send)
 

@@ -15,7 +15,7 @@ from connectors.errors import WireFormatError
 from gateway.audit.journal import Journal
 from gateway.errors import InvalidRequest
 from gateway.flight import Flight
-from gateway.model import MAX_END_USER, MAX_NAME, Call, ModelPayload, Payload, identifier_problem
+from gateway.model import MAX_END_USER, MAX_NAME, Call, EmbeddingsPayload, ModelPayload, Payload, identifier_problem
 from gateway.services import Services
 
 
@@ -30,7 +30,7 @@ async def parse(flight: Flight, services: Services, journal: Journal) -> Flight:
     except WireFormatError as exc:
         raise InvalidRequest(str(exc), exc.param) from exc
     check_names(payload)
-    user = payload.request.user if isinstance(payload, ModelPayload) else None
+    user = payload.request.user if isinstance(payload, ModelPayload | EmbeddingsPayload) else None
     if principal.end_user is None and user:  # X-End-User wins over the body's `user`
         principal = principal.model_copy(update={"end_user": user})
     call = Call(
@@ -53,6 +53,8 @@ _TARGET_PARAM = {"model": "model", "embeddings": "model", "tool": "name", "agent
 def named(payload: Payload) -> Iterator[tuple[str, str, int]]:
     """(param, value, limit) of every name in the payload."""
     yield _TARGET_PARAM[payload.kind], payload.target, MAX_NAME
+    if isinstance(payload, EmbeddingsPayload) and payload.request.user is not None:
+        yield "user", payload.request.user, MAX_END_USER
     if not isinstance(payload, ModelPayload):
         return
     request = payload.request

@@ -12,7 +12,7 @@ from gateway.stages.audit import write_ahead
 
 
 async def record(flight: Flight, services: Services, journal: Journal) -> Flight:
-    scrub = services.pii.scrub if services.pii else None
+    scrub = services.pii.scrubbers if services.pii else None
     if not await write_ahead(journal, flight, services.audit, scrub):
         raise StoreUnavailable("the audit log cannot be written; nothing is forwarded without its record")
     return flight

@@ -50,7 +50,7 @@ class Database:
         if self._sqlite_file is not None:
             self._sqlite_inode = _inode(self._sqlite_file)
 
-    def deadline(self) -> contextlib.AbstractAsyncContextManager[None]:
+    def deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A bound on one store operation on PostgreSQL: past `timeout_s` it is cancelled and TimeoutError (an
         OSError, which store callers map to 503 store_unavailable) raised. Each of the driver's own steps (a
         pre-ping, a reconnect, the statement, the rollback) is bounded too, but together they could add up."""

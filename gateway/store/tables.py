@@ -142,6 +142,8 @@ class Reviewer(Base):
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the agents, teams and keys this person runs ("agent:NAME", "team:NAME", "key:KEY_ID"): not a reviewer of theirs
+    owns: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -6,23 +6,17 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import anthropic_wire
-from connectors.anthropic import AnthropicConnector
-from connectors.base import ChatRequest, ChatResponse
-from connectors.errors import UpstreamError, WireFormatError
-from gateway.errors import GatewayError, InvalidRequest, RouteNotFound
+from connectors.base import ChatResponse
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.model import ModelPayload, Parser
-from gateway.pipeline import Pipeline
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
-from gateway.services import Services
-from gateway.stages.authenticate import identify
-from gateway.stages.forward import to_gateway_error
-from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin, read_json
+from gateway.stages.forward import TOKEN_COUNT
+from gateway.surfaces.common import ensure_json, handle
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -93,37 +87,37 @@ async def messages(request: Request) -> Response:
     return await handle(request, WIRE, parser=_Parser(forwarded))
 
 
+class _CountParser(_Parser):
+    """A count_tokens body: a Messages body without `max_tokens`, counted rather than answered."""
+
+    def __call__(self, body: Any) -> ModelPayload:
+        body = ensure_json(body)
+        payload = super().__call__({"max_tokens": 1, **body} if isinstance(body, dict) else body)
+        return ModelPayload(request=payload.request, api="count_tokens")
+
+
+class CountTokensFormat(AnthropicFormat):
+    """`{"input_tokens": N}`, and `x-gateway-token-count: provider|estimated` saying where N came from."""
+
+    async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
+        if not isinstance(reply, ChatResponse):
+            raise InvalidRequest("count_tokens answers a count only")
+        return {"input_tokens": reply.usage.input_tokens}
+
+    def reply_headers(self, reply: Reply) -> dict[str, str]:
+        source = (reply.extras.get("gateway") or {}).get(TOKEN_COUNT) if isinstance(reply, ChatResponse) else None
+        return {"x-gateway-token-count": str(source)} if source else {}
+
+
+COUNT_WIRE = CountTokensFormat()
+
+
 async def count_tokens(request: Request) -> Response:
-    """`POST /v1/messages/count_tokens`: asked of the route's Anthropic provider, or estimated (about four
-    characters a token) for other providers; `x-gateway-token-count: provider|estimated` says which."""
-    pipeline: Pipeline = request.app.state.pipeline
-    services = pipeline.services
-    where = origin(request, "anthropic")
-    try:
-        key = bearer_key(request)
-        await identify(SecretStr(key) if key else None, where, services.keys)
-        raw = ensure_json(await read_json(request, services.settings.max_request_bytes))
-        chat = anthropic_wire.parse_request({"max_tokens": 1, **raw} if isinstance(raw, dict) else raw)
-        tokens, source = await _count(services, chat)
-    except WireFormatError as exc:
-        return error_response(WIRE, InvalidRequest(str(exc), exc.param), where.request_id)
-    except UpstreamError as exc:
-        return error_response(WIRE, to_gateway_error(exc), where.request_id)
-    except GatewayError as exc:
-        return error_response(WIRE, exc, where.request_id)
-    out = {**headers(where.request_id, None), "x-gateway-token-count": source}
-    return JSONResponse({"input_tokens": tokens}, headers=out)
-
-
-async def _count(services: Services, chat: ChatRequest) -> tuple[int, str]:
-    route = services.settings.routes.get(chat.model)
-    if route is None:
-        raise RouteNotFound(f"the model '{chat.model}' has no route on this gateway")
-    connector = services.connector(route)
-    if isinstance(connector, AnthropicConnector):
-        return await connector.count_tokens(chat, timeout=route.timeout_s), "provider"
-    text = sum(len(m.text()) for m in chat.messages) + sum(len(json.dumps(t.parameters)) for t in chat.tools)
-    return max(1, text // 4), "estimated"
+    """`POST /v1/messages/count_tokens`: a call of its own through the pipeline (`input.call.operation:
+    "count_tokens"`): decided, redacted and audited like a message, then counted by the route's Anthropic
+    provider, or estimated for other providers."""
+    forwarded = {name: request.headers[name] for name in FORWARDED_HEADERS if name in request.headers}
+    return await handle(request, COUNT_WIRE, parser=_CountParser(forwarded))
 
 
 routes = [

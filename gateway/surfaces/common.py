@@ -94,6 +94,9 @@ async def handle(
         rendered = await wire.render(result.reply, model or result.reply.model, parser)
     except GatewayError as exc:
         return error_response(wire, exc, request_id)
+    reply_headers = getattr(wire, "reply_headers", None)  # a format whose answer says more in its headers
+    if reply_headers is not None:
+        out_headers.update(reply_headers(result.reply))
     return JSONResponse(rendered, headers=out_headers)
 
 

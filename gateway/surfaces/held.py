@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.errors import GatewayError, RouteNotFound
+from gateway.errors import ApprovalNotFound, GatewayError
 from gateway.pipeline import Pipeline
 from gateway.stages.authenticate import identify
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
@@ -30,7 +30,7 @@ async def approval_status(request: Request) -> Response:
         queue = services.approvals
         approval = await queue.get(request.path_params["approval_id"][:64]) if queue else None
         if queue is None or approval is None or approval.agent != principal.agent:
-            raise RouteNotFound("no such approval for this agent")
+            raise ApprovalNotFound("no such approval for this agent")
         approval = await queue.settle(approval)
     except GatewayError as exc:
         return error_response(ANTHROPIC_WIRE if anthropic else OPENAI_WIRE, exc, where.request_id)

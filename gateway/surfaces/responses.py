@@ -55,6 +55,7 @@ class _ResponsesParser:
 
     def __call__(self, body: Any) -> ModelPayload:
         body = ensure_json(body)
+        responses_wire.validate(body)  # the whole body against its schema, before anything reads it
         if self.previous_id and self.previous is None:
             raise WireFormatError(
                 f"previous response '{self.previous_id}' not found (unknown, expired, deleted, or another agent's)",

@@ -154,6 +154,23 @@ def test_a_reviewer_outside_the_approvers_group_is_refused_and_audited(gw: Gatew
     assert missing.returncode == 1 and "no approval with id 'no-such-id'" in missing.stderr
 
 
+def test_four_eyes_refuse_a_reviewer_on_a_hold_asked_for_by_what_they_own(gw: Gateway) -> None:
+    """The person who runs support-bot (or its team, or its key) may not sign off its own risky call."""
+    gw.ok("reviewers", "add", "sam", "--group", "finance", "--no-password", "--owns", "agent:support-bot")
+    gw.ok("reviewers", "add", "tia", "--group", "finance", "--no-password", "--owns", "team:cs")
+    gw.ok("reviewers", "add", "alice", "--group", "finance", "--no-password", "--owns", "agent:billing-bot")
+    bad = gw.run("reviewers", "add", "x", "--group", "finance", "--no-password", "--owns", "bot:nope")
+    assert bad.returncode == 2 and "agent:NAME" in bad.stderr
+    approval = gw.hold(held_call(agent="support-bot"))
+    for name, owned in (("sam", "agent:support-bot"), ("tia", "team:cs")):
+        refused = gw.run("approvals", "approve", approval.approval_id, "--as", name)
+        assert refused.returncode == 1 and f"{name} owns {owned}, which asked for this call" in refused.stderr
+        assert gw.audit_events(approval.approval_id)[-1]["event"] == "refused"
+    assert gw.approval(approval.approval_id).status == "pending"
+    gw.ok("approvals", "approve", approval.approval_id, "--as", "alice")  # owns another agent: may decide
+    assert gw.approval(approval.approval_id).status == "approved"
+
+
 def test_extend_then_reject(gw: Gateway) -> None:
     gw.ok("reviewers", "add", "alice", "--group", "finance", "--no-password")
     approval = gw.hold(held_call())

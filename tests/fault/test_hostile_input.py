@@ -240,3 +240,28 @@ def test_an_unreachable_provider_is_not_named_by_its_address(gateway_factory, sq
     assert resp.status_code == 502
     assert "127.0.0.1" not in resp.text and "http://" not in resp.text
     assert "unreachable" in resp.json()["error"]["message"]
+
+
+# -- names that are PII ------------------------------------------------------------------------------------
+
+
+def test_personal_data_in_names_is_redacted_on_the_way_out_and_scrubbed_in_the_audit(gateway, openai_upstream):
+    """An email as the body's `user`, a card number as X-Request-ID, an SSN as X-End-User, an email as `model`:
+    the provider (an external, redacting route) never sees the email, and the audit keeps none of them."""
+    email, card, ssn = "jane.roe@example.com", "4111111111111111", "536-22-8456"
+    ok = post(gateway, OPENAI, openai_body(user=email), **{"x-request-id": card, "x-end-user": ssn})
+    assert ok.status_code == 200, ok.text
+    sent = openai_upstream[0].received[-1]
+    assert email not in json.dumps(sent) and sent.get("user")  # redacted, not dropped
+    denied = post(gateway, OPENAI, openai_body(model="john.doe@example.com"))
+    assert denied.status_code == 404 or denied.status_code == 403
+    rows = audit_rows(gateway.settings.database_url, wait_for=3)
+    stored = json.dumps(rows, default=str)
+    for value in (email, card, ssn, "john.doe@example.com"):
+        assert value not in stored, value
+    assert any("<US_SSN>" in (r["end_user"] or "") for r in rows)
+
+
+def test_a_c1_control_character_in_a_name_is_refused(gateway):
+    assert_invalid(post(gateway, OPENAI, openai_body(user="alice\u0085bob")), OPENAI, "user")
+    assert_invalid(post(gateway, OPENAI, openai_body(model="gpt\u009b")), OPENAI, "model")

@@ -78,3 +78,25 @@ def test_headers_just_under_the_limit_pass(server: Any) -> None:
     port, _ = server
     response = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"x-pad": "a" * (MAX_HEAD_BYTES // 2)})
     assert response.status_code == 200
+
+
+def test_a_big_head_in_one_read_is_refused_too(server: Any) -> None:
+    """A 119 KB head sent in one write (with its body) arrives whole in one read: it is counted anyway."""
+    port, proc = server
+    body = json.dumps({"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"x-big: {'a' * (119 * 1024)}\r\ncontent-length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+    answer = b"".join(chunks)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert b"HTTP/1.1 401" not in answer and b"HTTP/1.1 400" not in answer  # never reached the app
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200 and proc.poll() is None

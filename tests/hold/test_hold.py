@@ -191,7 +191,8 @@ def test_another_agent_cannot_use_or_see_a_receipt(held_gw):
         approval_id = first.json()["id"]
         decide(held_gw.settings, approval_id, "approve")
         theirs = {"authorization": f"Bearer {other}"}
-        assert http.get(f"/v1/approvals/{approval_id}", headers=theirs).status_code == 404
+        looked = http.get(f"/v1/approvals/{approval_id}", headers=theirs)
+        assert looked.status_code == 404 and looked.json()["error"]["code"] == "approval_not_found"
         stolen = http.post("/v1/chat/completions", json=body, headers={**theirs, "x-gateway-approval": approval_id})
         assert stolen.status_code == 403 and "another agent" in stolen.json()["error"]["message"]
         unknown = http.post("/v1/chat/completions", json=body, headers={**theirs, "x-gateway-approval": "nope" * 40})
