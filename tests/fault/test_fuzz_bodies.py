@@ -158,25 +158,37 @@ def _mutate(body: dict[str, Any], rng: random.Random) -> Any:
     return body
 
 
-def bodies(path: str, count: int = PER_SURFACE) -> list[Any]:
+def bodies(path: str, count: int = PER_SURFACE, bases: list[dict[str, Any]] | None = None) -> list[Any]:
+    """The valid bases, then mutations of them up to `count` bodies (the same ones on every run)."""
+    bases = bases if bases is not None else BASES[path]
     rng = random.Random(f"{SEED}:{path}")
-    out: list[Any] = list(BASES[path])
+    out: list[Any] = list(bases)
     while len(out) < count:
-        out.append(_mutate(rng.choice(BASES[path]), rng))
+        out.append(_mutate(rng.choice(bases), rng))
     return out
+
+
+def server_errors(
+    client: httpx.Client, path: str, sent: list[Any], headers: dict[str, str], more: Any = None
+) -> list[str]:
+    """The bodies answered with a 5xx that is not an outage (502-504), each with its answer; every other
+    error must be in a JSON error shape (the protocol's, or JSON-RPC's). `more(body)`: headers of its own."""
+    failures = []
+    for i, body in enumerate(sent):
+        extra = more(body) if more else {}
+        resp = client.post(path, content=json.dumps(body).encode(), headers={**headers, **extra})
+        if resp.status_code >= 500 and resp.status_code not in (502, 503, 504):
+            failures.append(f"#{i} {resp.status_code} {resp.text[:200]}\n  body: {json.dumps(body)[:400]}")
+        elif resp.status_code >= 400:
+            assert "error" in resp.json(), resp.text  # the protocol's error shape, never plain text
+    return failures
 
 
 @pytest.mark.parametrize("path", sorted(BASES))
 def test_no_body_gets_a_server_error(gateway, path):
-    failures = []
+    headers = {"authorization": f"Bearer {gateway.key}", "content-type": "application/json"}
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
-        headers = {"authorization": f"Bearer {gateway.key}", "content-type": "application/json"}
-        for i, body in enumerate(bodies(path)):
-            resp = client.post(path, content=json.dumps(body).encode(), headers=headers)
-            if resp.status_code >= 500 and resp.status_code not in (502, 503, 504):
-                failures.append(f"#{i} {resp.status_code} {resp.text[:200]}\n  body: {json.dumps(body)[:400]}")
-            elif resp.status_code >= 400:
-                assert "error" in resp.json(), resp.text  # the protocol's error shape, never plain text
+        failures = server_errors(client, path, bodies(path), headers)
     assert not failures, f"{len(failures)} server errors:\n" + "\n".join(failures[:8])
 
 
