@@ -8,7 +8,7 @@ the gateway's inspector reads every string, so nothing goes around it. An Anthro
 blocks from the shape and the neutral text (as redaction left it); another format ignores the shape.
 
     >>> shape = block_shape([{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}])
-    >>> fill(shape, "hi", [], [], [])
+    >>> fill(shape, Message(role="user", content="hi", parts=["hi"]), [], [])
     [{'type': 'text', 'cache_control': {'type': 'ephemeral'}, 'text': 'hi'}]
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.base import Image, ToolCall, ToolSpec
+from connectors.base import Image, Message, ToolSpec
 
 MESSAGES = "anthropic.messages"
 SYSTEM = "anthropic.system"
@@ -32,6 +32,8 @@ def block_shape(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kept = {k: v for k, v in block.items() if k != carried}
         if block.get("type") == "text":
             kept["_chars"] = len(str(block.get("text") or ""))
+        if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+            kept["_content"] = block_shape(block["content"])  # its blocks, refilled from the tool message
         shape.append(kept)
     return shape
 
@@ -47,26 +49,37 @@ def _split(text: str, sizes: list[int]) -> list[str]:
     return out
 
 
-def fill(
-    shape: list[dict[str, Any]], text: str, calls: list[ToolCall], results: list[str], images: list[Image]
-) -> list[dict[str, Any]]:
-    """Blocks rebuilt from a shape and the neutral message(s): text, tool calls, tool results, images in order."""
+def _texts(shape: list[dict[str, Any]], message: Message) -> list[str]:
+    """The text of each text block: the message's parts as redaction left them, block by block; a message
+    without parts (translated from a format that had one string) cut as the original blocks were."""
     sizes = [int(b.get("_chars", 0)) for b in shape if b.get("type") == "text"]
-    texts, next_call, next_result = iter(_split(text, sizes)), iter(calls), iter(results)
+    if message.parts is not None and len(message.parts) == len(sizes):
+        return list(message.parts)
+    return _split(message.text(), sizes)
+
+
+def fill(
+    shape: list[dict[str, Any]], message: Message, results: list[Message], images: list[Image]
+) -> list[dict[str, Any]]:
+    """Blocks rebuilt from a shape and the neutral message(s): text, tool calls, tool results, images in order;
+    every other field of each block (`cache_control`, `citations`, ...) as it was sent."""
+    texts, next_call, next_result = iter(_texts(shape, message)), iter(message.tool_calls), iter(results)
     next_image = iter(images)
     blocks = []
     for kept in shape:
-        block = {k: v for k, v in kept.items() if k != "_chars"}
+        block = {k: v for k, v in kept.items() if k not in ("_chars", "_content")}
         kind = block.get("type")
         if kind == "text":
             block["text"] = next(texts, "")
-            if not block["text"] and len(sizes) > 1:
-                continue
+            if not block["text"] and message.parts is None and len(shape) > 1:
+                continue  # cut from one string that redaction changed: the rest of it went to the first block
         elif kind == "tool_use":
             call = next(next_call, None)
             block["input"] = _arguments(call.arguments) if call else {}
         elif kind == "tool_result":
-            block["content"] = next(next_result, "")
+            result = next(next_result, None) or Message(role="tool", content="")
+            inner = kept.get("_content")
+            block["content"] = fill(inner, result, [], []) if inner is not None else result.text()
         elif kind == "image":
             image = next(next_image, None)
             block["source"] = image_source(image) if image else {}

@@ -17,6 +17,7 @@ from connectors.base import (
     ChatResponse,
     Image,
     Message,
+    Role,
     StopReason,
     StreamEnd,
     StreamEvent,
@@ -57,14 +58,14 @@ class _Block(_Lenient):
     name: str | None = None
     input: Any = None
     tool_use_id: str | None = None
-    source: _Source | None = None
+    source: _Source | str | None = None  # a string: a block of another type (a search result's)
     cache_control: dict[str, Any] | None = None
     content: str | list[_Block] | None = None
     is_error: bool = False
 
 
 class _Message(_Lenient):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]  # system: a turn of its own (beta mid-conversation-system)
     content: str | Annotated[list[_Block], Field(min_length=1)]  # no empty list: a message says something
 
 
@@ -88,17 +89,38 @@ class _Request(_Lenient):
     metadata: dict[str, Any] | None = None
 
 
-def _block_text(content: str | list[_Block] | None, where: str) -> str:
+FOREIGN = "anthropic.foreign"  # passthrough key: blocks the neutral format does not model, by where they are
+
+
+class _Foreign(list[tuple[str, str]]):
+    """The blocks of a request that the neutral format does not model (documents, search results, blocks of
+    new betas): (message, param). They reach an Anthropic provider whole (in the shape, where the inspector
+    reads their strings); a route that translates refuses the call, naming the first."""
+
+    def add(self, kind: str, param: str) -> None:
+        self.append((f"content block type {kind!r} cannot be translated for this route's provider", param))
+
+
+def _block_texts(content: str | list[_Block] | None, where: str, foreign: _Foreign) -> list[str] | None:
+    """The texts of text blocks (None for a plain string); a block of another type is kept whole."""
     if content is None or isinstance(content, str):
-        return content or ""
+        return None
     for i, block in enumerate(content):
         if block.type != "text":
-            raise WireFormatError(f"content block type {block.type!r} is not supported here", f"{where}[{i}]")
-    return "".join(b.text or "" for b in content)
+            foreign.add(block.type, f"{where}[{i}]")
+    return [b.text or "" for b in content if b.type == "text"]
+
+
+def _text_message(
+    role: Role, content: str | list[_Block] | None, where: str, foreign: _Foreign, **fields: Any
+) -> Message:
+    parts = _block_texts(content, where, foreign)
+    text = "".join(parts) if parts is not None else content
+    return Message(role=role, content=text, parts=parts, **fields)  # type: ignore[arg-type]
 
 
 def _image(block: _Block, where: str) -> Image:
-    source = block.source
+    source = block.source if isinstance(block.source, _Source) else None
     if source is not None and source.type == "base64" and source.data:
         return Image(media_type=source.media_type, data=source.data)
     if source is not None and source.type == "url" and source.url:
@@ -106,23 +128,43 @@ def _image(block: _Block, where: str) -> Image:
     raise WireFormatError("an image block needs a base64 or url source", f"{where}.source")
 
 
-def _user_messages(blocks: list[_Block], where: str) -> list[Message]:
+def _user_messages(blocks: list[_Block], where: str, foreign: _Foreign) -> list[Message]:
     out: list[Message] = []
     texts: list[str] = []
     images: list[Image] = []
+    layout = ""
     for i, block in enumerate(blocks):
         if block.type == "tool_result":
-            text = _block_text(block.content, f"{where}[{i}].content")
-            out.append(Message(role="tool", tool_call_id=block.tool_use_id, content=text))
+            tool = _text_message(
+                "tool", block.content, f"{where}[{i}].content", foreign, tool_call_id=block.tool_use_id
+            )
+            out.append(tool if tool.content is not None else tool.model_copy(update={"content": ""}))
         elif block.type == "text":
             texts.append(block.text or "")
+            layout += "t"
         elif block.type == "image":
             images.append(_image(block, f"{where}[{i}]"))
+            layout += "i"
         else:
-            raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
-    if texts or images:
-        out.append(Message(role="user", content="".join(texts), images=images))
+            foreign.add(block.type, f"{where}[{i}]")
+    if texts or images or not out:  # a message of foreign blocks alone still has its place
+        out.append(Message(role="user", content="".join(texts), parts=texts, images=images, layout=layout))
     return out
+
+
+def _user_blocks(m: Message) -> list[dict[str, Any]]:
+    """A user message translated from another format: its text parts and images in the order they came (else
+    the images first, as Anthropic recommends, then the text)."""
+    if m.parts is None or m.layout is None:
+        text = [{"type": "text", "text": m.text()}] if m.text() or not m.images else []
+        return [*(_image_block(image) for image in m.images), *text]
+    texts, images, out = iter(m.parts), iter(m.images), []
+    for kind in m.layout:
+        if kind == "t" and (part := next(texts, None)) is not None and part:
+            out.append({"type": "text", "text": part})
+        elif kind == "i" and (image := next(images, None)) is not None:
+            out.append(_image_block(image))
+    return out or [{"type": "text", "text": m.text()}]
 
 
 def _image_block(image: Image) -> dict[str, Any]:
@@ -131,7 +173,7 @@ def _image_block(image: Image) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.data}}
 
 
-def _assistant_message(blocks: list[_Block], where: str) -> Message:
+def _assistant_message(blocks: list[_Block], where: str, foreign: _Foreign) -> Message:
     texts, calls = [], []
     for i, block in enumerate(blocks):
         if block.type == "text":
@@ -141,30 +183,33 @@ def _assistant_message(blocks: list[_Block], where: str) -> Message:
                 ToolCall(id=block.id or f"toolu_{i}", name=block.name or "", arguments=json.dumps(block.input or {}))
             )
         elif block.type not in ("thinking", "redacted_thinking"):
-            raise WireFormatError(f"content block type {block.type!r} is not supported", f"{where}[{i}]")
-    return Message(role="assistant", content="".join(texts) or None, tool_calls=calls)
+            foreign.add(block.type, f"{where}[{i}]")
+    return Message(role="assistant", content="".join(texts) or None, parts=texts or None, tool_calls=calls)
 
 
-def _messages(wire: _Request, raw: list[dict[str, Any]]) -> tuple[list[Message], dict[str, Any]]:
+def _messages(wire: _Request, raw: list[dict[str, Any]], foreign: _Foreign) -> tuple[list[Message], dict[str, Any]]:
     """The neutral messages, and the shape of each message sent as blocks (by the index of its first neutral
     message, with how many neutral messages it became)."""
     out: list[Message] = []
     shapes: dict[str, Any] = {}
     if wire.system:
-        out.append(Message(role="system", content=_block_text(wire.system, "system")))
+        out.append(_text_message("system", wire.system, "system", foreign))
     for i, m in enumerate(wire.messages):
         where, first = f"messages.{i}.content", len(out)
+        turn = {"turn": True} if m.role == "system" else {}  # a system turn stays where it is, for Anthropic
         if isinstance(m.content, str):
             out.append(Message(role=m.role, content=m.content))
-            shapes[str(first)] = {"string": True, "span": 1}
+            shapes[str(first)] = {"string": True, "span": 1, **turn}
             continue
-        if m.role == "user":
-            out.extend(_user_messages(m.content, where))
+        if m.role == "system":
+            out.append(_text_message("system", m.content, where, foreign))
+        elif m.role == "user":
+            out.extend(_user_messages(m.content, where, foreign))
         else:
-            out.append(_assistant_message(m.content, where))
+            out.append(_assistant_message(m.content, where, foreign))
         content = raw[i].get("content") if i < len(raw) and isinstance(raw[i], dict) else None
         if isinstance(content, list):
-            shapes[str(first)] = {"blocks": shape.block_shape(content), "span": len(out) - first}
+            shapes[str(first)] = {"blocks": shape.block_shape(content), "span": len(out) - first, **turn}
     return out, shapes
 
 
@@ -185,7 +230,8 @@ def parse_request(body: Any) -> ChatRequest:
         raise WireFormatError.from_validation(exc) from exc
     tools = [shape.parse_tool(t) for t in body.get("tools") or []]
     user = (wire.metadata or {}).get("user_id")
-    messages, shapes = _messages(wire, body.get("messages") or [])
+    foreign = _Foreign()
+    messages, shapes = _messages(wire, body.get("messages") or [], foreign)
     return ChatRequest(
         model=wire.model,
         messages=messages,
@@ -197,7 +243,10 @@ def parse_request(body: Any) -> ChatRequest:
         stop=wire.stop_sequences or [],
         stream=wire.stream,
         user=user if isinstance(user, str) else None,
-        passthrough=_passthrough(wire, body, shapes),
+        passthrough={
+            **_passthrough(wire, body, shapes),
+            **({FOREIGN: {"blocks": [list(f) for f in foreign]}} if foreign else {}),
+        },
     )
 
 
@@ -207,6 +256,8 @@ def _passthrough(wire: _Request, body: dict[str, Any], shapes: dict[str, Any]) -
     extras = dict(wire.model_extra or {})
     if wire.tool_choice and set(wire.tool_choice) - {"type", "name"}:
         extras["tool_choice"] = wire.tool_choice
+    if wire.tools == []:  # sent as an empty list: kept so
+        extras["tools"] = []
     out = {"anthropic": extras, shape.MESSAGES: shapes}
     if isinstance(body.get("system"), list):
         out[shape.SYSTEM] = {"blocks": shape.block_shape(body["system"])}
@@ -237,10 +288,12 @@ def _append(out: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) 
 
 
 def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
-    """The body to send to an Anthropic Messages server for `model`."""
-    system = "\n\n".join(m.text() for m in request.messages if m.role == "system")
-    messages: list[dict[str, Any]] = []
+    """The body to send to an Anthropic Messages server for `model`. System messages become the system prompt,
+    except the system turns an Anthropic agent sent among its messages, which stay where they were."""
     shapes = request.passthrough.get(shape.MESSAGES, {})
+    turns = {int(k) for k, kept in shapes.items() if kept.get("turn")}
+    system = "\n\n".join(m.text() for i, m in enumerate(request.messages) if m.role == "system" and i not in turns)
+    messages: list[dict[str, Any]] = []
     skip = 0
     for i, m in enumerate(request.messages):
         if skip:
@@ -251,19 +304,23 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
             skip = kept["span"] - 1
             if kept.get("string"):  # as sent, even after a turn of the same role (the Messages API takes that)
                 messages.append({"role": m.role, "content": m.text()})
+            elif kept.get("turn"):
+                messages.append({"role": "system", "content": shape.fill(kept["blocks"], m, [], [])})
             else:
                 _append(messages, *_rebuilt(kept["blocks"], request.messages[i : i + kept["span"]]))
         elif m.role == "user":
-            text = [{"type": "text", "text": m.text()}] if m.text() or not m.images else []
-            _append(messages, "user", [*(_image_block(image) for image in m.images), *text])
+            _append(messages, "user", _user_blocks(m))
         elif m.role == "tool":
             _append(messages, "user", [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}])
         elif m.role == "assistant":
             _append(messages, "assistant", _assistant_blocks(m))
     body: dict[str, Any] = {"model": model, "max_tokens": request.max_tokens or 4096, "messages": messages}
     system_shape = request.passthrough.get(shape.SYSTEM)
-    if system:
-        body["system"] = shape.fill(system_shape["blocks"], system, [], [], []) if system_shape else system
+    first = request.messages[0] if request.messages and 0 not in turns else None
+    if system and system_shape and first is not None and first.role == "system" and first.text() == system:
+        body["system"] = shape.fill(system_shape["blocks"], first, [], [])  # the agent's own blocks, as sent
+    elif system:
+        body["system"] = system
     tools = [t for t in (shape.render_tool(tool) for tool in request.tools) if t is not None]
     if tools:
         body["tools"] = tools
@@ -285,9 +342,9 @@ def render_request(request: ChatRequest, model: str) -> dict[str, Any]:
 def _rebuilt(blocks: list[dict[str, Any]], group: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     """One Anthropic message from its shape and the neutral messages it became."""
     turn = next((m for m in group if m.role != "tool"), Message(role="user"))
-    results = [m.text() for m in group if m.role == "tool"]
+    results = [m for m in group if m.role == "tool"]
     role = "assistant" if turn.role == "assistant" else "user"
-    return role, shape.fill(blocks, turn.text(), turn.tool_calls, results, turn.images)
+    return role, shape.fill(blocks, turn, results, turn.images)
 
 
 def _render_tool_choice(choice: str | None) -> dict[str, Any] | None:

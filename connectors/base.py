@@ -39,6 +39,8 @@ class ToolSpec(BaseModel):
     strict: bool | None = None
     extras: dict[str, dict[str, Any]] = Field(default_factory=dict)
     hosted: bool = False  # run by the provider itself (Anthropic server tools): only its own format can send it
+    # run by the agent, but only a provider of the OpenAI formats takes it (a custom free-form tool, no schema)
+    native_only: bool = False
 
 
 class Image(BaseModel):
@@ -63,6 +65,11 @@ class Image(BaseModel):
 class Message(BaseModel):
     role: Role
     content: str | None = None
+    # the texts of the message's text blocks (content parts) when it was sent as several, in order: `content` is
+    # their concatenation. Inspected and redacted one by one (no words fused), rebuilt block by block.
+    parts: list[str] | None = None
+    # the order of a content list's parts, `t` a text and `i` an image ("tit"): rebuilt in that order
+    layout: str | None = None
     images: list[Image] = Field(default_factory=list)  # user messages: images that go with the text
     tool_calls: list[ToolCall] = Field(default_factory=list)
     tool_call_id: str | None = None  # role == "tool": which call this is the result of

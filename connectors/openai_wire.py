@@ -96,27 +96,27 @@ class _Request(_Lenient):
     n: int = 1
 
 
-def _content(content: str | list[_Part] | None, where: str) -> tuple[str | None, list[Image]]:
-    """The text of a message's content, and its images."""
+def _content(content: str | list[_Part] | None, where: str) -> dict[str, Any]:
+    """A message's content as neutral fields: its text, and for a list its text parts, images and their order."""
     if content is None or isinstance(content, str):
-        return content, []
-    texts, images = [], []
+        return {"content": content}
+    texts, images, layout = [], [], ""
     for i, part in enumerate(content):
         if part.type == "text" and part.text is not None:
             texts.append(part.text)
+            layout += "t"
         elif part.type == "image_url" and isinstance((part.image_url or {}).get("url"), str):
             images.append(Image.from_url(str((part.image_url or {})["url"])))
+            layout += "i"
         else:
             raise WireFormatError(f"content part type {part.type!r} is not supported", f"{where}.content[{i}]")
-    return "".join(texts), images
+    return {"content": "".join(texts), "parts": texts, "images": images, "layout": layout}
 
 
 def _message(m: _Message, where: str) -> Message:
-    text, images = _content(m.content, where)
     return Message(
         role="system" if m.role == "developer" else m.role,
-        content=text,
-        images=images,
+        **_content(m.content, where),
         tool_calls=[
             ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments) for t in m.tool_calls or []
         ],
@@ -138,9 +138,9 @@ def _tool_choice(choice: str | dict[str, Any] | None) -> str | None:
 
 def _tool(t: _Tool, raw: dict[str, Any]) -> ToolSpec:
     """A tool in the neutral format; the tool as sent is kept for an OpenAI provider (custom tools, extra keys)."""
-    if t.function is None:  # a custom (free-form) tool: no JSON schema; only an OpenAI provider can take it
+    if t.function is None:  # a custom (free-form) tool: the agent runs it, but only an OpenAI provider takes it
         name = str((t.custom or {}).get("name") or t.type)
-        return ToolSpec(name=name, extras={"openai": raw}, hosted=True)
+        return ToolSpec(name=name, extras={"openai": raw}, native_only=True)
     fn = t.function
     return ToolSpec(
         name=fn.name,
@@ -208,10 +208,19 @@ def _extras(wire: _Request) -> dict[str, Any]:
 
 
 def _render_content(m: Message) -> str | list[dict[str, Any]] | None:
-    if not m.images:
+    """A string as it came; a list of parts as it came (each text part on its own, images where they were)."""
+    if not m.images and m.parts is None:
         return m.content
-    parts: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
-    return parts + [{"type": "image_url", "image_url": {"url": image.as_url()}} for image in m.images]
+    texts = iter(m.parts if m.parts is not None else ([m.content] if m.content else []))
+    images = iter(m.images)
+    layout = m.layout or "t" * (len(m.parts) if m.parts is not None else int(bool(m.content))) + "i" * len(m.images)
+    out: list[dict[str, Any]] = []
+    for kind in layout:
+        if kind == "t" and (text := next(texts, None)) is not None:
+            out.append({"type": "text", "text": text})
+        elif kind == "i" and (image := next(images, None)) is not None:
+            out.append({"type": "image_url", "image_url": {"url": image.as_url()}})
+    return out
 
 
 def _render_message(m: Message) -> dict[str, Any]:

@@ -63,8 +63,8 @@ def call_name(item: dict[str, Any]) -> str | None:
     kind = str(item.get("type"))
     if kind == "function_call":
         return str(item.get("name"))
-    if kind == "custom_tool_call":
-        return f"custom:{item.get('name')}"
+    if kind == "custom_tool_call":  # a custom tool runs at the agent: named as the tool is
+        return str(item.get("name"))
     if kind in ("mcp_call", "mcp_approval_request", "mcp_list_tools"):
         return f"mcp:{item.get('server_label')}"
     if kind.endswith("_call"):

@@ -12,8 +12,8 @@ around it. A native connector rebuilds the body from the shape and the neutral m
 domain names (`web_search_call.action.sources`) to the inspector, which reads values, not keys.
 
 Each kept item holds its bookkeeping under one key, `_gw` (never sent): which neutral message it became
-(`at`), the length of each text part (a redacted text of another length goes whole into the first part, as
-for Anthropic blocks), whether content was a plain string.
+(`at`), the length of each text part (each part's text comes back from the neutral message's `parts`, as
+redaction left each one; a message without them is cut at those lengths), whether content was a plain string.
 
     >>> shape = item_shape({"role": "user", "content": "hi"}, 0)
     >>> fill_item(shape, [Message(role="user", content="hi")])
@@ -80,7 +80,8 @@ def split(text: str, sizes: list[int]) -> list[str]:
 
 def _fill_parts(parts: list[Any], message: Message) -> list[Any]:
     sizes = [p[_META]["chars"] for p in parts if isinstance(p, dict) and "chars" in p.get(_META, {})]
-    texts, images = iter(split(message.content or "", sizes)), iter(message.images)
+    cut = message.parts if message.parts is not None and len(message.parts) == len(sizes) else None
+    texts, images = iter(cut if cut is not None else split(message.content or "", sizes)), iter(message.images)
     out = []
     for part in parts:
         if not isinstance(part, dict) or _META not in part:

@@ -150,11 +150,21 @@ def _check_list(values: list[Any], where: str, pick: Any) -> None:
             raise WireFormatError(f"{param}: {error['msg']}", param) from exc
 
 
+def _tool_model(tool: dict[str, Any]) -> type[_Lenient]:
+    return _FunctionTool if tool.get("type") == "function" else _OtherTool
+
+
 def _check_shapes(wire: _Request) -> None:
     if isinstance(wire.input, list):
         _check_list(wire.input, "input", lambda item: _ITEMS.get(str(item.get("type", "message")), _OtherItem))
     if wire.tools:
-        _check_list(wire.tools, "tools", lambda tool: _FunctionTool if tool.get("type") == "function" else _OtherTool)
+        _check_list(wire.tools, "tools", _tool_model)
+        for i, tool in enumerate(wire.tools):
+            if tool.get("type") == "namespace" and tool.get("tools") is not None:
+                members = tool["tools"]
+                if not isinstance(members, list):
+                    raise WireFormatError(f"tools.{i}.tools: must be a list", f"tools.{i}.tools")
+                _check_list(members, f"tools.{i}.tools", _tool_model)
     if wire.text is not None:
         try:
             _Text.model_validate(wire.text)
@@ -212,19 +222,23 @@ def input_items(body: Any) -> list[dict[str, Any]]:
     return [_normalize(item) for item in raw or [] if isinstance(item, dict)]
 
 
-def _user_content(parts: list[Any], where: str, problems: list[Problem]) -> tuple[str, list[Image]]:
-    texts, images = [], []
+def _user_content(parts: list[Any], where: str, problems: list[Problem]) -> tuple[list[str], list[Image], str]:
+    """The text parts, images and their order (`t`/`i`) of a message's content parts."""
+    texts, images, layout = [], [], ""
     for i, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind in ("input_text", "output_text", "text") and isinstance(part.get("text"), str):
             texts.append(part["text"])
+            layout += "t"
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
             images.append(Image.from_url(part["image_url"]))
+            layout += "i"
         elif kind == "refusal":
             texts.append(str(part.get("refusal") or ""))
+            layout += "t"
         else:
             problems.append((f"content part type {kind!r} is not supported", f"{where}.content[{i}]"))
-    return "".join(texts), images
+    return texts, images, layout
 
 
 def _output_text(output: Any) -> str:
@@ -249,9 +263,16 @@ def _message(item: dict[str, Any], where: str, problems: list[Problem]) -> Messa
     role = str(item.get("role"))
     if role not in ("user", "assistant", "system", "developer"):
         raise WireFormatError(f"message role {role!r} is not supported", f"{where}.role")
-    text, images = _user_content(_content_parts(role, item.get("content")), where, problems)
+    texts, images, layout = _user_content(_content_parts(role, item.get("content")), where, problems)
     neutral_role = "system" if role == "developer" else role
-    return Message(role=neutral_role, content=text, images=images)  # type: ignore[arg-type]
+    listed = isinstance(item.get("content"), list)  # parts: rebuilt part by part; a plain string stays one
+    return Message(
+        role=neutral_role,  # type: ignore[arg-type]
+        content="".join(texts),
+        parts=texts if listed else None,
+        images=images,
+        layout=layout if listed else None,
+    )
 
 
 def _conversation(items: list[dict[str, Any]], first: int) -> tuple[list[Message], list[dict[str, Any]], list[Problem]]:
@@ -283,30 +304,46 @@ def _conversation(items: list[dict[str, Any]], first: int) -> tuple[list[Message
 
 def hosted_name(tool: dict[str, Any]) -> str:
     """How the policy names a hosted tool: its type (`web_search`, `code_interpreter`, ...); a remote MCP
-    server `mcp:<server_label>`; a custom tool `custom:<name>`."""
+    server `mcp:<server_label>`."""
     kind = str(tool.get("type"))
     if kind == "mcp":
         return f"mcp:{tool.get('server_label')}"
-    if kind == "custom":
-        return f"custom:{tool.get('name')}"
     return kind
 
 
+def _function(tool: dict[str, Any], extras: dict[str, Any]) -> ToolSpec:
+    return ToolSpec(
+        name=str(tool.get("name")),
+        description=tool.get("description"),
+        parameters=tool.get("parameters") or {"type": "object", "properties": {}},
+        strict=tool.get("strict"),
+        extras=extras,
+    )
+
+
+def _custom(tool: dict[str, Any]) -> ToolSpec:
+    """A custom (free-form) tool: the agent runs it; a Chat Completions provider takes it in its own form."""
+    spec = {k: tool[k] for k in ("name", "description", "format") if k in tool}
+    chat = {"type": "custom", "custom": spec}
+    return ToolSpec(name=str(tool.get("name")), extras={SHAPE: tool, "openai": chat}, native_only=True)
+
+
 def _tools(tools: list[dict[str, Any]] | None) -> list[ToolSpec]:
+    """The tools offered. The agent runs function tools, the function tools of a `namespace` group (each
+    governed by its own name; the group's shape rides on its first) and custom tools; any other type runs at
+    the provider (hosted: only as the policy allows, and only on a native route)."""
     out = []
     for tool in tools or []:
-        if tool.get("type") != "function":  # runs at the provider: only a native route can send it
+        kind = tool.get("type")
+        if kind == "function":
+            out.append(_function(tool, {SHAPE: tool}))
+        elif kind == "namespace" and isinstance(tool.get("tools"), list):
+            members = [t for t in tool["tools"] if isinstance(t, dict)]
+            out.extend(_function(t, {SHAPE: tool} if i == 0 else {}) for i, t in enumerate(members))
+        elif kind == "custom":
+            out.append(_custom(tool))
+        else:
             out.append(ToolSpec(name=hosted_name(tool), hosted=True, extras={SHAPE: tool}))
-            continue
-        out.append(
-            ToolSpec(
-                name=str(tool.get("name")),
-                description=tool.get("description"),
-                parameters=tool.get("parameters") or {"type": "object", "properties": {}},
-                strict=tool.get("strict"),
-                extras={SHAPE: tool},
-            )
-        )
     return out
 
 

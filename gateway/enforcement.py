@@ -46,6 +46,8 @@ class Plan(BaseModel):
     hold: HoldRequest | None = None
     route: str | None = None
     hosted_tools: list[str] = Field(default_factory=list)  # hosted tools (Responses API) the decision allows
+    hosted_unallowed: Literal["remove", "deny"] = "remove"
+    removed_tools: list[str] = Field(default_factory=list)  # hosted tools taken out of the call before it left
     policy_version: str = ""
     input: dict[str, Any] = Field(default_factory=dict, repr=False)  # what the policy was asked (for re-checks)
 
@@ -79,6 +81,7 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
         hold=decision.hold,
         route=decision.route,
         hosted_tools=list(decision.hosted_tools),
+        hosted_unallowed=decision.hosted_unallowed,
         policy_version=decision.policy_version,
     )
     if not decision.allow:
@@ -91,12 +94,16 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
     return base
 
 
-def deny_unallowed_hosted(enforced: Plan, offered: list[str]) -> Plan:
-    """A request plan that also denies the hosted tools the call offers but the decision does not name (before a
-    hold: a reviewer is never asked about a call the gateway would refuse anyway)."""
+def settle_hosted(enforced: Plan, offered: list[str]) -> Plan:
+    """A request plan that settles the hosted tools the call offers but the decision does not name (before a
+    hold: a reviewer is never asked about a call the gateway would refuse anyway): by default they are removed
+    from the call (`removed_tools`, said in the reasons the audit keeps); `hosted_unallowed: "deny"` denies it."""
     refused = unallowed_hosted(offered, enforced)
     if not refused or enforced.action == "deny":
         return enforced
+    if enforced.hosted_unallowed == "remove":
+        removed = [f"hosted tool '{name}' removed from the call: the policy does not allow it" for name in refused]
+        return enforced.model_copy(update={"removed_tools": refused, "reasons": [*enforced.reasons, *removed]})
     reasons = [
         f"hosted tool '{name}' is not allowed: it runs at the provider, where the gateway cannot govern its "
         "calls; a policy allows it by naming it in the decision's hosted_tools"

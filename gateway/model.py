@@ -199,6 +199,9 @@ class PolicyDocument(BaseModel):
     route: str | None
     redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
     hosted_tools: list[str] = Field(default_factory=list)  # hosted tools (Responses API) allowed by name; [] none
+    # what happens to a hosted tool the call offers that `hosted_tools` does not name: removed from the call (the
+    # model never sees it; the audit says which), or the whole call denied
+    hosted_unallowed: Literal["remove", "deny"] = "remove"
 
 
 class Decision(BaseModel):
@@ -213,6 +216,7 @@ class Decision(BaseModel):
     redact_modes: dict[str, RedactionMode] = Field(default_factory=dict)
     route: str | None = None
     hosted_tools: list[str] = Field(default_factory=list)
+    hosted_unallowed: Literal["remove", "deny"] = "remove"
     policy_version: str = ""
     error: str | None = None  # set when the engine failed and the gateway decided instead (fail closed)
     fail_open: bool = False

@@ -30,7 +30,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from gateway.a2a.live import decide_events
 from gateway.audit.journal import Journal
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidRequest
 from gateway.flight import Flight
 from gateway.logs import bind_call
 from gateway.model import Inbound
@@ -228,6 +228,8 @@ class Pipeline:
         except GatewayError as exc:
             journal.failed(exc.code, exc.message)
             self._count(journal, exc.code)
+            if isinstance(exc, InvalidRequest):  # nothing is refused as malformed without a line in the log
+                log.warning("request %s refused (%d %s): %s", journal.origin.request_id, exc.status, exc.code, exc)
             raise
         except (asyncio.CancelledError, GeneratorExit):
             journal.failed("client_disconnected", "client disconnected before the call ended")

@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.upstreams import cli_turn, tool_names
+
 
 def _last_user_text(items: Any) -> str:
     if isinstance(items, str):
@@ -75,8 +77,20 @@ def _web_search() -> dict[str, Any]:
     return {"id": "ws_up1", "type": "web_search_call", "status": "completed", "action": action}
 
 
+def _cli_output(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A coding agent's model (`tests.upstreams.cli_turn`), on the Responses API."""
+    items = body.get("input") if isinstance(body.get("input"), list) else []
+    results = [i for i in items if i.get("type") == "function_call_output"]
+    asked = "\n".join(_last_user_text([i]) for i in items if i.get("role") == "user")
+    offered = tool_names([*(body.get("tools") or []), *(i for i in items if i.get("type") == "additional_tools")])
+    text, call = cli_turn(asked, str(results[-1].get("output")) if results else None, offered)
+    return [_function_call(call[0], call[1])] if call else [_message(text, annotated=False)]
+
+
 def output_for(body: dict[str, Any]) -> list[dict[str, Any]]:
     model, text = body["model"], _last_user_text(body.get("input"))
+    if "cli" in model:
+        return _cli_output(body)
     functions = [t for t in body.get("tools") or [] if t.get("type") == "function"]
     if "tool" in model and functions:
         return [_function_call(functions[0]["name"], {"amount": 5000})]

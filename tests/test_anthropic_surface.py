@@ -200,8 +200,8 @@ def test_openai_image_parts_reach_an_anthropic_provider(gateway, anthropic_upstr
     ]
     oai.chat.completions.create(model="claude", messages=[{"role": "user", "content": content}])
     blocks = anthropic_upstream[0].received[-1]["messages"][0]["content"]
-    assert blocks[0] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
-    assert blocks[1] == {"type": "text", "text": "describe"}
+    assert blocks[0] == {"type": "text", "text": "describe"}  # in the order the agent sent them
+    assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
 
 
 # every field of the SDK's Messages request (a generated list): what the provider must receive unchanged
@@ -314,3 +314,24 @@ def test_thinking_blocks_reach_an_anthropic_agent_on_an_anthropic_route(gateway)
     )
     assert [b.type for b in reply.content] == ["thinking", "text"]
     assert reply.content[0].model_dump() == THINKING
+
+
+def test_a_block_of_a_new_beta_passes_to_anthropic_and_is_refused_where_it_cannot_go(
+    gateway, anthropic_upstream, caplog
+):
+    """A block type the gateway has no model for reaches an Anthropic provider as sent (its strings inspected);
+    a route that translates refuses it with a 400 naming the block."""
+    content = [{"type": "search_result", "source": "kb", "title": "T", "content": [{"type": "text", "text": "x"}]}]
+    body = {
+        "model": "claude",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": [*content, {"type": "text", "text": "use it"}]}],
+    }
+    headers = {"x-api-key": gateway.key, "anthropic-beta": "search-results-2025-06-09"}
+    ok = httpx.post(f"{gateway.url}/v1/messages", json=body, headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert anthropic_upstream[0].received[-1]["messages"] == body["messages"]
+    refused = httpx.post(f"{gateway.url}/v1/messages", json={**body, "model": "gpt"}, headers=headers)
+    assert refused.status_code == 400 and "messages.0.content[0]" in refused.text
+    assert "search_result" in refused.json()["error"]["message"]
+    assert "refused (400 invalid_request)" in caplog.text  # and the operator's log says so

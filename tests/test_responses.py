@@ -59,7 +59,7 @@ def test_conversation_continues_with_previous_response_id(gateway, openai_upstre
     messages = openai_upstream[0].received[-1]["messages"]
     assert messages == [  # instructions are not carried over (as on OpenAI)
         {"role": "user", "content": "my name is Ada"},
-        {"role": "assistant", "content": "openai says: my name is Ada"},
+        {"role": "assistant", "content": [{"type": "text", "text": "openai says: my name is Ada"}]},  # its parts
         {"role": "user", "content": "what is my name?"},
     ]
     assert api.responses.retrieve(second.id).output_text == second.output_text
@@ -120,11 +120,27 @@ def test_images_reach_the_provider(gateway, openai_upstream):
     assert sent == [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": image}}]
 
 
-def test_hosted_tools_are_denied_unless_the_policy_names_them(gateway):
+def test_hosted_tools_the_policy_does_not_name_are_taken_out_of_the_call(gateway, openai_upstream):
+    """The default: the agent still gets an answer (on a translated route too); the model never sees the tool, and
+    the request decision's audit reasons say it was removed."""
+    answer = client(gateway).responses.create(model="gpt", input="search", tools=[{"type": "web_search"}, WEATHER])
+    assert answer.output_text.strip() == "openai says: search"
+    sent = openai_upstream[0].received[-1]
+    assert [t["function"]["name"] for t in sent["tools"]] == [WEATHER["name"]]
+    rows = [r for r in audit_rows(gateway.settings.database_url, wait_for=2) if r["phase"] == "request"]
+    assert rows[-1]["allow"] and "hosted tool 'web_search' removed from the call" in rows[-1]["reasons"][0]
+
+
+def test_a_policy_can_deny_a_call_offering_a_hosted_tool_it_does_not_name(gateway_factory, sqlite_url, tmp_path):
+    (tmp_path / "policy.rego").write_text(
+        'package gateway\n\nimport rego.v1\n\ndecision := {"allow": true, "reasons": [], "hold": null, "redact": [],'
+        ' "route": null, "hosted_unallowed": "deny"}\n'
+    )
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
     with pytest.raises(openai.PermissionDeniedError, match="hosted tool 'web_search' is not allowed") as err:
-        client(gateway).responses.create(model="gpt", input="search", tools=[{"type": "web_search"}])
+        client(gw).responses.create(model="gpt", input="search", tools=[{"type": "web_search"}])
     assert err.value.body["code"] == "policy_denied"
-    row = audit_rows(gateway.settings.database_url, wait_for=1)[-1]
+    row = audit_rows(sqlite_url, wait_for=1)[-1]
     assert row["allow"] is False and row["error_code"] == "policy_denied"
 
 

@@ -10,8 +10,10 @@ The model name picks the behaviour, so one server covers every test:
   thinking is on), `*echoerr*` (OpenAI) refuses with a 400 that quotes the request, `*length*` ends its answer as
   cut short by the token limit, anything else answers "<provider> says: <last user text>". Streams carry logprobs
   on each text chunk when asked (`logprobs: true`; a token per word and per space), and Anthropic streams with
-  `thinking` on (or a `*thinks*` model) start with a thinking block, then a redacted_thinking block. Every request
-  body is kept in `received`.
+  `thinking` on (or a `*thinks*` model) start with a thinking block, then a redacted_thinking block. `*cli*` plays a
+  coding agent's model (`cli_turn`): asked to `READ <path>` (with a `Read` tool) or `RUN <command>` (with
+  `exec_command`) it calls that tool once, then answers "done: <the tool's result>". Every request body is kept
+  in `received`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ def _tool_result(messages: list[dict[str, Any]]) -> str | None:
         for block in content:
             if block.get("type") == "tool_result":
                 inner = block.get("content")
+                if isinstance(inner, list):  # text blocks, as the agent sent them
+                    return "".join(str(b.get("text", "")) for b in inner if isinstance(b, dict))
                 return inner if isinstance(inner, str) else json.dumps(inner)
     return None
 
@@ -78,6 +82,42 @@ def _answer(provider: str, model: str, messages: list[dict[str, Any]]) -> str:
 
 def _tool_input(model: str) -> dict[str, Any]:
     return {"city": "Paris"} if "agent" in model else {"city": "Paris", "amount": 5000}
+
+
+_CLI_ASK = re.compile(r"\b(READ|RUN) ([^\n<]+)")
+
+
+def tool_names(tools: Any) -> set[str]:
+    """Every tool name offered, in groups (`namespace`, `additional_tools`) too."""
+    names: set[str] = set()
+    for tool in tools or []:
+        if isinstance(tool, dict):
+            names |= {str(tool["name"])} if isinstance(tool.get("name"), str) else set()
+            names |= tool_names(tool.get("tools"))
+    return names
+
+
+def cli_turn(asked: str, result: str | None, tools: set[str]) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+    """A coding agent's model: (its text, the tool call it makes or None)."""
+    if result is not None:
+        return f"done: {result.strip()[-80:]}", None  # the end of it: where a file's text or an output ends
+    match = _CLI_ASK.search(asked)
+    if match and match.group(1) == "READ" and "Read" in tools:
+        return "", ("Read", {"file_path": match.group(2).strip()})
+    if match and match.group(1) == "RUN" and "exec_command" in tools:
+        return "", ("exec_command", {"cmd": match.group(2).strip()})
+    return "ok", None
+
+
+def _user_texts(messages: list[dict[str, Any]]) -> str:
+    out = []
+    for m in messages:
+        content = m.get("content") if m.get("role") == "user" else None
+        if isinstance(content, str):
+            out.append(content)
+        elif isinstance(content, list):
+            out += [str(b.get("text")) for b in content if isinstance(b, dict) and b.get("type") == "text"]
+    return "\n".join(out)
 
 
 def _finish(model: str, cut: str, done: str) -> str:
@@ -154,6 +194,14 @@ class OpenAIUpstream:
             return failure
         text = _answer("openai", model, body["messages"])
         wants_tool = _wants_tool(model, body["messages"])
+        if "cli" in model:
+            names = {str((t.get("function") or {}).get("name")) for t in body.get("tools") or []}
+            text, cli = cli_turn(_user_texts(body["messages"]), _tool_result(body["messages"]), names)
+            if cli is not None:
+                arguments = json.dumps(cli[1])
+                call = {"id": "call_cli1", "type": "function", "function": {"name": cli[0], "arguments": arguments}}
+                return StreamingResponse(self._stream(model, text, call), media_type="text/event-stream")
+            return StreamingResponse(self._stream(model, text, None), media_type="text/event-stream")
         if "echoerr" in model:  # a provider whose error message quotes the request
             return JSONResponse(_openai_error(f"cannot process: {text}"), status_code=400)
         if "leak" in model:
@@ -298,6 +346,11 @@ class AnthropicUpstream:
             "name": _tool_name(text),
             "input": _tool_input(model),
         }
+        if "cli" in model:
+            result = _tool_result(body["messages"])
+            text, cli = cli_turn(_user_texts(body["messages"]), result, tool_names(body.get("tools")))
+            wants_tool = cli is not None
+            tool = {**tool, "id": "toolu_cli1", **({"name": cli[0], "input": cli[1]} if cli else {})}
         if body.get("stream"):
             thinking = [THINKING, REDACTED_THINKING] if body.get("thinking") or "thinks" in model else []
             thinking += [LEAKY_THINKING] if thinking and "leak" in model else []

@@ -210,6 +210,51 @@ class Hit:
     recognizer: str
 
 
+# extensions of files that agents name all the time (`README.md`, `setup.py`, `run.sh`): a bare name ending in one
+# is a file, not a web address, even where the extension is also a country's domain (.md Moldova, .py Paraguay)
+FILE_EXTENSIONS = frozenset(
+    "md mdx py pyi pyc ipynb sh bash zsh rs go js mjs cjs ts tsx jsx rb pl pm php java kt kts swift c h cc cpp hpp "
+    "cs fs hs ml mli lua r dart zig nim ex exs erl hrl el clj scala sql txt rst tex json jsonl yaml yml toml ini cfg "
+    "conf env lock log csv tsv xml html htm css scss sass less svg png jpg jpeg gif webp ico pdf zip gz tgz tar bz2 "
+    "xz bak tmp diff patch mk cmake gradle bat ps1 vue svelte wasm so dll exe bin dat db sqlite proto graphql".split()
+)
+# role addresses that stand for a system, never a person
+NO_REPLY = re.compile(r"(?:no-?reply|do-?not-?reply|mailer-daemon|postmaster|notifications?)@", re.IGNORECASE)
+_WORD_CHAR = re.compile(r"[\w-]")
+_JOINED_BEFORE, _JOINED_AFTER = re.compile(r"[\w-]$"), re.compile(r"-?\w")
+_VERSION_BEFORE = re.compile(r"(?:version\s?[=:]?\s?|\bv)$", re.IGNORECASE)
+# a quantity, not a phone number: digits followed by a unit ("250-30000 ms", "1024 bytes")
+_UNIT_AFTER = re.compile(
+    r"\s?(?:ms|us|ns|s|sec|secs|seconds?|minutes?|hours?|days?|px|em|rem|%|bytes?|[KMGT]i?B|tokens?|chars?|"
+    r"characters?|lines?|items?|rows?|times?)\b"
+)
+
+
+def _plausible(text: str, hit: Hit) -> bool:
+    """Whether a hit is what it claims. A web address without a scheme or `www.` must stand as a word of its own
+    (not `google.ge` cut out of `google.generativeai`, or `index.ht` out of `index.html`) and not end in a file
+    extension (`CLAUDE.md`), nor be called like code (`Date.now()`); a no-reply sender is not personal data; a
+    number with a unit after it ("250-30000 ms") is a quantity, not a phone number."""
+    value = text[hit.start : hit.end]
+    if hit.type == "EMAIL_ADDRESS":
+        return NO_REPLY.match(value) is None
+    if hit.type == "PHONE_NUMBER":  # a quantity, or a piece of an id ("01a25162-7971-7342-ba64-...")
+        joined = _JOINED_BEFORE.search(text, max(0, hit.start - 1), hit.start) or _JOINED_AFTER.match(text, hit.end)
+        return joined is None and _UNIT_AFTER.match(text, hit.end) is None
+    if hit.type == "IP_ADDRESS":  # a dotted version is no address: "cc_version=2.1.197.216", "v1.2.3.4"
+        return _VERSION_BEFORE.search(text, max(0, hit.start - 12), hit.start) is None
+    if hit.type != "URL" or "://" in value or value.lower().startswith("www."):
+        return True
+    after = text[hit.end : hit.end + 1]
+    before = text[hit.start - 1 : hit.start] if hit.start else ""
+    if (after and _WORD_CHAR.match(after)) or (before and _WORD_CHAR.match(before)) or before in (".", "@"):
+        return False  # cut out of a longer word, or an address's domain
+    if after == "(":
+        return False  # a call in code: `Date.now()`
+    host = value.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return host.rsplit(".", 1)[-1].lower() not in FILE_EXTENSIONS
+
+
 def _without_overlaps(hits: list[Hit]) -> list[Hit]:
     """Overlapping hits keep the surest (then the longest): a URL inside an email is the email."""
     kept: list[Hit] = []
@@ -324,7 +369,7 @@ class Inspector:
                 shift = windows[i][0] - starts[i]
                 if hit.end - starts[i] <= windows[i][1] - windows[i][0]:  # within one window
                     hits.append(Hit(hit.type, hit.start + shift, hit.end + shift, hit.score, hit.recognizer))
-        return _without_overlaps(self._not_allowed(text, hits))
+        return _without_overlaps([h for h in self._not_allowed(text, hits) if _plausible(text, h)])
 
     def _analyze(self, text: str, offset: int) -> list[Hit]:
         wanted = self._wanted(text)

@@ -41,7 +41,9 @@ def segments(payload: Payload) -> list[Segment]:
         return [("user", 0, payload.text, ("text",))]
     out: list[Segment] = []
     for i, message in enumerate(payload.request.messages):
-        if message.content:
+        if message.parts is not None:  # block by block: a boundary is never read as if the words touched
+            out.extend((_WHERE[message.role], i, part, ("part", i, k)) for k, part in enumerate(message.parts) if part)
+        elif message.content:
             out.append((_WHERE[message.role], i, message.content, ("content", i)))
         for j, call in enumerate(message.tool_calls):
             out.append(("tool_arguments", i, call.arguments, ("tool_call", i, j)))
@@ -93,7 +95,10 @@ def rewrite(payload: Payload, texts: dict[Path, str]) -> Payload:
             c.model_copy(update={"arguments": texts[("tool_call", i, j)]}) if ("tool_call", i, j) in texts else c
             for j, c in enumerate(message.tool_calls)
         ]
-        content = texts.get(("content", i), message.content)
-        messages.append(message.model_copy(update={"content": content, "tool_calls": calls}))
+        content, parts = texts.get(("content", i), message.content), message.parts
+        if parts is not None:
+            parts = [texts.get(("part", i, k), part) for k, part in enumerate(parts)]
+            content = "".join(parts) if message.content is not None or any(parts) else None
+        messages.append(message.model_copy(update={"content": content, "parts": parts, "tool_calls": calls}))
     chat = request.model_copy(update={"messages": messages, "passthrough": passthrough, "user": user})
     return payload.model_copy(update={"request": chat})

@@ -15,11 +15,11 @@ from typing import Any
 
 from connectors.base import StreamEnd, StreamStart, TextDelta, ToolCall
 from gateway.audit.journal import Journal
-from gateway.enforcement import Capabilities, Plan, deny_unallowed_hosted, plan
+from gateway.enforcement import Capabilities, Plan, plan, settle_hosted
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
 from gateway.flight import Flight
 from gateway.metrics import Metrics
-from gateway.model import Decision, ModelPayload, Phase
+from gateway.model import Call, Decision, ModelPayload, Phase
 from gateway.pii.findings import Findings
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.input import build_input, hosted_tools, request_tool_calls
@@ -75,7 +75,7 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     if phase == "request" and isinstance(call.payload, ModelPayload):
-        enforced = deny_unallowed_hosted(enforced, hosted_tools(call.payload))
+        enforced = settle_hosted(enforced, hosted_tools(call.payload))
     journal.decided(call.principal, call, decision, enforced, calls, findings)
     if enforced.action == "deny" and decision.error == "policy_unavailable":  # no verdict: try again shortly
         raise PolicyUnavailable("the policy engine could not decide in time", enforced.reasons, decision.decision_id)
@@ -99,10 +99,21 @@ def _capabilities(flight: Flight, services: Services, phase: Phase) -> Capabilit
 
 
 async def decide(flight: Flight, services: Services, journal: Journal) -> Flight:
-    """Request phase: before anything leaves the gateway."""
-    return replace(
-        flight, plan=await _decide(flight, services, journal, "request", request_tool_calls(flight.need_call()))
-    )
+    """Request phase: before anything leaves the gateway. Hosted tools the decision does not allow are taken
+    out of the call here (unless it asked to deny it instead)."""
+    call = flight.need_call()
+    enforced = await _decide(flight, services, journal, "request", request_tool_calls(call))
+    return replace(flight, plan=enforced, call=without_hosted(call, enforced.removed_tools))
+
+
+def without_hosted(call: Call, names: list[str]) -> Call:
+    """The call without the hosted tools named (the model never sees them)."""
+    payload = call.payload
+    if not names or not isinstance(payload, ModelPayload):
+        return call
+    tools = [t for t in payload.request.tools if not (t.hosted and t.name in names)]
+    request = payload.request.model_copy(update={"tools": tools})
+    return call.model_copy(update={"payload": payload.model_copy(update={"request": request})})
 
 
 async def decide_output(flight: Flight, services: Services, journal: Journal) -> Plan:

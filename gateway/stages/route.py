@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from connectors.anthropic_wire import FOREIGN
 from connectors.responses_wire import untranslatable
 from gateway.a2a.forward import agent_route
 from gateway.audit.journal import Journal
@@ -69,8 +70,32 @@ def check_responses(call: Call, plan: Plan | None, found: Route, settings: Setti
         raise InvalidRequest(f"{message} (route '{found.alias}', provider '{translated[0]}')", param)
 
 
+def check_tools(call: Call, found: Route, settings: Settings) -> None:
+    """A tool only the OpenAI formats can take (a custom free-form tool) goes to no Anthropic provider, and an
+    Anthropic block the neutral format does not model (a document, a block of a new beta) to no other provider:
+    400, naming it, rather than a call the model would see without it."""
+    payload = call.payload
+    if not isinstance(payload, ModelPayload):
+        return
+    kinds = {t.provider: settings.providers[t.provider].kind for t in found.config.targets()}
+    others = [name for name, kind in kinds.items() if kind != "anthropic"]
+    foreign = (payload.request.passthrough.get(FOREIGN) or {}).get("blocks") or []
+    if foreign and others:
+        message, param = foreign[0]
+        raise InvalidRequest(f"{param}: {message} (route '{found.alias}', provider '{others[0]}')", param)
+    anthropic = [name for name, kind in kinds.items() if kind == "anthropic"]
+    for i, tool in enumerate(payload.request.tools):
+        if tool.native_only and anthropic:
+            raise InvalidRequest(
+                f"tool '{tool.name}' is a custom (free-form) tool, which only OpenAI-format providers take "
+                f"(route '{found.alias}', provider '{anthropic[0]}')",
+                f"tools[{i}]",
+            )
+
+
 async def route(flight: Flight, services: Services, journal: Journal) -> Flight:
     call = flight.need_call()
     found = find_route(call, flight.plan, services.settings)
     check_responses(call, flight.plan, found, services.settings)
+    check_tools(call, found, services.settings)
     return replace(flight, route=found)

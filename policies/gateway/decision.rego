@@ -9,7 +9,9 @@
 # - tools on the risky list (data.gateway.risky_tools, in data.json beside this file) are denied
 # - hosted tools (Responses API) only when data.gateway.allowed_hosted_tools names them (none by default)
 # - PII and secrets found in a call to a route whose providers are not all marked `internal: true` are
-#   redacted before the call leaves (every type found); a call too large to inspect whole is denied
+#   redacted before the call leaves (every type found but those in data.gateway.unredacted_types: web addresses,
+#   which name organisations and documents far more often than people); a call too large to inspect whole is
+#   denied
 # - nothing is allowed while the lists of data.json are not loaded (an OPA server that lost its data)
 package gateway
 
@@ -34,7 +36,7 @@ hosted_tools := sort([name |
 
 default redact := []
 
-redact := sort([t | some t in {f.type | some f in input.pii}]) if {
+redact := sort([t | some t in {f.type | some f in input.pii}; not t in data.gateway.unredacted_types]) if {
 	input.call.phase == "request"
 	not input.call.internal
 }
@@ -49,6 +51,7 @@ data_loaded if {
 	is_array(data.gateway.risky_tools)
 	is_array(data.gateway.blocked_agents)
 	is_array(data.gateway.allowed_hosted_tools)
+	is_array(data.gateway.unredacted_types)
 }
 
 deny contains "caller has no agent identity" if not has_agent

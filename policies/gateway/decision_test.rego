@@ -134,6 +134,15 @@ test_pii_going_to_an_external_route_is_redacted_every_type if {
 	d.redact == ["AWS_ACCESS_KEY", "EMAIL_ADDRESS"]
 }
 
+test_web_addresses_are_reported_but_not_redacted_by_default if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as external_call("request")
+		with input.routes as routes(0)
+		with input.pii as array.concat(pii_found(0), [{"type": "URL", "count": 3, "max_score": 0.5, "where": ["system"]}])
+	d.allow
+	d.redact == ["AWS_ACCESS_KEY", "EMAIL_ADDRESS"]
+}
+
 test_pii_going_to_an_internal_route_is_left_as_it_is if {
 	d := gateway.decision with input.principal as principal("support-bot")
 		with input.call as internal_call(0)

@@ -48,11 +48,21 @@ def test_parse_request_splits_tool_results_into_messages_of_their_own():
     assert request.passthrough["anthropic"] == {"top_k": 5}
 
 
+def test_a_block_the_neutral_format_does_not_model_is_kept_whole_and_named():
+    body = {
+        **BODY,
+        "messages": [{"role": "user", "content": [{"type": "video", "id": "v1"}, {"type": "text", "text": "hi"}]}],
+    }
+    request = anthropic_wire.parse_request(body)
+    assert request.passthrough[anthropic_wire.FOREIGN]["blocks"][0][1] == "messages.0.content[0]"
+    rendered = anthropic_wire.render_request(request, "m")
+    assert rendered["messages"] == body["messages"]  # same format: as sent
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [
         ({**BODY, "max_tokens": None}, "max_tokens"),
-        ({**BODY, "messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages.0.content[0]"),
         (
             {**BODY, "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]},
             "messages.0.content[0].source",

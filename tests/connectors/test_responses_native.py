@@ -46,12 +46,14 @@ def test_the_body_is_rebuilt_as_sent_but_for_the_model():
 def test_edited_neutral_text_goes_back_where_it_came_from():
     request = _request(BODY)
     messages = [m.model_copy(deep=True) for m in request.messages]
-    messages[1].content = "Hi, mail <EMAIL>"  # a redaction changed the length: all of it in the first part
+    assert messages[1].parts is not None and len(messages[1].parts) == 2
+    messages[1].parts = [messages[1].parts[0], "mail <EMAIL>"]  # redaction edits the part it found the value in
+    messages[1].content = "".join(messages[1].parts)
     messages[2].tool_calls[0].arguments = '{"q": "<EMAIL>"}'
     body = render_body(request.model_copy(update={"messages": messages}), "m")
     assert body["input"][0]["content"] == [
-        {"type": "input_text", "text": "Hi, mail <EMAIL>"},
-        {"type": "input_text", "text": ""},
+        {"type": "input_text", "text": BODY["input"][0]["content"][0]["text"]},
+        {"type": "input_text", "text": "mail <EMAIL>"},
     ]
     assert body["input"][2]["arguments"] == '{"q": "<EMAIL>"}'
     assert body["input"][4]["content"][0] == {

@@ -24,7 +24,7 @@ from tests.mcp.servers import TOKEN
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "session-pii-external"
 FORBIDDEN = -32003
-REASON = "this session received PII from a tool (EMAIL_ADDRESS, URL, US_SSN); 'send_email' is an external tool"
+REASON = "this session received PII from a tool (EMAIL_ADDRESS, US_SSN); 'send_email' is an external tool"
 
 
 @pytest.fixture
