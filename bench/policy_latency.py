@@ -81,17 +81,19 @@ def start_opa(binary: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("opa did not start")
 
 
+async def _embedded(n: int, engine: EmbeddedEngine, name: str) -> list[tuple[str, float, float]]:
+    """The evaluation called directly, and as the gateway calls it."""
+    direct = await measure(n, lambda: asyncio.sleep(0, engine.evaluate_sync(engine._compiled, INPUT)))
+    gateway = await measure(n, lambda: engine.evaluate(INPUT))
+    await engine.aclose()
+    return [(f"{name}-sync", *direct), (name, *gateway)]
+
+
 async def run(n: int, opa_binary: str | None) -> list[tuple[str, float, float]]:
     source = load_source(POLICIES)
-    embedded = EmbeddedEngine(source)
-    rows = [
-        (
-            "embedded-sync",
-            *await measure(n, lambda: asyncio.sleep(0, embedded.evaluate_sync(embedded._compiled, INPUT))),
-        )
-    ]
-    rows.append(("embedded", *await measure(n, lambda: embedded.evaluate(INPUT))))
-    await embedded.aclose()
+    rows = []
+    for runtime in ("opa-go", "rego-cpp"):  # the embedded engine's runtimes: OPA's Go engine, rego-cpp
+        rows += await _embedded(n, EmbeddedEngine(source, runtime=runtime), runtime)
     if opa_binary:
         proc, url = start_opa(opa_binary)
         try:

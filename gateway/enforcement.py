@@ -48,6 +48,7 @@ class Plan(BaseModel):
     hosted_tools: list[str] = Field(default_factory=list)  # hosted tools (Responses API) the decision allows
     hosted_unallowed: Literal["remove", "deny"] = "remove"
     removed_tools: list[str] = Field(default_factory=list)  # hosted tools taken out of the call before it left
+    redact_output: list[str] = Field(default_factory=list)  # types taken out of what comes back (not the caller's)
     policy_version: str = ""
     input: dict[str, Any] = Field(default_factory=dict, repr=False)  # what the policy was asked (for re-checks)
 
@@ -61,7 +62,8 @@ def _unsupported(decision: Decision, capabilities: Capabilities) -> list[str]:
     problems = []
     if decision.hold is not None and not capabilities.approvals:
         problems.append(f"approval required ({decision.hold.reason}) but this gateway has no approval queue")
-    missing = [entity for entity in decision.redact if entity not in capabilities.redactable]
+    asked = dict.fromkeys([*decision.redact, *decision.redact_output])
+    missing = [entity for entity in asked if entity not in capabilities.redactable]
     if missing:
         enabled = capabilities.unredactable_reason or (
             "PII redaction is not enabled" if not capabilities.redactable else "no recognizer finds them"
@@ -82,6 +84,7 @@ def plan(decision: Decision, capabilities: Capabilities) -> Plan:
         route=decision.route,
         hosted_tools=list(decision.hosted_tools),
         hosted_unallowed=decision.hosted_unallowed,
+        redact_output=list(decision.redact_output),
         policy_version=decision.policy_version,
     )
     if not decision.allow:

@@ -59,6 +59,7 @@ class Flight:
     gate: Gate | None = None  # a streamed held call: what to wait for before forwarding
     replay: dict[str, Any] | None = None  # a held answer to deliver instead of asking upstream again
     session: dict[str, Any] | None = None  # input.session: what its session saw before this call (recall)
+    whole: bool = False  # the answer came whole (not streamed): nothing reaches the agent before its decision
 
     def need_inbound(self) -> Inbound:
         if self.inbound is None:

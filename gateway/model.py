@@ -202,6 +202,9 @@ class PolicyDocument(BaseModel):
     # what happens to a hosted tool the call offers that `hosted_tools` does not name: removed from the call (the
     # model never sees it; the audit says which), or the whole call denied
     hosted_unallowed: Literal["remove", "deny"] = "remove"
+    # request phase: the types to take out of what comes back (answer text, tool call arguments, thinking) as it
+    # streams, but for values the caller itself sent; [] none (the types of `redact` are taken out anyway)
+    redact_output: list[str] = Field(default_factory=list)
 
 
 class Decision(BaseModel):
@@ -217,6 +220,7 @@ class Decision(BaseModel):
     route: str | None = None
     hosted_tools: list[str] = Field(default_factory=list)
     hosted_unallowed: Literal["remove", "deny"] = "remove"
+    redact_output: list[str] = Field(default_factory=list)
     policy_version: str = ""
     error: str | None = None  # set when the engine failed and the gateway decided instead (fail closed)
     fail_open: bool = False

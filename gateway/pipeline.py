@@ -125,6 +125,7 @@ class Pipeline:
                 if isinstance(upstream, AsyncIterator):
                     streaming = True
                     return Result(journal.decision_id, stream=self._stream(flight, journal, upstream))
+                flight = replace(flight, whole=True)
                 parts = self._respond(flight, journal, iterate(parts_of(upstream)))
                 reply = rebuild(upstream, [part async for part in parts])
                 self._count(journal, "ok")

@@ -126,6 +126,7 @@ def test_policy_cli_check_test_eval(tmp_path: Path):
         "redact": [],
         "route": None,
         "hosted_tools": [],
+        "redact_output": [],  # the input names no redactable type
     }
     decision = evaluated["decision"]
     assert (decision["allow"], decision["reasons"], decision["hold"], decision["error"]) == (True, [], None, None)

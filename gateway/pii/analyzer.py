@@ -36,7 +36,6 @@ from presidio_analyzer import (  # noqa: E402
     RecognizerRegistry,  # noqa: E402
 )
 from presidio_analyzer.predefined_recognizers import (  # noqa: E402
-    CreditCardRecognizer,
     CryptoRecognizer,
     IbanRecognizer,
     MacAddressRecognizer,
@@ -50,6 +49,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
 from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
+from gateway.pii.recognizers.card import IssuedCardRecognizer  # noqa: E402
 from gateway.pii.recognizers.email import AtSignEmailRecognizer, words_around  # noqa: E402
 from gateway.pii.recognizers.ip import GatedIpRecognizer  # noqa: E402
 from gateway.pii.recognizers.phone import BareNumberPhoneRecognizer, LenientPhoneRecognizer  # noqa: E402
@@ -72,7 +72,7 @@ _BARE_DIGITS = re.compile(r"\d{8}")
 _DOMAIN = re.compile(r"\.(?<=\w\.)[A-Za-z]{2}")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d")
 _IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
-_CARD = re.compile(r"(?:\d[ -]?){13,19}")
+_CARD = re.compile(r"(?:\d[ -]?){12,19}")
 _IBAN = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d) ?[A-Za-z0-9]{4}")
 
 
@@ -120,7 +120,7 @@ def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
         AtSignEmailRecognizer(supported_language=lang),
         BareNumberPhoneRecognizer(supported_language=lang, supported_regions=tuple(config.phone_regions)),
         LenientPhoneRecognizer(supported_language=lang),
-        CreditCardRecognizer(supported_language=lang),
+        IssuedCardRecognizer(supported_language=lang),
         UsSsnRecognizer(supported_language=lang),
         UsItinRecognizer(supported_language=lang),
         UsBankRecognizer(supported_language=lang),

@@ -73,6 +73,7 @@ def build_input(
     findings: Findings | None = None,
     internal: bool = False,
     session: dict[str, Any] | None = None,
+    redactable: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
@@ -93,6 +94,7 @@ def build_input(
         "principal": {"agent": p.agent, "team": p.team, "key_id": p.key_id, "labels": p.labels, "end_user": p.end_user},
         "call": call_doc,
         "pii": findings.summary() if findings else [],
+        "redactable": sorted(redactable),
         "pii_truncated": bool(findings and findings.truncated),
         "routes": routes,
         "session": session,  # what the call's session saw before it (gateway.sessions), null outside one

@@ -27,6 +27,7 @@ from gateway.reply import Part
 from gateway.services import Services
 from gateway.settings import PolicyConfig
 from gateway.stages.hold import hold_response
+from gateway.stages.redact import redact_more
 
 
 def _late(phase: Phase, config: PolicyConfig, version: str) -> Decision:
@@ -71,7 +72,8 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     findings = flight.findings if phase == "request" else Findings(tuple(journal.output_findings))
     internal = call.kind in ("model", "embeddings") and services.settings.internal_route(call.target)
     routes = list(services.settings.routes)
-    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session)
+    redactable = services.capabilities.redactable
+    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session, redactable)
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     if phase == "request" and isinstance(call.payload, ModelPayload):
@@ -85,11 +87,13 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
 
 
 def _capabilities(flight: Flight, services: Services, phase: Phase) -> Capabilities:
-    """On the response phase text has already gone back, scrubbed of the request's redact types only: a
-    response decision can ask for those, not for more."""
-    if phase == "request":
+    """A streamed answer's text has already gone back, scrubbed of the types the request decision named
+    (`redact`, `redact_output`): a response decision can ask for those, not for more. A whole answer has not:
+    any type the gateway can redact."""
+    if phase == "request" or flight.whole:
         return services.capabilities
-    done = frozenset(flight.plan.redact) if flight.plan else frozenset()
+    plan = flight.plan
+    done = frozenset([*plan.redact, *plan.redact_output]) if plan else frozenset()
     return services.capabilities.model_copy(
         update={
             "redactable": services.capabilities.redactable & done,
@@ -125,11 +129,13 @@ async def decide_output(flight: Flight, services: Services, journal: Journal) ->
 async def decide_response(
     flight: Flight, services: Services, journal: Journal, parts: AsyncIterator[Part]
 ) -> AsyncIterator[Part]:
-    """Response phase: text passes as it comes; the tool calls the model asks for wait for the decision
-    (and, when the policy holds them, for a reviewer)."""
+    """Response phase: text passes as it comes (a whole answer's waits, as nothing of it has left yet); the tool
+    calls the model asks for wait for the decision (and, when the policy holds them, for a reviewer). A whole
+    answer's text is then redacted of the types the response decision asks for that were not taken out already."""
     held: list[ToolCall] = []
     start: StreamStart | None = None
     text: list[str] = []
+    kept: list[TextDelta] = []
     async for part in parts:
         if isinstance(part, ToolCall):
             held.append(part)
@@ -138,6 +144,9 @@ async def decide_response(
             start = part
         elif isinstance(part, TextDelta):
             text.append(part.text)
+            if flight.whole:
+                kept.append(part)
+                continue
         elif isinstance(part, StreamEnd):
             journal.usage(part.usage)
             enforced = await _decide(flight, services, journal, "response", held)
@@ -145,6 +154,8 @@ async def decide_response(
                 reply = _reply(start, text, held, part)
                 async for keepalive in hold_response(flight, services, journal, enforced, held, reply):
                     yield keepalive
+            for delta in await redact_more(flight, services, journal, kept, enforced.redact):
+                yield delta
             for call in held:
                 yield call
         yield part

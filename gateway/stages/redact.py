@@ -60,7 +60,10 @@ class _Output:
 
     def __init__(self, pii: PiiService, flight: Flight, journal: Journal) -> None:
         self.pii, self.journal = pii, journal
-        self.listed = set(flight.plan.redact) if flight.plan else set()
+        self.always = set(flight.plan.redact) if flight.plan else set()  # whoever wrote them
+        # and these unless the caller itself sent the value (its own address may come back to it)
+        self.listed = self.always | (set(flight.plan.redact_output) if flight.plan else set())
+        self.own = {f.value_hash for f in flight.findings.items} if flight.findings else set()
         self.modes = flight.plan.redact_modes if flight.plan else {}
         self.pseudonyms = flight.pseudonyms or Pseudonyms()
         self.done: list[tuple[Finding, str]] = []
@@ -77,10 +80,10 @@ class _Output:
         if where == "output":
             self.offset += len(text)
         self.journal.output_findings.extend(findings)
-        spans = [(f.start - shift, f.end - shift, f.type) for f in findings if f.type in self.listed]
-        for finding in findings:
-            if finding.type in self.listed:
-                self.done.append((finding, self.pii.mode(finding.type, self.modes)))
+        taken = [f for f in findings if self.takes(f)]
+        spans = [(f.start - shift, f.end - shift, f.type) for f in taken]
+        for finding in taken:
+            self.done.append((finding, self.pii.mode(finding.type, self.modes)))
         text = self.pii.redact(text, spans, self.modes, self.pseudonyms) if spans else text
         return self.pseudonyms.restore(text)
 
@@ -92,9 +95,13 @@ class _Output:
         else:
             findings = await asyncio.to_thread(self.pii.inspector.findings, text, "output", index)
         self.journal.output_findings.extend(findings)
-        listed = [f for f in findings if f.type in self.listed]
+        listed = [f for f in findings if self.takes(f)]
         self.done.extend((f, DROPPED) for f in listed)
         return not listed
+
+    def takes(self, finding: Finding) -> bool:
+        """Whether a value found in what came back is taken out of it."""
+        return finding.type in self.always or (finding.type in self.listed and finding.value_hash not in self.own)
 
 
 DROPPED = "dropped"  # the audit's mode for a value in a thinking block, which went with its block
@@ -118,6 +125,27 @@ class _Text:
             return None
         scrubbed = await self.output.scrub_async(text)
         return TextDelta(text=scrubbed, logprobs=self.logprobs.release(len(text), scrubbed == text))
+
+
+async def redact_more(
+    flight: Flight, services: Services, journal: Journal, kept: list[TextDelta], types: list[str]
+) -> list[TextDelta]:
+    """A whole answer's text, redacted of the `types` the response decision asked for that the response stages
+    did not take out as it came (as the decision's modes say; the caller's own values too: the policy saw them)."""
+    pii, plan = services.pii, flight.plan
+    done = set(plan.redact) | set(plan.redact_output) if plan else set()
+    extra = set(types) - done
+    if pii is None or not extra or not kept:
+        return kept
+    text = "".join(delta.text for delta in kept)
+    findings = [f for f in pii.inspector.findings(text, "output", 0) if f.type in extra]
+    if not findings:
+        return kept
+    modes = plan.redact_modes if plan else {}
+    redacted = pii.redact(text, [(f.start, f.end, f.type) for f in findings], modes, flight.pseudonyms or Pseudonyms())
+    done_now = [(f, pii.mode(f.type, modes)) for f in findings]
+    journal.redacted(flight.need_call().principal, flight.need_call(), done_now, "response")
+    return [TextDelta(text=redacted)]  # one piece without logprobs: they would spell out what was taken out
 
 
 async def redact_response(

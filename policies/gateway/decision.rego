@@ -12,6 +12,8 @@
 #   redacted before the call leaves (every type found but those in data.gateway.unredacted_types: web addresses,
 #   which name organisations and documents far more often than people); a call too large to inspect whole is
 #   denied
+# - personal data and secrets the model emits that the caller did not send are taken out of what comes back
+#   (every type the gateway redacts but data.gateway.unredacted_types); the caller's own values come back as sent
 # - nothing is allowed while the lists of data.json are not loaded (an OPA server that lost its data)
 package gateway
 
@@ -24,6 +26,13 @@ decision := {
 	"redact": redact,
 	"route": null,
 	"hosted_tools": hosted_tools,
+	"redact_output": redact_output,
+}
+
+default redact_output := []
+
+redact_output := sort([t | some t in input.redactable; not t in data.gateway.unredacted_types]) if {
+	input.call.phase == "request"
 }
 
 # Hosted tools of the Responses API (web_search, code_interpreter, mcp:<server_label>, ...) run at the provider,

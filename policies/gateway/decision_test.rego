@@ -152,6 +152,16 @@ test_pii_going_to_an_internal_route_is_left_as_it_is if {
 	d.redact == []
 }
 
+test_what_the_model_emits_is_redacted_of_every_type_but_web_addresses if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as internal_call(0)
+		with input.routes as routes(0)
+		with input.redactable as ["EMAIL_ADDRESS", "URL", "US_SSN"]
+	d.allow
+	d.redact == []
+	d.redact_output == ["EMAIL_ADDRESS", "US_SSN"]
+}
+
 test_nothing_is_redacted_on_the_response_phase if {
 	d := gateway.decision with input.principal as principal("support-bot")
 		with input.call as external_call("response")

@@ -1,0 +1,67 @@
+"""What the model says: personal data it emits that the caller never sent is taken out of the answer by the
+default policy (`redact_output`), whole and streamed; the caller's own values come back as sent; and a response
+decision that asks for a redaction gets it on a whole answer, instead of a refusal."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from tests.helpers import audit_rows, track
+
+LEAKED = ("4111 1111 1111 1111", "ops@leaky-corp.com")  # what the `*leak*` stand-in adds of its own
+
+
+def _client(gw):
+    return track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_default_policy_takes_what_the_model_emits_out_of_the_answer(gateway, stream):
+    messages = [{"role": "user", "content": "hello"}]
+    if stream:
+        chunks = _client(gateway).chat.completions.create(model="gpt-leak", messages=messages, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = _client(gateway).chat.completions.create(model="gpt-leak", messages=messages).choices[0].message.content
+    assert "openai says: hello" in text and "mine:" in text
+    for value in LEAKED:
+        assert value not in text
+    assert "<CREDIT_CARD>" in text and "<EMAIL_ADDRESS>" in text
+    events = [r["event"] for r in audit_rows(gateway.settings.database_url, wait_for=3)]
+    assert "redacted" in events
+
+
+def test_the_callers_own_values_come_back_as_sent(gateway):
+    """On an internal route nothing is redacted on the way out: the model echoes the caller's address, which is
+    the caller's own, so it is not taken out of the answer."""
+    mine = "jane.roe@example.com"
+    answer = _client(gateway).chat.completions.create(
+        model="onprem", messages=[{"role": "user", "content": f"my address is {mine}"}]
+    )
+    assert mine in answer.choices[0].message.content
+
+
+RESPONSE_REDACTS = """package gateway
+
+import rego.v1
+
+decision := {"allow": true, "reasons": [], "hold": null, "route": null, "redact": redact}
+
+default redact := []
+
+redact := [p.type | some p in input.pii] if input.call.phase == "response"
+"""
+
+
+def test_a_response_decision_asking_for_redaction_gets_it_on_a_whole_answer(gateway_factory, sqlite_url, tmp_path):
+    (tmp_path / "policy.rego").write_text(RESPONSE_REDACTS)
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
+    answer = _client(gw).chat.completions.create(model="gpt-leak", messages=[{"role": "user", "content": "hi"}])
+    text = answer.choices[0].message.content
+    assert "openai says: hi" in text and all(value not in text for value in LEAKED)
+    with pytest.raises(openai.APIError):  # streamed: the text went out before the decision, so it is refused
+        chunks = _client(gw).chat.completions.create(
+            model="gpt-leak", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
