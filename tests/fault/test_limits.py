@@ -42,13 +42,18 @@ def _raw(port: int, path: str, header_bytes: int) -> bytes:
             sock.sendall(b"\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused and closed mid-way: what we expect
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
-        return b"".join(chunks)
+        return _answer(sock)
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    chunks = []
+    try:
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
 
 
 @pytest.mark.parametrize(("path", "shape"), [("/v1/chat/completions", "openai"), ("/v1/messages", "anthropic")])
@@ -90,13 +95,7 @@ def test_a_big_head_in_one_read_is_refused_too(server: Any) -> None:
     ).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head + body)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except ConnectionResetError:
-            pass
-    answer = b"".join(chunks)
+        answer = _answer(sock)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b"HTTP/1.1 401" not in answer and b"HTTP/1.1 400" not in answer  # never reached the app
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200 and proc.poll() is None
