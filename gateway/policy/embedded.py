@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,6 @@ __all__ = ["CompiledPolicy", "EmbeddedEngine", "Runtime", "compile_source", "loa
 INLINE_BELOW_S = 0.002  # an evaluation quicker than this runs on the event loop's thread
 POOLED_AFTER_SLOW = 200  # evaluations sent to the thread pool after one that was not
 Runtime = Literal["auto", "opa-go", "rego-cpp"]
-log = logging.getLogger("gateway.policy")
 
 
 class CompiledPolicy(Protocol):
