@@ -221,8 +221,11 @@ FILE_EXTENSIONS = frozenset(
 # role addresses that stand for a system, never a person
 NO_REPLY = re.compile(r"(?:no-?reply|do-?not-?reply|mailer-daemon|postmaster|notifications?)@", re.IGNORECASE)
 _WORD_CHAR = re.compile(r"[\w-]")
-_JOINED_BEFORE, _JOINED_AFTER = re.compile(r"[\w-]$"), re.compile(r"-?\w")
-_VERSION_BEFORE = re.compile(r"(?:version\s?[=:]?\s?|\bv)$", re.IGNORECASE)
+# a piece of a hex id, between hyphen-joined hex groups ("01a25162-7971-7342-ba64-b0341d13795c")
+_JOINED_BEFORE, _JOINED_AFTER = re.compile(r"[0-9a-f]{4}-$"), re.compile(r"-[0-9a-f]{4}")
+_VERSION_BEFORE = re.compile(r"(?:versions?\s?[=:]?\s?|sections?\W{0,3}|§\s?|\bv)$", re.IGNORECASE)
+_DECIMAL = re.compile(r"[+-]?\d+\.\d+")  # one point between digits: a measure, a coordinate, not a phone number
+_OPERATOR_BEFORE = re.compile(r"[*/%^&|=]\s?$")  # an operand in code: `h * 3644798167`
 # a quantity, not a phone number: digits followed by a unit ("250-30000 ms", "1024 bytes")
 _UNIT_AFTER = re.compile(
     r"\s?(?:ms|us|ns|s|sec|secs|seconds?|minutes?|hours?|days?|px|em|rem|%|bytes?|[KMGT]i?B|tokens?|chars?|"
@@ -238,9 +241,11 @@ def _plausible(text: str, hit: Hit) -> bool:
     value = text[hit.start : hit.end]
     if hit.type == "EMAIL_ADDRESS":
         return NO_REPLY.match(value) is None
-    if hit.type == "PHONE_NUMBER":  # a quantity, or a piece of an id ("01a25162-7971-7342-ba64-...")
-        joined = _JOINED_BEFORE.search(text, max(0, hit.start - 1), hit.start) or _JOINED_AFTER.match(text, hit.end)
-        return joined is None and _UNIT_AFTER.match(text, hit.end) is None
+    if hit.type == "PHONE_NUMBER":  # a quantity, a decimal, an operand, or a piece of an id ("01a25162-7971-...")
+        joined = _JOINED_BEFORE.search(text, max(0, hit.start - 5), hit.start) and _JOINED_AFTER.match(text, hit.end)
+        operand = _OPERATOR_BEFORE.search(text, max(0, hit.start - 2), hit.start)
+        quantity = _UNIT_AFTER.match(text, hit.end) or _DECIMAL.fullmatch(value)
+        return joined is None and operand is None and quantity is None
     if hit.type == "IP_ADDRESS":  # a dotted version is no address: "cc_version=2.1.197.216", "v1.2.3.4"
         return _VERSION_BEFORE.search(text, max(0, hit.start - 12), hit.start) is None
     if hit.type != "URL" or "://" in value or value.lower().startswith("www."):
