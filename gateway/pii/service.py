@@ -60,6 +60,11 @@ class PiiService:
             return value
         return str(self._identifiers(value))
 
+    def output_mode(self, entity: str, overrides: dict[str, str]) -> str:
+        """How `entity` is redacted in what a model wrote: as configured, but never a restorable placeholder."""
+        mode = self.mode(entity, overrides)
+        return "replace" if mode == "pseudonymize" else mode
+
     def mode(self, entity: str, overrides: dict[str, str]) -> str:
         """How `entity` is redacted: the decision's `redact_modes`, else the configured mode."""
         return overrides.get(entity) or self.config.mode(entity)
@@ -70,8 +75,13 @@ class PiiService:
         spans: list[tuple[int, int, str]],
         modes: dict[str, str],
         pseudonyms: Pseudonyms,
+        restorable: bool = True,
     ) -> str:
+        """`text` with the spans replaced as their modes say. Not `restorable` (what a model wrote, on its way to
+        the agent): `pseudonymize` becomes `replace`, as a placeholder there would be turned back into the value."""
+
         def substitute(entity: str, value: str) -> str:
-            return replacement(entity, value, self.mode(entity, modes), self.key, pseudonyms)  # type: ignore[arg-type]
+            mode = self.mode(entity, modes) if restorable else self.output_mode(entity, modes)
+            return replacement(entity, value, mode, self.key, pseudonyms)  # type: ignore[arg-type]
 
         return redact_spans(text, spans, substitute)

@@ -83,8 +83,8 @@ class _Output:
         taken = [f for f in findings if self.takes(f)]
         spans = [(f.start - shift, f.end - shift, f.type) for f in taken]
         for finding in taken:
-            self.done.append((finding, self.pii.mode(finding.type, self.modes)))
-        text = self.pii.redact(text, spans, self.modes, self.pseudonyms) if spans else text
+            self.done.append((finding, self.pii.output_mode(finding.type, self.modes)))
+        text = self.pii.redact(text, spans, self.modes, self.pseudonyms, restorable=False) if spans else text
         return self.pseudonyms.restore(text)
 
     async def thinking_passes(self, thinking: Thinking, index: int) -> bool:
@@ -142,8 +142,9 @@ async def redact_more(
     if not findings:
         return kept
     modes = plan.redact_modes if plan else {}
-    redacted = pii.redact(text, [(f.start, f.end, f.type) for f in findings], modes, flight.pseudonyms or Pseudonyms())
-    done_now = [(f, pii.mode(f.type, modes)) for f in findings]
+    spans = [(f.start, f.end, f.type) for f in findings]
+    redacted = pii.redact(text, spans, modes, flight.pseudonyms or Pseudonyms(), restorable=False)
+    done_now = [(f, pii.output_mode(f.type, modes)) for f in findings]
     journal.redacted(flight.need_call().principal, flight.need_call(), done_now, "response")
     return [TextDelta(text=redacted)]  # one piece without logprobs: they would spell out what was taken out
 

@@ -65,3 +65,20 @@ def test_a_response_decision_asking_for_redaction_gets_it_on_a_whole_answer(gate
             model="gpt-leak", messages=[{"role": "user", "content": "hi"}], stream=True
         )
         "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_with_pseudonyms_the_models_own_values_are_not_turned_back_into_values(gateway_factory, sqlite_url, stream):
+    """Pseudonymized on the way out, restored on the way back: a value the model wrote itself must not become a
+    placeholder that the restoring step then turns back into the value (it would reach the agent raw)."""
+    pii = {"key_env": "GATEWAY_TEST_PII_KEY", "modes": {"EMAIL_ADDRESS": "pseudonymize"}}
+    gw = gateway_factory(sqlite_url, pii=pii)
+    mine = "jane.roe@example.com"
+    messages = [{"role": "user", "content": f"my address is {mine}"}]
+    if stream:
+        chunks = _client(gw).chat.completions.create(model="gpt-leak", messages=messages, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        text = _client(gw).chat.completions.create(model="gpt-leak", messages=messages).choices[0].message.content
+    assert mine in text  # the caller's own, restored
+    assert "ops@leaky-corp.com" not in text and "<EMAIL_ADDRESS>" in text
