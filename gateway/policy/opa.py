@@ -79,6 +79,7 @@ class OpaEngine:
     def __init__(self, config: PolicyConfig, source: PolicySource, client: AsyncOpaClient) -> None:
         self.config = config
         self.source = source
+        self._marks = expected_marks(source)  # what the guard must answer (hashing the data once per version)
         self.client = client
         self._version = source.version if config.push else "opa-bundle"
         self._loaded = config.push  # whether the server is known to hold our modules
@@ -118,7 +119,7 @@ class OpaEngine:
                     raise ConfigError(f"cannot push policies to OPA at {self.config.opa_url}: {exc}") from exc
                 message = getattr(exc, "message", exc)
                 raise ConfigError(f"OPA refused the policies in {source.root}: {message}") from exc
-            self.source, self._version = source, source.version
+            self.source, self._version, self._marks = source, source.version, expected_marks(source)
 
     async def _replace(self, source: PolicySource, current: PolicySource) -> None:
         """The server ends up with exactly `source` (it had `current`): policy ids under `gateway/` are ours."""
@@ -146,11 +147,11 @@ class OpaEngine:
         return answer.get("decision")
 
     def _intact(self, answer: Any) -> bool:
-        return isinstance(answer, dict) and answer.get("revisions") == expected_marks(self.source)
+        return isinstance(answer, dict) and answer.get("revisions") == self._marks
 
     async def _marks_intact(self) -> bool:
         marks = await self._query({}, GUARD_PACKAGE, "revisions")
-        return bool(marks == expected_marks(self.source))
+        return bool(marks == self._marks)
 
     async def _query(self, input_doc: dict[str, Any], package: str, rule: str) -> Any:
         try:
