@@ -12,7 +12,7 @@ Translating OpenAI <-> Anthropic is therefore two independent halves that meet h
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -130,6 +130,9 @@ class ChatResponse(BaseModel):
     # what the provider's format returns beside the neutral fields, by format (e.g. {"openai": {"logprobs": ...}}),
     # with the `content` it goes with: rendered to an agent of that format only while the content is unchanged
     extras: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # the provider's own objects that hold text beside the answer (a native Responses answer), for the response
+    # stages to scrub and a surface of that format to render from
+    carried: list[Carried] = Field(default_factory=list)
 
     def extras_for(self, fmt: str) -> dict[str, Any]:
         """The extras of `fmt`, if the text they describe reached the agent as the provider wrote it (a redaction
@@ -161,6 +164,33 @@ class StreamStart(BaseModel):
     kind: Literal["start"] = "start"
     id: str
     model: str
+
+
+class CarriedText(NamedTuple):
+    """A text a `Carried` event holds. `key` names the text it belongs to (the pieces of one streamed text share
+    it); `streamed`: a piece of a text still coming (scrubbed through a look-behind), else a whole text."""
+
+    key: str
+    text: str
+    streamed: bool
+    where: str  # what the text is, for the findings: "reasoning", "tool_result"
+
+
+class Carried(StreamStart):
+    """A provider's event or object with no neutral equivalent (a Responses reasoning item, a hosted tool's
+    result, the lifecycle of items), carried in its place for a surface of the same format. Response stages
+    pass it on, but the text it holds beside the answer is theirs to inspect and scrub: `texts` lists it,
+    `with_texts` puts the scrubbed texts back (same order), `piece` makes an event that carries more of a
+    streamed text (what a look-behind still held when its whole text arrived)."""
+
+    def texts(self) -> list[CarriedText]:
+        return []
+
+    def with_texts(self, texts: list[str]) -> Carried:
+        return self
+
+    def piece(self, key: str, text: str) -> Carried | None:
+        return None
 
 
 class StreamEnd(BaseModel):

@@ -3,10 +3,11 @@
 A Responses call on a native route is lossless. The body is rebuilt from the shape the surface kept
 (`connectors.responses_shape`) and the neutral messages as the request stages left them: only the model
 (the route's), redactions, and the conversation that `previous_response_id` continues (expanded by the
-gateway) differ from what the agent sent. The answer is kept whole in `ChatResponse.extras["responses"]`;
-its neutral view (the text of its messages, the function calls, and the calls of hosted tools, named as the
-policy names the tool) is what the response stages judge and edit (`connectors.responses_edit` puts their
-edits back).
+gateway) differ from what the agent sent. The answer is kept whole, as its `response.completed` event, in
+`ChatResponse.carried`; its neutral view (the text of its messages, the function calls, and the calls of hosted
+tools, named as the policy names the tool) is what the response stages judge and edit
+(`connectors.responses_edit` puts their edits back); the text it holds beside them (reasoning summaries,
+hosted tools' results) is the response stages' to scrub, in place (`Upstream.texts`).
 
     >>> parse_answer({"id": "resp_1", "model": "m", "status": "completed", "output": []}).id
     'resp_1'
@@ -18,12 +19,13 @@ import json
 from typing import Any
 
 from connectors.base import (
+    Carried,
+    CarriedText,
     ChatRequest,
     ChatResponse,
     StopReason,
     StreamEnd,
     StreamEvent,
-    StreamStart,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -32,7 +34,6 @@ from connectors.base import (
 from connectors.errors import UpstreamError
 from connectors.responses_shape import SHAPE, fill_item
 
-NATIVE = "responses"  # the extras key of a native answer: {"response": <the provider's response object>}
 _RESULT_KEYS = ("id", "type", "status", "result", "outputs", "output", "results")  # not part of a call's request
 
 
@@ -124,18 +125,149 @@ def parse_answer(response: Any) -> ChatResponse:
             tool_calls=calls,
             stop_reason=stop_reason(response, calls),
             usage=_usage(response.get("usage")),
-            extras={NATIVE: {"response": response}},
+            carried=[
+                Upstream(
+                    id=str(response.get("id") or ""),
+                    model="",
+                    event={"type": "response.completed", "response": response},
+                )
+            ],
         )
     except (AttributeError, TypeError, ValueError) as exc:
         raise UpstreamError(f"upstream sent a malformed response: {exc!r}", status=502) from exc
 
 
-class Upstream(StreamStart):
+Path = tuple[str | int, ...]
+_STREAMED = {  # a piece of a text of a reasoning item: its key's last part, and the index field naming it
+    "response.reasoning_summary_text.delta": ("s", "summary_index"),
+    "response.reasoning_text.delta": ("c", "content_index"),
+}
+_WHOLE = {
+    "response.reasoning_summary_text.done": (("text",), "s", "summary_index"),
+    "response.reasoning_summary_part.added": (("part", "text"), "s", "summary_index"),
+    "response.reasoning_summary_part.done": (("part", "text"), "s", "summary_index"),
+    "response.reasoning_text.done": (("text",), "c", "content_index"),
+}
+
+
+def item_texts(item: dict[str, Any]) -> list[tuple[Path, str]]:
+    """Where an output item holds text beside the answer, and the kind of text: a reasoning item's summary and
+    content, a hosted tool's results (MCP call output, file search results, code interpreter logs). A message's
+    text is the answer itself (the neutral text), a call's arguments are the call's."""
+    kind = item.get("type")
+    fields: tuple[tuple[str, str], ...]
+    if kind == "reasoning":
+        fields = (("summary", "text"), ("content", "text"))
+        where = "reasoning"
+    elif kind == "file_search_call":
+        fields, where = (("results", "text"),), "tool_result"
+    elif kind == "code_interpreter_call":
+        fields, where = (("outputs", "logs"),), "tool_result"
+    elif kind == "mcp_call":
+        return [(("output",), "tool_result")] if isinstance(item.get("output"), str) else []
+    else:
+        return []
+    return [
+        ((name, index, field), where)
+        for name, field in fields
+        for index, entry in enumerate(item.get(name) or [])
+        if isinstance(entry, dict) and isinstance(entry.get(field), str)
+    ]
+
+
+def _get(tree: Any, path: Path) -> Any:
+    for step in path:
+        tree = tree[step]
+    return tree
+
+
+def _set(tree: Any, path: Path, value: str) -> Any:
+    """A copy of `tree` with `value` at `path` (only the containers on the path are copied)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(tree, list):
+        copy = list(tree)
+        copy[int(head)] = _set(tree[int(head)], rest, value)
+        return copy
+    return {**tree, head: _set(tree[head], rest, value)}
+
+
+class Upstream(Carried):
     """A provider's stream event with no neutral equivalent (reasoning, hosted tool progress, the lifecycle of
-    items), carried in its place in the stream for the Responses surface. It is a `StreamStart` so that every
-    response stage passes it on untouched; the text and calls it goes with travel as neutral events."""
+    items), carried in its place in the stream for the Responses surface; a whole answer is carried as its
+    `response.completed` event. The text and calls it goes with travel as neutral events; the text it holds
+    beside the answer (reasoning summaries and content, hosted tools' results) is listed for the response
+    stages to scrub.
+
+        >>> event = Upstream(id="r", model="", event={"type": "response.reasoning_summary_text.delta",
+        ...     "output_index": 0, "summary_index": 1, "delta": "mail joe"})
+        >>> event.texts()
+        [CarriedText(key='0/s1', text='mail joe', streamed=True, where='reasoning')]
+        >>> event.with_texts(["mail <EMAIL>"]).event["delta"]
+        'mail <EMAIL>'
+    """
 
     event: dict[str, Any]
+
+    def _places(self) -> list[tuple[Path, str, bool, str]]:
+        """(path in the event, key, streamed, where) of each text the event holds."""
+        event, kind = self.event, str(self.event.get("type"))
+        if kind in _STREAMED:
+            letter, field = _STREAMED[kind]
+            if not isinstance(event.get("delta"), str):
+                return []
+            return [(("delta",), f"{event.get('output_index')}/{letter}{event.get(field)}", True, "reasoning")]
+        if kind in _WHOLE:
+            path, letter, field = _WHOLE[kind]
+            try:
+                if not isinstance(_get(event, path), str):
+                    return []
+            except (KeyError, IndexError, TypeError):
+                return []
+            return [(path, f"{event.get('output_index')}/{letter}{event.get(field)}", False, "reasoning")]
+        if kind in ("response.output_item.added", "response.output_item.done") and isinstance(event.get("item"), dict):
+            index = event.get("output_index")
+            return [(("item", *path), _key(index, path), False, where) for path, where in item_texts(event["item"])]
+        response = event.get("response")
+        if kind in ("response.completed", "response.incomplete") and isinstance(response, dict):
+            output = response.get("output") or []
+            return [
+                (("response", "output", index, *path), _key(index, path), False, where)
+                for index, item in enumerate(output)
+                if isinstance(item, dict)
+                for path, where in item_texts(item)
+            ]
+        return []
+
+    def texts(self) -> list[CarriedText]:
+        return [
+            CarriedText(key, str(_get(self.event, path)), streamed, where)
+            for path, key, streamed, where in self._places()
+        ]
+
+    def with_texts(self, texts: list[str]) -> Upstream:
+        event = self.event
+        for (path, *_), text in zip(self._places(), texts, strict=True):
+            if _get(event, path) != text:
+                event = _set(event, path, text)
+        return self if event is self.event else self.model_copy(update={"event": event})
+
+    def piece(self, key: str, text: str) -> Upstream | None:
+        index, _, part = key.partition("/")
+        kind = next((k for k, (letter, _) in _STREAMED.items() if part.startswith(letter)), None)
+        if kind is None:
+            return None
+        field = _STREAMED[kind][1]
+        fields = {k: self.event[k] for k in ("item_id", "output_index", field) if k in self.event}
+        return self.model_copy(update={"event": {"type": kind, **fields, "delta": text}})
+
+
+def _key(index: Any, path: Path) -> str:
+    """The key of an item's text, as its streamed pieces name it ('0/s1': output 0, summary part 1)."""
+    if path[0] in ("summary", "content"):
+        return f"{index}/{str(path[0])[0]}{path[1]}"
+    return f"{index}/{'.'.join(str(p) for p in path)}"
 
 
 class EventParser:
@@ -167,3 +299,10 @@ class EventParser:
             self.ended = True
             out.append(StreamEnd(stop_reason=stop_reason(response, self.called), usage=_usage(response.get("usage"))))
         return out
+
+
+def answer_object(reply: ChatResponse) -> dict[str, Any] | None:
+    """The provider's response object of a native answer, as the response stages left it (None: not native)."""
+    carried = next((c for c in reply.carried if isinstance(c, Upstream)), None)
+    response = carried.event.get("response") if carried is not None else None
+    return response if isinstance(response, dict) else None

@@ -145,6 +145,10 @@ class Inbound:
     parse: Parser
 
 
+# the A2A operations whose answer is a stream of events, relayed as they come (both protocol revisions)
+AGENT_STREAMS = frozenset({"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"})
+
+
 class Call(BaseModel):
     """The normalized request of an authenticated principal: a typed payload per kind.
 
@@ -172,7 +176,10 @@ class Call(BaseModel):
 
     @property
     def stream(self) -> bool:
-        return isinstance(self.payload, ModelPayload) and self.payload.request.stream
+        """Whether the answer goes back as it comes: a streamed model call, an agent's stream."""
+        if isinstance(self.payload, ModelPayload):
+            return self.payload.request.stream
+        return self.kind == "agent" and self.operation in AGENT_STREAMS
 
 
 class HoldRequest(BaseModel):

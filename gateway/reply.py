@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from connectors.base import (
+    Carried,
     ChatResponse,
     EmbeddingResponse,
     StreamEnd,
@@ -100,10 +101,11 @@ async def to_events(parts: AsyncIterator[Part]) -> AsyncIterator[Event]:
 
 
 def parts_of(reply: Reply) -> list[Part]:
-    """A whole answer as parts: its start, its thinking blocks, its text as one delta, its tool calls, its end."""
+    """A whole answer as parts: its start, the provider's objects it carries, its thinking blocks, its text as one
+    delta, its tool calls, its end."""
     if isinstance(reply, EmbeddingResponse):
         return [StreamStart(id="", model=reply.model), StreamEnd(usage=reply.usage)]
-    parts: list[Part] = [StreamStart(id=reply.id, model=reply.model)]
+    parts: list[Part] = [StreamStart(id=reply.id, model=reply.model), *reply.carried]
     thinking = (reply.extras.get("anthropic") or {}).get("thinking") or []
     parts.extend(Thinking(block=block) for block in thinking)  # Anthropic puts them before the text
     if reply.content:
@@ -132,6 +134,7 @@ def rebuild(reply: Reply, parts: list[Part]) -> Reply:
             "tool_calls": [p for p in parts if isinstance(p, ToolCall)],
             "stop_reason": end.stop_reason if end else reply.stop_reason,
             "usage": usage,
+            "carried": [p for p in parts if isinstance(p, Carried)],
             "extras": _extras(reply, content, [p.block for p in parts if isinstance(p, Thinking)]),
         }
     )

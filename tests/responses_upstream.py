@@ -5,7 +5,8 @@ It keeps every body it received, and answers from the model name and the convers
 - `rich`: first a reasoning item (summary and encrypted_content), an annotation on the text, then a
   `web_search_call` when a web_search tool is offered, and a function call when the last user text asks for
   one (`call <tool>`);
-- `leak`: the text also carries an email address and a card number;
+- `leak`: the text also carries an email address and a card number; with `rich`, so do the reasoning summary
+  (streamed in pieces of five characters) and the results of the hosted tools offered (`file_search`, `mcp`);
 - `tool`: only a function call of the first function tool offered (arguments: {"amount": 5000}).
 A stream is built from the same response object, with every semantic event type of its items.
 """
@@ -52,13 +53,44 @@ def _message(text: str, annotated: bool) -> dict[str, Any]:
     return {"id": "msg_up1", "type": "message", "role": "assistant", "status": "completed", "content": [part]}
 
 
-def _reasoning() -> dict[str, Any]:
+def _reasoning(leak: bool) -> dict[str, Any]:
+    text = "Thinking about it." + (" Write to ops@leaky-corp.com, card 4111 1111 1111 1111." if leak else "")
     return {
         "id": "rs_up1",
         "type": "reasoning",
-        "summary": [{"type": "summary_text", "text": "Thinking about it."}],
+        "summary": [{"type": "summary_text", "text": text}],
         "encrypted_content": "gAAAAABencrypted-reasoning-blob==",
     }
+
+
+def _hosted_results(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A `leak` model's hosted tool calls, one per hosted tool offered, whose results hold personal data."""
+    offered = {str(t.get("type")): t for t in tools}
+    out: list[dict[str, Any]] = []
+    if "file_search" in offered:
+        result = {"file_id": "file_1", "filename": "crm.txt", "score": 0.9, "text": "Owner: ops@leaky-corp.com"}
+        out.append(
+            {
+                "id": "fs_up1",
+                "type": "file_search_call",
+                "status": "completed",
+                "queries": ["owner"],
+                "results": [result],
+            }
+        )
+    if "mcp" in offered:
+        out.append(
+            {
+                "id": "mcp_up1",
+                "type": "mcp_call",
+                "server_label": offered["mcp"].get("server_label"),
+                "name": "lookup",
+                "arguments": "{}",
+                "output": "card on file: 4111 1111 1111 1111",
+                "error": None,
+            }
+        )
+    return out
 
 
 def _function_call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +131,11 @@ def output_for(body: dict[str, Any]) -> list[dict[str, Any]]:
         answer += " | mine: ops@leaky-corp.com 4111 1111 1111 1111"
     if "rich" not in model:
         return [_message(answer, annotated=False)]
-    output = [_reasoning()]
+    output = [_reasoning("leak" in model)]
     if any(t.get("type") == "web_search" for t in body.get("tools") or []):
         output.append(_web_search())
+    if "leak" in model:
+        output.extend(_hosted_results(body.get("tools") or []))
     output.append(_message(answer, annotated=True))
     if functions and "call " in text:
         output.append(_function_call(functions[0]["name"], {"city": "Paris"}))
@@ -165,7 +199,9 @@ class _Events:
         where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
         summary = item["summary"][0]
         self.add("response.reasoning_summary_part.added", **where, part={**summary, "text": ""})
-        self.add("response.reasoning_summary_text.delta", **where, delta=summary["text"])
+        text = summary["text"]
+        for at in range(0, len(text), 5):  # values are split across events
+            self.add("response.reasoning_summary_text.delta", **where, delta=text[at : at + 5])
         self.add("response.reasoning_summary_text.done", **where, text=summary["text"])
         self.add("response.reasoning_summary_part.done", **where, part=summary)
 
@@ -175,6 +211,14 @@ class _Events:
         for piece in (item["arguments"][:half], item["arguments"][half:]):
             self.add("response.function_call_arguments.delta", **where, delta=piece)
         self.add("response.function_call_arguments.done", **where, arguments=item["arguments"])
+
+    def file_search_call(self, index: int, item: dict[str, Any]) -> None:
+        for stage in ("in_progress", "searching", "completed"):
+            self.add(f"response.file_search_call.{stage}", item_id=item["id"], output_index=index)
+
+    def mcp_call(self, index: int, item: dict[str, Any]) -> None:
+        self.add("response.mcp_call_arguments.done", item_id=item["id"], output_index=index, arguments="{}")
+        self.add("response.mcp_call.completed", item_id=item["id"], output_index=index)
 
     def web_search_call(self, index: int, item: dict[str, Any]) -> None:
         for stage in ("in_progress", "searching", "completed"):

@@ -119,8 +119,9 @@ def _raw_events(gw: Any, body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _kinds(types: list[str]) -> list[str]:
-    """Event types, a run of text deltas as one."""
-    return [t for i, t in enumerate(types) if not (t == "response.output_text.delta" and types[i - 1] == t)]
+    """Event types, a run of text deltas (answer or reasoning summary) as one."""
+    texts = ("response.output_text.delta", "response.reasoning_summary_text.delta")
+    return [t for i, t in enumerate(types) if not (t in texts and types[i - 1] == t)]
 
 
 def test_a_stream_relays_every_event_type_of_the_provider(native, native_upstream):
@@ -427,3 +428,62 @@ def test_what_a_native_route_answers_matches_the_schema_after_the_gateways_edits
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     assert "<EMAIL_ADDRESS>" in text and "leaky-corp" not in json.dumps(events)
+
+
+HOSTED_TOOLS = [
+    {"type": "file_search", "vector_store_ids": ["vs_1"]},
+    {"type": "mcp", "server_label": "deepwiki", "server_url": "https://mcp.example/mcp", "require_approval": "never"},
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_personal_data_in_reasoning_summaries_and_hosted_tool_results_is_taken_out(hosted, native_upstream, stream):
+    """The default policy keeps what the model emits out of the answer beside the text too: the reasoning summary
+    (streamed in pieces that split the values) and the results of hosted tools, with the card and the address the
+    caller never sent."""
+    api = client(hosted)
+    if stream:
+        with api.responses.stream(model="nat-rich-leak", input="who owns it?", tools=HOSTED_TOOLS) as events:
+            seen = list(events)
+            response = events.get_final_response()
+        summary = "".join(e.delta for e in seen if e.type == "response.reasoning_summary_text.delta")
+        done = [e.text for e in seen if e.type == "response.reasoning_summary_text.done"]
+        assert done == [summary]
+        wire = json.dumps([e.model_dump(mode="json", warnings=False) for e in seen])
+    else:
+        response = api.responses.create(model="nat-rich-leak", input="who owns it?", tools=HOSTED_TOOLS)
+        summary = response.output[0].summary[0].text
+        wire = response.model_dump_json()
+    assert summary.startswith("Thinking about it. Write to <EMAIL_ADDRESS>, card <CREDIT_CARD>")
+    items = {item.type: item for item in response.output}
+    assert items["reasoning"].summary[0].text == summary
+    assert items["file_search_call"].results[0].text == "Owner: <EMAIL_ADDRESS>"
+    assert items["mcp_call"].output == "card on file: <CREDIT_CARD>"
+    assert "leaky-corp" not in wire and "4111 1111" not in wire
+    assert api.responses.retrieve(response.id).output[0].summary[0].text == summary  # kept as the agent got it
+    rows = audit_rows(hosted.settings.database_url, wait_for=3)
+    wheres = {f["where"] for r in rows if r["event"] == "redacted" and r["phase"] == "response" for f in r["pii"]}
+    assert {"reasoning", "tool_result"} <= wheres
+
+
+def test_a_response_decision_redacts_reasoning_summaries_of_a_whole_answer(
+    gateway_factory, sqlite_url, native_upstream, tmp_path
+):
+    """A response-phase `redact` that names more than the request decision let the stages take out as it came
+    (here: every type, the caller's own address too) is applied to the reasoning summary of a whole answer."""
+    policy = tmp_path / "p"
+    policy.mkdir()
+    (policy / "policy.rego").write_text(
+        "package gateway\n\nimport rego.v1\n\n"
+        'decision := {"allow": true, "reasons": [], "hold": null, "route": null, "redact": redact}\n\n'
+        "default redact := []\n\n"
+        'redact := [p.type | some p in input.pii] if input.call.phase == "response"\n'
+    )
+    providers = {"native": {"kind": "openai", "base_url": f"{native_upstream[1]}/v1", "responses": "native"}}
+    routes = {"nat-rich-leak": {"provider": "native", "model": "rich-leak"}}
+    gw = gateway_factory(
+        sqlite_url, providers=providers, routes=routes, policy={"dir": str(policy), "timeout_ms": 2000}
+    )
+    response = client(gw).responses.create(model="nat-rich-leak", input="hi")
+    summary = response.output[0].summary[0].text
+    assert "leaky-corp" not in summary and "<EMAIL_ADDRESS>" in summary

@@ -23,7 +23,7 @@ from connectors.http import HttpClient, load_event, open_stream, post_json, sse_
 from gateway.a2a.card import jsonrpc_url
 from gateway.errors import GatewayError, RouteNotFound, UpstreamFailed, UpstreamRejected, UpstreamTimedOut
 from gateway.mcp.upstream import UpstreamRpcError
-from gateway.model import new_id
+from gateway.model import AGENT_STREAMS, new_id
 from gateway.settings import AgentConfig, Settings
 
 CARD_PATHS = ("/.well-known/agent-card.json", "/.well-known/agent.json")  # 1.0 and 0.3 names of the card
@@ -37,7 +37,7 @@ V03_METHODS = frozenset(
     | {"tasks/pushNotificationConfig/set", "tasks/pushNotificationConfig/get", "agent/getAuthenticatedExtendedCard"}
     | {"tasks/pushNotificationConfig/list", "tasks/pushNotificationConfig/delete"}
 )
-STREAMING = frozenset({"SendStreamingMessage", "SubscribeToTask", "message/stream", "tasks/resubscribe"})
+STREAMING = AGENT_STREAMS
 
 
 def to_gateway_error(exc: UpstreamError) -> GatewayError:

@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # where a text was found: who wrote it, in which part of the call
-WHERES = ("system", "user", "assistant", "tool_result", "tool_arguments", "input", "output", "other", "end_user")
+WHERES = (
+    "system",
+    "user",
+    "assistant",
+    "tool_result",
+    "tool_arguments",
+    "input",
+    "output",
+    "reasoning",
+    "other",
+    "end_user",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from connectors.base import StreamEnd, StreamStart, TextDelta, ToolCall
+from connectors.base import Carried, StreamEnd, StreamStart, TextDelta, ToolCall
 from gateway.audit.journal import Journal
 from gateway.enforcement import Capabilities, Plan, plan, settle_hosted
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
@@ -27,7 +27,7 @@ from gateway.reply import Part
 from gateway.services import Services
 from gateway.settings import PolicyConfig
 from gateway.stages.hold import hold_response
-from gateway.stages.redact import redact_more
+from gateway.stages.redact import redact_more, redact_more_carried
 
 
 def _late(phase: Phase, config: PolicyConfig, version: str) -> Decision:
@@ -78,12 +78,34 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     if phase == "request" and isinstance(call.payload, ModelPayload):
         enforced = settle_hosted(enforced, hosted_tools(call.payload))
+    if phase == "request" and call.stream and enforced.action != "deny":
+        ahead = await _redacted_ahead(services, input_doc)
+        if ahead - set(enforced.redact_output):
+            enforced = enforced.model_copy(update={"redact_output": sorted(ahead | set(enforced.redact_output))})
     journal.decided(call.principal, call, decision, enforced, calls, findings)
     if enforced.action == "deny" and decision.error == "policy_unavailable":  # no verdict: try again shortly
         raise PolicyUnavailable("the policy engine could not decide in time", enforced.reasons, decision.decision_id)
     if enforced.action == "deny":
         raise PolicyDenied(enforced.reasons, decision.decision_id)
     return enforced
+
+
+async def _redacted_ahead(services: Services, request_input: dict[str, Any]) -> set[str]:
+    """What the response decision of a streamed call would redact, asked before the stream starts: its text
+    leaves as it comes, so the look-behind must know the types to take out before the decision at its end can
+    ask for them. The policy is asked its response phase on this call as if every redactable type had come
+    back (a policy that redacts whatever it finds, `redact := [p.type | some p in input.pii]`, gets its
+    stream redacted instead of refused). Not a decision: nothing is enforced but more redaction; a failure or
+    a deny adds nothing (the decision at the end still decides)."""
+    redactable = sorted(services.capabilities.redactable)
+    if not redactable:
+        return set()
+    pii = [{"type": kind, "count": 1, "max_score": 1.0, "where": ["output"]} for kind in redactable]
+    probe = {**request_input, "call": {**request_input["call"], "phase": "response", "tool_calls": []}, "pii": pii}
+    decision = await _ask(services.policy, probe, services.settings.policy, "response")
+    if decision.error or not decision.allow:
+        return set()
+    return set(decision.redact) & set(redactable)
 
 
 def _capabilities(flight: Flight, services: Services, phase: Phase) -> Capabilities:
@@ -136,12 +158,16 @@ async def decide_response(
     start: StreamStart | None = None
     text: list[str] = []
     kept: list[TextDelta] = []
+    carried: list[Carried] = []
     async for part in parts:
         if isinstance(part, ToolCall):
             held.append(part)
             continue
+        if isinstance(part, Carried) and flight.whole:
+            carried.append(part)
+            continue
         if isinstance(part, StreamStart):
-            start = part
+            start = start or part
         elif isinstance(part, TextDelta):
             text.append(part.text)
             if flight.whole:
@@ -154,6 +180,8 @@ async def decide_response(
                 reply = _reply(start, text, held, part)
                 async for keepalive in hold_response(flight, services, journal, enforced, held, reply):
                     yield keepalive
+            for event in redact_more_carried(flight, services, journal, carried, enforced.redact):
+                yield event
             for delta in await redact_more(flight, services, journal, kept, enforced.redact):
                 yield delta
             for call in held:

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from connectors.base import StreamEnd, TextDelta, Thinking, ToolCall
+from connectors.base import Carried, StreamEnd, TextDelta, Thinking, ToolCall
 from gateway.audit.journal import Journal
 from gateway.flight import Flight
 from gateway.pii.findings import Finding
@@ -68,6 +68,7 @@ class _Output:
         self.pseudonyms = flight.pseudonyms or Pseudonyms()
         self.done: list[tuple[Finding, str]] = []
         self.offset = 0  # where the next piece of streamed text starts in the whole output
+        self.windows: dict[str, tuple[StreamScrubber, Carried]] = {}  # carried texts still streaming, by key
 
     async def scrub_async(self, text: str, where: str = "output", index: int = 0) -> str:
         if len(text) <= INLINE_CHARS:
@@ -98,6 +99,41 @@ class _Output:
         listed = [f for f in findings if self.takes(f)]
         self.done.extend((f, DROPPED) for f in listed)
         return not listed
+
+    async def carried(self, event: Carried) -> list[Carried]:
+        """A provider's event with its text beside the answer scrubbed (a streamed text through a look-behind of
+        its own); before it, what a look-behind still held of a text that has now arrived whole. An event
+        whose streamed text is all held back is left out (it comes out with a later piece)."""
+        pieces = event.texts()
+        if not pieces:
+            return [event]
+        out: list[Carried] = []
+        texts: list[str] = []
+        for piece in pieces:
+            if piece.streamed:
+                window, _ = self.windows.get(piece.key) or (StreamScrubber(), event)
+                self.windows[piece.key] = (window, event)
+                released = window.feed(piece.text)
+                texts.append(await self.scrub_async(released, piece.where) if released else "")
+                continue
+            out.extend(await self._rest(piece.key, piece.where))
+            texts.append(await self.scrub_async(piece.text, piece.where))
+        if all(piece.streamed for piece in pieces) and not any(texts):
+            return out
+        return [*out, event.with_texts(texts)]
+
+    async def _rest(self, key: str, where: str) -> list[Carried]:
+        window, last = self.windows.pop(key, (None, None))
+        rest = window.flush() if window is not None else ""
+        piece = last.piece(key, await self.scrub_async(rest, where)) if rest and last is not None else None
+        return [piece] if piece is not None else []
+
+    async def rests(self) -> list[Carried]:
+        """What the look-behinds still hold at the end of a stream, scrubbed."""
+        out: list[Carried] = []
+        for key in list(self.windows):
+            out.extend(await self._rest(key, "reasoning"))
+        return out
 
     def takes(self, finding: Finding) -> bool:
         """Whether a value found in what came back is taken out of it."""
@@ -132,21 +168,48 @@ async def redact_more(
 ) -> list[TextDelta]:
     """A whole answer's text, redacted of the `types` the response decision asked for that the response stages
     did not take out as it came (as the decision's modes say; the caller's own values too: the policy saw them)."""
+    if not kept:
+        return kept
+    text = "".join(delta.text for delta in kept)
+    [redacted] = _more(flight, services, journal, [(text, "output")], types)
+    if redacted == text:
+        return kept
+    return [TextDelta(text=redacted)]  # one piece without logprobs: they would spell out what was taken out
+
+
+def redact_more_carried(
+    flight: Flight, services: Services, journal: Journal, carried: list[Carried], types: list[str]
+) -> list[Carried]:
+    """The same for the text a whole answer carries beside it (reasoning summaries, hosted tools' results)."""
+    out = []
+    for event in carried:
+        pieces = event.texts()
+        texts = _more(flight, services, journal, [(p.text, p.where) for p in pieces], types) if pieces else []
+        out.append(event.with_texts(texts) if pieces else event)
+    return out
+
+
+def _more(
+    flight: Flight, services: Services, journal: Journal, texts: list[tuple[str, str]], types: list[str]
+) -> list[str]:
     pii, plan = services.pii, flight.plan
     done = set(plan.redact) | set(plan.redact_output) if plan else set()
     extra = set(types) - done
-    if pii is None or not extra or not kept:
-        return kept
-    text = "".join(delta.text for delta in kept)
-    findings = [f for f in pii.inspector.findings(text, "output", 0) if f.type in extra]
-    if not findings:
-        return kept
+    if pii is None or not extra:
+        return [text for text, _ in texts]
     modes = plan.redact_modes if plan else {}
-    spans = [(f.start, f.end, f.type) for f in findings]
-    redacted = pii.redact(text, spans, modes, flight.pseudonyms or Pseudonyms(), restorable=False)
-    done_now = [(f, pii.output_mode(f.type, modes)) for f in findings]
-    journal.redacted(flight.need_call().principal, flight.need_call(), done_now, "response")
-    return [TextDelta(text=redacted)]  # one piece without logprobs: they would spell out what was taken out
+    out: list[str] = []
+    done_now: list[tuple[Finding, str]] = []
+    for index, (text, where) in enumerate(texts):
+        findings = [f for f in pii.inspector.findings(text, where, index) if f.type in extra]
+        spans = [(f.start, f.end, f.type) for f in findings]
+        out.append(
+            pii.redact(text, spans, modes, flight.pseudonyms or Pseudonyms(), restorable=False) if spans else text
+        )
+        done_now.extend((f, pii.output_mode(f.type, modes)) for f in findings)
+    if done_now:
+        journal.redacted(flight.need_call().principal, flight.need_call(), done_now, "response")
+    return out
 
 
 async def redact_response(
@@ -165,6 +228,10 @@ async def redact_response(
             if released:
                 yield released
             continue
+        if isinstance(part, Carried):
+            for event in await output.carried(part):
+                yield event
+            continue
         if isinstance(part, Thinking):
             rest = await text.flush()  # a new block: no value runs on from the text before it
             if rest:
@@ -182,6 +249,8 @@ async def redact_response(
             rest = await text.flush()
             if rest:
                 yield rest
+            for event in await output.rests():
+                yield event
             if output.done:
                 journal.redacted(flight.need_call().principal, flight.need_call(), output.done, "response")
         yield part

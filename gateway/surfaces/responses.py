@@ -111,9 +111,9 @@ class ResponsesFormat:
 
     async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
         assert isinstance(parser, _ResponsesParser) and isinstance(reply, ChatResponse)
-        native = reply.extras.get(responses_native.NATIVE)
+        native = responses_native.answer_object(reply)
         if native is not None:  # the provider's own response, with the stages' edits
-            response = edit_response(native["response"], reply.content, reply.tool_calls, parser.overrides())
+            response = edit_response(native, reply.content, reply.tool_calls, parser.overrides())
         else:
             response = responses_render.render_response(reply, parser.settings, parser.response_id)
         await self._keep(parser, response)

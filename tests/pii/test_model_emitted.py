@@ -60,7 +60,20 @@ def test_a_response_decision_asking_for_redaction_gets_it_on_a_whole_answer(gate
     answer = _client(gw).chat.completions.create(model="gpt-leak", messages=[{"role": "user", "content": "hi"}])
     text = answer.choices[0].message.content
     assert "openai says: hi" in text and all(value not in text for value in LEAKED)
-    with pytest.raises(openai.APIError):  # streamed: the text went out before the decision, so it is refused
+
+
+RESPONSE_REDACTS_LATE = RESPONSE_REDACTS.replace(
+    'if input.call.phase == "response"', 'if {\n    input.call.phase == "response"\n    input.call.upstream\n}'
+)
+
+
+def test_a_stream_whose_redaction_the_policy_did_not_say_up_front_is_refused(gateway_factory, sqlite_url, tmp_path):
+    """A stream's text leaves as it comes: the gateway asks the policy up front what its response phase would
+    redact. A policy whose answer then differs (here: it redacts only once the provider is known) gets the
+    stream refused rather than the text sent unredacted."""
+    (tmp_path / "policy.rego").write_text(RESPONSE_REDACTS_LATE)
+    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000})
+    with pytest.raises(openai.APIError):
         chunks = _client(gw).chat.completions.create(
             model="gpt-leak", messages=[{"role": "user", "content": "hi"}], stream=True
         )
