@@ -6,6 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -108,7 +112,24 @@ def _approvals(
 def app_from_environment() -> Starlette:
     """The app of one `gateway serve --workers N` worker process: the settings `serve` read, found again from
     the environment it passes down (GATEWAY_CONFIG and the other GATEWAY_* variables)."""
+    end_with_parent()
     return create_app(load_settings(), own_process=True)
+
+
+def end_with_parent(every_s: float = 0.1) -> None:
+    """A worker ends when the process that started it dies: killed with SIGKILL, `gateway serve` cannot stop its
+    workers, and they would go on serving the port unsupervised, so that a restarted server could not bind it.
+    A daemon thread notices the worker's parent change (the orphan is adopted by init or a subreaper) and sends
+    the worker SIGTERM: it stops listening at once and finishes the calls in flight, as on any shutdown."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        log.error("the server process %d is gone: this worker stops", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def tune_collector() -> None:

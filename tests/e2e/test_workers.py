@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import POLICIES
-from tests.helpers import gateway_env, serving
+from tests.helpers import gateway_env, serving, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +73,47 @@ def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, databa
     assert verified.returncode == 0, verified.stdout + verified.stderr
     events = int(re.search(r"ok: (\d+) events", verified.stdout).group(1))
     assert events >= 60 * 2 + 20  # every call's request and response decisions, and the denials, in one tree
+
+
+def test_workers_end_when_the_server_process_is_killed(tmp_path):
+    """`kill -9` of `gateway serve` cannot stop its workers: they notice and stop themselves, so nothing answers
+    on the port shortly after, and a new start binds it."""
+    shutil.copytree(POLICIES, tmp_path / "policies")
+    (tmp_path / "gateway.yaml").write_text(
+        f"database_url: sqlite+aiosqlite:///{tmp_path}/gw.db\npolicy: {{dir: policies}}\n"
+        "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\naudit: {signing_key_file: audit.key}\n"
+        "providers: {demo: {kind: echo}}\nroutes: {echo: {provider: demo, model: echo}}\n"
+    )
+    env = gateway_env(tmp_path / "gateway.yaml")
+    with serving(env, workers=2, cwd=tmp_path, timeout_s=90) as (url, proc):
+        workers = children(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10  # the workers look every 0.1 s; the bound is for a loaded machine
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/healthz", timeout=0.5)
+            except httpx.ConnectError:
+                break
+            except httpx.TransportError:  # accepted by a worker that is closing: not yet refused
+                pass
+            time.sleep(0.05)
+        else:
+            pytest.fail("the workers went on serving the port after their server was killed")
+        for pid in workers:  # and they exit
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    port = int(url.rsplit(":", 1)[1])
+    again = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "1", "--log-level", "warning"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_healthy(f"{url}/readyz", again, 60)
+    finally:
+        again.terminate()
+        again.wait(timeout=30)
