@@ -7,6 +7,7 @@ of what a gateway costs (bench/ladder.py).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -92,24 +93,72 @@ async def open_stream(
         resp.release()
 
 
+class SseParser:
+    r"""The event stream format of the HTML standard (server-sent events), fed text as it arrives: lines end with
+    CRLF, LF or CR (a CR at the end of one piece may be the first half of a CRLF); `field: value` loses one
+    leading space of the value, no more; `:` starts a comment; a blank line dispatches the event, whose data
+    lines are joined with LF; `event` names it (default `message`); an event still open when the stream ends
+    is dropped, as the standard says.
+
+        >>> p = SseParser()
+        >>> p.feed("event: a\r\ndata:  two spaces\rdata:x\r")
+        []
+        >>> p.feed("\n\r\n: comment\n\n")
+        [('a', ' two spaces\nx')]
+    """
+
+    def __init__(self) -> None:
+        self.pending = ""  # text of a line not yet ended
+        self.skip_lf = False  # the last piece ended with CR: an LF opening the next one belongs to it
+        self.first = True  # a byte order mark may open the stream
+        self.event, self.data = "", list[str]()
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        if self.first and text:
+            self.first, text = False, text.removeprefix("\ufeff")
+        if self.skip_lf and text.startswith("\n"):
+            text = text[1:]
+        self.skip_lf = False
+        out: list[tuple[str, str]] = []
+        lines = (self.pending + text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self.pending = lines.pop()
+        if text.endswith("\r"):
+            self.skip_lf = True
+        for line in lines:
+            dispatched = self._line(line)
+            if dispatched is not None:
+                out.append(dispatched)
+        return out
+
+    def _line(self, line: str) -> tuple[str, str] | None:
+        if not line:
+            event, data = self.event or "message", self.data
+            self.event, self.data = "", []
+            return (event, "\n".join(data)) if data else None
+        if line.startswith(":"):
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self.event = value
+        elif name == "data":
+            self.data.append(value)
+        return None
+
+
 async def sse_events(response: aiohttp.ClientResponse, url: str) -> AsyncIterator[tuple[str, str]]:
     """(event name, data) pairs of a server-sent event stream; network errors become UpstreamError."""
-    event, data = "message", list[str]()
+    parser = SseParser()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     try:
-        async for raw in response.content:
-            line = raw.decode().rstrip("\r\n")
-            if not line:
-                if data:
-                    yield event, "\n".join(data)
-                event, data = "message", []
-            elif line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
+        async for chunk in response.content.iter_any():
+            for event in parser.feed(decoder.decode(chunk)):
+                yield event
     except (aiohttp.ClientError, TimeoutError, asyncio.IncompleteReadError) as exc:
         raise translate(exc, url) from exc
-    if data:
-        yield event, "\n".join(data)
+    for event in parser.feed(decoder.decode(b"", final=True)):
+        yield event
 
 
 def load_event(data: str) -> dict[str, Any]:
