@@ -153,7 +153,8 @@ class ResponseRenderer:
         return self._event("error", code=code, message=message, param=param)
 
     def _where(self) -> dict[str, Any]:
-        assert self.open is not None
+        if self.open is None:
+            raise RuntimeError("internal check failed: self.open is not None")
         return {"item_id": self.open["id"], "output_index": len(self.output)}
 
     def _start(self, key: str, item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -168,9 +169,11 @@ class ResponseRenderer:
             events.append(
                 self._event("response.content_part.added", **self._where(), content_index=0, part=text_part(""))
             )
-            assert self.open is not None
+            if self.open is None:
+                raise RuntimeError("internal check failed: self.open is not None")
             self.open["content"] = [text_part("")]
-        assert self.open is not None
+        if self.open is None:
+            raise RuntimeError("internal check failed: self.open is not None")
         self.open["content"][0]["text"] += text
         return events + [
             self._event("response.output_text.delta", **self._where(), content_index=0, delta=text, logprobs=[])
@@ -182,7 +185,8 @@ class ResponseRenderer:
         if self.open_key != key:
             item = call_item(new_item_id("fc"), delta.id or "", delta.name or "", "", "in_progress")
             events = self._start(key, item)
-        assert self.open is not None
+        if self.open is None:
+            raise RuntimeError("internal check failed: self.open is not None")
         if delta.arguments:
             self.open["arguments"] += delta.arguments
             events.append(self._event("response.function_call_arguments.delta", **self._where(), delta=delta.arguments))

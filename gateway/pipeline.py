@@ -166,7 +166,8 @@ class Pipeline:
 
     async def _gated(self, flight: Flight, journal: Journal) -> AsyncIterator[Event]:
         """A held stream's events: keep-alives until the reviewer decides, then the upstream's stream."""
-        assert flight.gate is not None
+        if flight.gate is None:
+            raise GatewayError("internal check failed: flight.gate is not None")
         waiting = asyncio.ensure_future(flight.gate.wait())
         try:
             while not waiting.done():
@@ -180,7 +181,8 @@ class Pipeline:
         started = time.perf_counter()
         _, upstream = await forward(approved, self.services, journal)
         journal.time("forward", started)
-        assert isinstance(upstream, AsyncIterator)
+        if not isinstance(upstream, AsyncIterator):
+            raise GatewayError("internal check failed: isinstance(upstream, AsyncIterator)")
         async for event in upstream:
             yield event
 

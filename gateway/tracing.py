@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span
 
 from gateway.audit.journal import Journal
+from gateway.errors import GatewayError
 from gateway.flight import Flight
 
 SERVICE = "agent-governance-gateway"
@@ -89,7 +90,8 @@ def call_attributes(flight: Flight, journal: Journal) -> dict[str, Any]:
 
 
 def genai_attributes(flight: Flight, journal: Journal) -> dict[str, Any]:
-    assert flight.call is not None
+    if flight.call is None:
+        raise GatewayError("internal check failed: flight.call is not None")
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": flight.call.operation,
         "gen_ai.request.model": flight.call.target,

@@ -34,7 +34,8 @@ HTTP_OPERATION = "http"  # the operation of a call to a plain HTTP agent
 def agent_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
     """An agent call goes to the agent it was addressed to (`/a2a/{agent}`); the policy cannot re-route it."""
     payload = call.payload
-    assert isinstance(payload, AgentPayload)
+    if not isinstance(payload, AgentPayload):
+        raise GatewayError("internal check failed: isinstance(payload, AgentPayload)")
     if payload.agent not in settings.agents:
         raise RouteNotFound(f"no agent '{payload.agent}' on this gateway")
     return Route(alias=payload.agent, config=RouteConfig(provider=payload.agent, model=payload.operation))
@@ -94,7 +95,8 @@ async def forward_agent(
 ) -> tuple[Flight, ChatResponse | AsyncIterator[StreamEvent]]:
     """Send one agent call upstream; its answer (JSON text) as the answer the response stages see."""
     payload = flight.need_call().payload
-    assert isinstance(payload, AgentPayload)
+    if not isinstance(payload, AgentPayload):
+        raise GatewayError("internal check failed: isinstance(payload, AgentPayload)")
     hub = services.a2a
     if hub is None:
         raise RouteNotFound("this gateway has no agents")

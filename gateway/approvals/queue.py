@@ -30,7 +30,7 @@ from gateway.approvals.records import Approval, Held, Reviewer, Status
 from gateway.approvals.reviewers import owner_of
 from gateway.audit.events import AuditEvent, EventType
 from gateway.audit.records import AuditLog
-from gateway.errors import ApprovalExpired, ApprovalRefused, ApprovalRejected, StoreUnavailable
+from gateway.errors import ApprovalExpired, ApprovalRefused, ApprovalRejected, GatewayError, StoreUnavailable
 from gateway.model import Decision, new_id
 from gateway.settings import ApprovalsConfig
 from gateway.store.db import Database
@@ -358,7 +358,8 @@ class ApprovalQueue:
         if approval.status == "pending" and status != "pending":
             self.decided[status] += 1
         fresh = await self.get(approval.approval_id)
-        assert fresh is not None
+        if fresh is None:
+            raise GatewayError("internal check failed: fresh is not None")
         self.changes.publish(fresh.approval_id, (fresh.version, fresh.updated_at))
         return fresh
 

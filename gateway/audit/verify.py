@@ -28,6 +28,7 @@ from gateway.audit.leaf import event_leaf
 from gateway.audit.merkle import Frontier
 from gateway.audit.records import AuditLog, Filters
 from gateway.audit.signing import BadCheckpoint, Checkpoint, Verifier
+from gateway.errors import GatewayError
 from gateway.store.db import Database
 from gateway.store.tables import AuditCheckpoint, AuditEventRow
 
@@ -107,7 +108,8 @@ class LogCheck:
             return self._fail(f"event {decision_id} has no sequence number: it was inserted outside the gateway")
         if self.frontier is None and not self._start(seq):
             return False
-        assert self.frontier is not None
+        if self.frontier is None:
+            raise GatewayError("internal check failed: self.frontier is not None")
         expected = self.frontier.size
         if seq != expected:
             return self._fail(f"event seq {expected} is missing (deleted?); the next is seq {seq} ({decision_id})")
@@ -156,7 +158,8 @@ class LogCheck:
         return True
 
     def _at_checkpoint(self) -> bool:
-        assert self.frontier is not None
+        if self.frontier is None:
+            raise GatewayError("internal check failed: self.frontier is not None")
         found = self.checkpoints.get(self.frontier.size)
         if found is None:
             return True

@@ -64,7 +64,8 @@ def shape(body: dict[str, Any], modern: bool) -> dict[str, Any]:
 async def run_call(request: Request, pipeline: Pipeline, hub: McpHub, exchange: Exchange) -> Answer:
     """One call through the pipeline; the answer as a JSON-RPC message (a result, or the error why not)."""
     name, arguments, extras = _target(exchange)
-    assert exchange.method is not None
+    if exchange.method is None:
+        raise GatewayError("internal check failed: exchange.method is not None")
     payload = ToolPayload(
         server=exchange.server,
         call=ToolCall(id=str(exchange.request_id), name=name, arguments=json.dumps(arguments)),
@@ -90,7 +91,8 @@ async def run_call(request: Request, pipeline: Pipeline, hub: McpHub, exchange: 
         return gateway_error(exchange.request_id, exc), getattr(exc, "decision_id", None)
     finally:
         hub.extras.pop(inbound.origin.call_id, None)
-    assert outcome.reply is not None and not isinstance(outcome.reply, list)
+    if not (outcome.reply is not None and not isinstance(outcome.reply, list)):
+        raise GatewayError("internal check failed: outcome.reply is not None and not isinstance(outcome.reply, list)")
     content = getattr(outcome.reply, "content", None) or "{}"
     try:
         body = json.loads(content)

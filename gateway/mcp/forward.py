@@ -33,7 +33,8 @@ _RESPONSES: TypeAdapter[dict[str, types.InputResponse]] = TypeAdapter(dict[str, 
 def tool_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
     """A tool call goes to the server it was addressed to (`/mcp/{server}`); the policy cannot re-route it."""
     payload = call.payload
-    assert isinstance(payload, ToolPayload)
+    if not isinstance(payload, ToolPayload):
+        raise GatewayError("internal check failed: isinstance(payload, ToolPayload)")
     if payload.server not in settings.mcp_servers:
         raise RouteNotFound(f"no MCP server '{payload.server}' on this gateway")
     return Route(alias=payload.server, config=RouteConfig(provider=payload.server, model=payload.call.name))
@@ -62,7 +63,8 @@ async def _send(session: ClientSession, payload: ToolPayload, extras: dict[str, 
 async def forward_tool(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, ChatResponse]:
     """Send one MCP request upstream; its result (JSON text) as the answer the response stages see."""
     payload = flight.need_call().payload
-    assert isinstance(payload, ToolPayload)
+    if not isinstance(payload, ToolPayload):
+        raise GatewayError("internal check failed: isinstance(payload, ToolPayload)")
     hub = services.mcp
     if hub is None:
         raise RouteNotFound("this gateway has no MCP servers")

@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from gateway.errors import UpstreamFailed, UpstreamTimedOut
+from gateway.errors import GatewayError, UpstreamFailed, UpstreamTimedOut
 from gateway.settings import McpServerConfig
 
 T = TypeVar("T")
@@ -117,7 +117,8 @@ class Upstream:
             async with Client(params, read_timeout_seconds=config.timeout_s, cache=None) as client:
                 yield client
             return
-        assert config.url is not None
+        if config.url is None:
+            raise GatewayError("internal check failed: config.url is not None")
         timeout = httpx2.Timeout(30, read=300)
         async with httpx2.AsyncClient(headers=config.resolved_headers(), timeout=timeout) as http:
             transport = streamable_http_client(config.url, http_client=http)
@@ -129,7 +130,8 @@ class Upstream:
             await asyncio.wait_for(self._connected.wait(), timeout=self.config.timeout_s)
         except TimeoutError as exc:
             raise UpstreamTimedOut(f"MCP server '{self.name}' is not reachable") from exc
-        assert self._session is not None
+        if self._session is None:
+            raise GatewayError("internal check failed: self._session is not None")
         return self._session
 
     async def request(self, work: Callable[[ClientSession], Awaitable[T]]) -> T:

@@ -84,7 +84,8 @@ async def _attempts(
             services.metrics.upstream.labels(target.provider, "ok").inc()
             journal.served(target.provider, target.model, 200)
             return result, target
-    assert last is not None
+    if last is None:
+        raise GatewayError("internal check failed: last is not None")
     journal.upstream_failed(last.status or None)
     raise to_gateway_error(last) from last
 

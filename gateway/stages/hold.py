@@ -57,7 +57,8 @@ def _queue(services: Services) -> ApprovalQueue:
 
 def _held(flight: Flight, services: Services, plan: Plan, action: dict[str, Any], **extra: Any) -> Held:
     call = flight.need_call()
-    assert plan.hold is not None
+    if plan.hold is None:
+        raise GatewayError("internal check failed: plan.hold is not None")
     principal = call.principal
     phase = extra.pop("phase", "request")
     calls = extra.pop("calls", [])
@@ -146,7 +147,8 @@ async def _replay(flight: Flight, queue: ApprovalQueue) -> Flight:
     """A retry presenting a response-phase approval: the held answer is delivered instead of asking the
     model again (the response decision redeems the approval when it sees the same tool calls)."""
     approval_id = flight.origin.approval_id
-    assert approval_id is not None
+    if approval_id is None:
+        raise GatewayError("internal check failed: approval_id is not None")
     approval = await queue.get(approval_id)
     agent = flight.need_call().principal.agent
     if approval is None or approval.phase != "response" or approval.agent != agent:

@@ -19,11 +19,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from gateway.errors import GatewayError
+
 
 class Prepared:
     def __init__(self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None = None) -> None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
-        assert isinstance(compiled, SQLCompiler)
+        if not isinstance(compiled, SQLCompiler):
+            raise GatewayError("internal check failed: isinstance(compiled, SQLCompiler)")
         if compiled.positiontup is None:
             raise ValueError(f"{dialect.name} does not take positional parameters")
         self.sql = str(compiled)

@@ -89,7 +89,8 @@ async def handle(
         parser.decision_id = result.decision_id
     if result.stream is not None:
         return await stream_response(wire, result.stream, model, parser, out_headers)
-    assert result.reply is not None
+    if result.reply is None:
+        raise GatewayError("internal check failed: result.reply is not None")
     try:
         rendered = await wire.render(result.reply, model or result.reply.model, parser)
     except GatewayError as exc:
@@ -116,7 +117,8 @@ async def stream_response(
         with anyio.CancelScope(shield=True):
             await stream.aclose()
         error = peek.exception()
-        assert isinstance(error, GatewayError)
+        if not isinstance(error, GatewayError):
+            raise GatewayError("internal check failed: isinstance(error, GatewayError)")
         return error_response(wire, error, out_headers["x-request-id"], out_headers.get("x-gateway-decision-id"))
     encoded = _relay(wire.encode(_resume(peek, stream), model, parser), wire)
     return EventStreamResponse(stream, encoded, out_headers, peek)

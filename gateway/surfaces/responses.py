@@ -110,7 +110,10 @@ class ResponsesFormat:
             await self.kept_in.save(parser.agent, parser.kept(response))
 
     async def render(self, reply: Reply, model: str, parser: Parser) -> dict[str, Any]:
-        assert isinstance(parser, _ResponsesParser) and isinstance(reply, ChatResponse)
+        if not (isinstance(parser, _ResponsesParser) and isinstance(reply, ChatResponse)):
+            raise GatewayError(
+                "internal check failed: isinstance(parser, _ResponsesParser) and isinstance(reply, ChatResponse)"
+            )
         native = responses_native.answer_object(reply)
         if native is not None:  # the provider's own response, with the stages' edits
             response = edit_response(native, reply.content, reply.tool_calls, parser.overrides())
@@ -120,7 +123,8 @@ class ResponsesFormat:
         return response
 
     async def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]:
-        assert isinstance(parser, _ResponsesParser)
+        if not isinstance(parser, _ResponsesParser):
+            raise GatewayError("internal check failed: isinstance(parser, _ResponsesParser)")
         renderer: responses_render.ResponseRenderer | NativeRelay | None = None
         kept = False
         try:

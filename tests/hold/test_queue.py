@@ -4,6 +4,8 @@ eyes, races between deciders, the payload encrypted at rest."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import stat
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 
 from gateway.approvals.cipher import PayloadCipher
@@ -164,3 +169,14 @@ def test_the_payload_is_encrypted_at_rest_with_a_0600_key_file(tmp_path: Path):
     asyncio.run(with_queue(url, work))
     key = tmp_path / "gateway.db.approvals-key"
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_payload_keys_come_from_hkdf_and_older_payloads_still_open():
+    secret = b"s" * 32
+    cipher = PayloadCipher(secret)
+    expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gateway approvals payload").derive(secret)
+    assert Fernet(base64.urlsafe_b64encode(expected)).decrypt(cipher.seal({"a": 1})) == b'{"a":1}'
+    sessions = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gateway reviewer sessions").derive(secret)
+    assert cipher.session_secret == sessions.hex()
+    legacy = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"payload:" + secret).digest()))
+    assert cipher.open(legacy.encrypt(b'{"b":2}')) == {"b": 2}
