@@ -58,7 +58,7 @@ def app_for(config: Path, step: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with full(app):
-            services = app.state.services
+            services = app.state.pipeline.services
             services.audit.submit = _not_written
             app.state.pipeline = Pipeline(services, request_stages, response_stages)
             yield

@@ -534,7 +534,3 @@ class EventRenderer:
 
     def _delta(self, delta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return ("content_block_delta", {"type": "content_block_delta", "index": self.block, "delta": delta})
-
-
-def error_body(message: str, type_: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": type_, "message": message}}

@@ -60,7 +60,9 @@ def translate(exc: BaseException, url: str) -> UpstreamError:
 
 async def post_json(client: HttpClient, url: str, body: Any, headers: dict[str, str], timeout: float) -> Any:
     try:
-        async with client.post(url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with client.post(
+            url, json=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+        ) as resp:
             status, raw = resp.status, await resp.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise translate(exc, url) from exc
@@ -79,7 +81,7 @@ async def open_stream(
     """A streaming POST; `timeout` bounds connecting and each wait for more bytes, not the whole stream."""
     limits = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
     try:
-        resp = await client.post(url, json=body, headers=headers, timeout=limits)
+        resp = await client.post(url, json=body, headers=headers, timeout=limits, allow_redirects=False)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise translate(exc, url) from exc
     try:

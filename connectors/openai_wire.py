@@ -445,10 +445,6 @@ class ChunkRenderer:
         return chunks
 
 
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
 def dumps(payload: Any) -> str:
     return json.dumps(payload, separators=(",", ":"))
 

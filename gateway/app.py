@@ -11,14 +11,17 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 
 from connectors.http import new_client
+from gateway import listing, rendering
 from gateway.a2a import surface as a2a_surface
+from gateway.a2a.forward import AGENTS
 from gateway.a2a.upstream import AgentHub
 from gateway.approvals import api as approvals_api
 from gateway.approvals import web as approvals_web
@@ -29,71 +32,99 @@ from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit import api as audit_api
 from gateway.audit.records import AuditLog
 from gateway.enforcement import Capabilities
+from gateway.mcp import methods as mcp_methods
 from gateway.mcp import surface as mcp_surface
+from gateway.mcp.forward import TOOLS
 from gateway.mcp.hub import McpHub
 from gateway.metrics import Metrics
-from gateway.model import Decision
+from gateway.model import Decision, Kind
 from gateway.pii.service import PiiService
 from gateway.pipeline import Pipeline
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.factory import build_engine, watch
-from gateway.services import Services
+from gateway.proxies import ProxyHeaders, TrustedProxies
+from gateway.services import Services, UpstreamKind
 from gateway.sessions.store import SessionStore
 from gateway.settings import Settings, load_settings
 from gateway.stages.decide import evaluate
+from gateway.stages.forward import MODELS
+from gateway.stages.served import served
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
 from gateway.surfaces import anthropic, held, openai, ops, responses, unknown
+from gateway.tracing import Tracing
 
 log = logging.getLogger("gateway")
 
 
+def upstream_kinds() -> dict[Kind, UpstreamKind]:
+    """Where each kind of call goes: model providers (routes), MCP servers, other agents, and what the gateway
+    answers itself (reads of what it keeps, listings), each operation by the surface that serves it."""
+    return {
+        "model": MODELS,
+        "embeddings": MODELS,
+        "tool": TOOLS,
+        "agent": AGENTS,
+        "read": served({**responses.READS, **a2a_surface.READS}),
+        "list": served({"models": listing.models, **mcp_methods.LISTS}),
+    }
+
+
 async def build_services(settings: Settings) -> Services:
-    db = Database(settings.database_url, settings.database_timeout_s)
+    """Every service, built once; what must be closed goes on one exit stack (closed last built first, also
+    when building fails half way)."""
+    stack = AsyncExitStack()
     try:
+        db = Database(settings.database_url, settings.database_timeout_s)
+        stack.push_async_callback(db.aclose)
         await db.migrate()
         policy = await build_engine(settings.policy)
-    except BaseException:
-        await db.aclose()
-        raise
-    try:
+        stack.push_async_callback(policy.aclose)
         pii = PiiService.from_settings(settings)
-    except BaseException:
-        await policy.aclose()
-        await db.aclose()
-        raise
-    metrics = Metrics()
-    try:
+        metrics = Metrics()
         audit = AuditLog.from_settings(db, settings, metrics)
+        stack.push_async_callback(audit.aclose)
         approvals = _approvals(settings, db, audit, policy, metrics)
+        if approvals is not None:
+            stack.push_async_callback(approvals.aclose)
+        tracing = Tracing.from_env()
+        stack.callback(tracing.shutdown)
+        http = new_client()
+        stack.push_async_callback(http.close)
+        notifier = None
+        if approvals is not None and settings.approvals.webhook is not None:
+            notifier = WebhookNotifier(settings.approvals.webhook, approvals, http, settings.approvals.public_url)
+            stack.push_async_callback(notifier.aclose)
+        mcp = McpHub.build(settings, db, audit)
+        stack.push_async_callback(mcp.aclose)
     except BaseException:
-        await policy.aclose()
-        await db.aclose()
+        await stack.aclose()
         raise
     for name, provider in settings.providers.items():
         if provider.api_key_env and provider.api_key() is None:
             log.warning(
                 "provider %s: environment variable %s is not set; calls go without a key", name, provider.api_key_env
             )
-    services = Services(
+    return Services(
         settings=settings,
         db=db,
-        keys=KeyStore(db),
+        keys=KeyStore(db, metrics=metrics),
         audit=audit,
         policy=policy,
-        http=new_client(),
+        http=http,
         metrics=metrics,
         capabilities=Capabilities(redactable=pii.supported if pii else frozenset(), approvals=approvals is not None),
         pii=pii,
         approvals=approvals,
         reviewers=ReviewerStore(db),
+        notifier=notifier,
+        tracing=tracing,
+        mcp=mcp,
+        a2a=AgentHub.build(settings, http),  # agents (A2A, plain HTTP) at /a2a/{name}
+        sessions=SessionStore(db, settings.sessions) if settings.sessions.enabled else None,
+        kinds=upstream_kinds(),
+        closing=stack,
     )
-    if approvals is not None and settings.approvals.webhook is not None:
-        services.notifier = WebhookNotifier(
-            settings.approvals.webhook, approvals, services.http, settings.approvals.public_url
-        )
-        services.notifier.attach()
-    return services
 
 
 def _approvals(
@@ -164,12 +195,11 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         services = await build_services(settings)
-        app.state.services = services
-        app.state.pipeline = Pipeline(services)
-        services.mcp = McpHub.build(settings, services.db, services.audit)
-        services.mcp.start()  # stdio servers are launched now, HTTP servers connected
-        services.a2a = AgentHub.build(settings, services.http)  # agents (A2A, plain HTTP) at /a2a/{name}
-        services.sessions = SessionStore(services.db, settings.sessions) if settings.sessions.enabled else None
+        app.state.pipeline = Pipeline(services)  # handlers reach the services through it, one way
+        if services.mcp is not None:
+            services.mcp.start()  # stdio servers are launched now, HTTP servers connected
+        if services.notifier is not None:
+            services.notifier.attach()
         services.audit.start()
         if services.approvals is not None:
             await services.approvals.start()
@@ -200,5 +230,6 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
             *a2a_surface.routes,
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: unknown.unknown_path},
+        middleware=[Middleware(ProxyHeaders, proxies=TrustedProxies.from_settings(settings))],
+        exception_handlers={HTTPException: unknown.unknown_path, Exception: rendering.unexpected},
     )

@@ -1,23 +1,36 @@
-"""The gateway's error tree. Each error has a stable `code` and an HTTP status; each surface renders
-them in its own protocol's error shape (see `gateway/surfaces/*`).
+"""The gateway's error tree: every error the gateway answers with is one of these classes, each with a stable
+`code` and an HTTP status. `gateway.rendering` renders them in each protocol's shape (OpenAI, Anthropic, MCP
+and A2A JSON-RPC, the admin APIs' JSON); nothing else builds an error body.
 
     GatewayError                     500 internal_error
     ├── InvalidRequest               400 invalid_request     body does not follow the wire format
-    │   └── RequestTooLarge          413 request_too_large   body over max_request_bytes
+    │   ├── RequestTooLarge          413 request_too_large   body over max_request_bytes
+    │   ├── HeadersTooLarge          431 headers_too_large   a request's head over 64 KiB (refused by the server)
+    │   ├── MethodNotFound           400 method_not_found    a JSON-RPC method the gateway does not proxy
+    │   └── ProtocolRefused          400 (per protocol)      refused by a protocol's own rule (JSON-RPC code kept)
     ├── Unauthenticated              401 invalid_api_key     missing, unknown or revoked agent key
+    ├── AccessDenied                 4xx (per error)         the reviewers' and audit APIs: sign-in, tokens, rights
+    ├── NotFound                     404 not_found           no such endpoint, or nothing by that id for this caller
+    │   └── ResponseNotFound         404 response_not_found  no kept Response by that id for this agent
+    ├── MethodNotAllowed             405 method_not_allowed  an endpoint that does not take this HTTP method
     ├── PolicyDenied                 403 policy_denied       the policy (or fail-closed) said no
+    ├── ToolWithheld                 403 tool_withheld       an MCP tool not offered (unapproved, changed, shadowing)
     ├── ApprovalPending              202 approval_pending    held; the agent asked to come back (Prefer: respond-async)
     ├── ApprovalError                403 approval_error      a held call did not go ahead
     │   ├── ApprovalRejected         403 approval_rejected   a reviewer (or the policy, re-checked) said no
     │   ├── ApprovalExpired          403 approval_expired    nobody decided before the deadline
     │   └── ApprovalRefused          403 approval_refused    a receipt (or a reviewer) that does not fit
+    │       └── ApprovalConflict     409 approval_conflict   no longer pending, or changed meanwhile: try again
     ├── RouteNotFound                404 model_not_found     no route for that model alias
     ├── ApprovalNotFound             404 approval_not_found  no such approval for this agent (unknown or another's)
     ├── UpstreamFailed               502 upstream_error      every provider of the route failed
     │   ├── UpstreamTimedOut         504 upstream_timeout
     │   ├── UpstreamRateLimited      429 upstream_rate_limited
-    │   └── UpstreamRejected         4xx upstream_rejected   the provider refused the request itself
+    │   ├── UpstreamRejected         4xx upstream_rejected   the provider refused the request itself
+    │   └── UpstreamRpcError         400 upstream_rejected   an MCP server's or agent's JSON-RPC error, passed on
+    ├── UnreadableAfterRedaction     502 unreadable_after_redaction  a JSON answer a redaction broke: withheld
     ├── PolicyEngineError            500 policy_error        the engine failed (callers deny; never shown as allow)
+    │   ├── NulInInput               500 policy_error        the rego-cpp fallback cannot take a NUL (denied)
     │   └── PolicyUnavailable        503 policy_unavailable  engine unreachable or over its time budget
     ├── StoreUnavailable             503 store_unavailable   the database cannot be reached (keys cannot be checked)
     └── ConfigError                      config_error        bad config file or policy; not an HTTP error
@@ -57,6 +70,62 @@ class RequestTooLarge(InvalidRequest):
     code = "request_too_large"
 
 
+class HeadersTooLarge(InvalidRequest):
+    status = 431
+    code = "headers_too_large"
+
+
+class MethodNotFound(InvalidRequest):
+    """A JSON-RPC method the gateway does not proxy (JSON-RPC `-32601`)."""
+
+    code = "method_not_found"
+
+
+class ProtocolRefused(InvalidRequest):
+    """A request a protocol's own rule refuses before it becomes a call (an MCP header that contradicts its
+    body, an unsupported revision, an unknown session): its JSON-RPC code and HTTP status are the protocol's."""
+
+    def __init__(
+        self,
+        rpc_code: int,
+        message: str,
+        code: str = "invalid_request",
+        data: Any = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.rpc_code, self.code, self.data = rpc_code, code, data
+        self.http_status = http_status  # the HTTP status the protocol gives it (None: the protocol's default)
+
+
+class AccessDenied(GatewayError):
+    """The reviewers' web app and the admin APIs: not signed in, a bad token, no right to this, too many tries."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.retry_after = status, code, retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = "not_found"
+
+
+class ResponseNotFound(NotFound):
+    """No kept Response by that id for this agent: unknown, expired, deleted, or another agent's."""
+
+    code = "response_not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class Unauthenticated(GatewayError):
     status = 401
     code = "invalid_api_key"
@@ -73,6 +142,14 @@ class PolicyDenied(GatewayError):
 
     def details(self) -> dict[str, Any]:
         return {"reasons": self.reasons, "decision_id": self.decision_id}
+
+
+class ToolWithheld(GatewayError):
+    """A tool the gateway does not offer: not approved yet, changed since approval, or shadowing another
+    server's tool of the same name. Raised in the parse stage, so the refusal is audited like any call."""
+
+    status = 403
+    code = "tool_withheld"
 
 
 class ApprovalPending(GatewayError):
@@ -112,6 +189,13 @@ class ApprovalRefused(ApprovalError):
     code = "approval_refused"
 
 
+class ApprovalConflict(ApprovalRefused):
+    """The approval is no longer pending, or another reviewer changed it meanwhile: look again, try again."""
+
+    status = 409
+    code = "approval_conflict"
+
+
 class RouteNotFound(GatewayError):
     status = 404
     code = "model_not_found"
@@ -145,8 +229,35 @@ class UpstreamRejected(UpstreamFailed):
         self.status = status
 
 
+class UpstreamRpcError(UpstreamFailed):
+    """The upstream MCP server or agent answered with a JSON-RPC error: passed back to the agent as it came."""
+
+    code = "upstream_rejected"
+    status = 400
+
+    def __init__(self, rpc_code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.rpc_code, self.data = rpc_code, data
+
+
+class UnreadableAfterRedaction(GatewayError):
+    """A JSON answer (an MCP result, an agent's answer) that no longer parses once redacted: withheld rather
+    than guessed at."""
+
+    status = 502
+    code = "unreadable_after_redaction"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} could not be passed on after redaction")
+
+
 class PolicyEngineError(GatewayError):
     code = "policy_error"
+
+
+class NulInInput(PolicyEngineError):
+    def __init__(self) -> None:
+        super().__init__("the input holds a NUL character, which the embedded engine cannot evaluate")
 
 
 class PolicyUnavailable(PolicyEngineError):

@@ -6,7 +6,7 @@ import asyncio
 import os
 from collections.abc import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -40,10 +40,29 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "gateway_auth_failures",
+            "Requests refused for a missing or bad credential (agent key, reviewer password, token or ID token)",
+            ["surface", "reason"],
+            registry=self.registry,
+        )
         self.audit_failures = Counter(
             "gateway_audit_failures",
             "Audit records the store refused (written to the error log)",
             registry=self.registry,
+        )
+        self.audit_anchor_failures = Counter(
+            "gateway_audit_anchor_failures",
+            "Signed checkpoints that could not be anchored outside the store this time (retried)",
+            ["anchor"],
+            registry=self.registry,
+        )
+        self.audit_anchored_size = Gauge(
+            "gateway_audit_anchored_size",
+            "The tree size of the newest checkpoint each anchor holds (a directory, a witness)",
+            ["anchor"],
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.audit_lag = Histogram(
             "gateway_audit_lag_seconds",

@@ -129,9 +129,42 @@ class AgentPayload(BaseModel):
         return self.agent
 
 
-Payload = Annotated[ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload, Field(discriminator="kind")]
-Kind = Literal["model", "embeddings", "tool", "agent"]
-Parser = Callable[[Any], ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload]
+class ReadPayload(BaseModel):
+    """A read of what the gateway keeps or serves itself, no provider asked: a kept Response (`responses.get`,
+    `responses.input_items`, `responses.delete`, `responses.cancel`), an agent's card (`agent.card`). The target
+    is the response id or the agent; `params` the read's options (a page of items, ...)."""
+
+    kind: Literal["read"] = "read"
+    operation: str
+    name: str
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+
+class ListPayload(BaseModel):
+    """A listing of what the agent may use, each item asked about (`gateway.listing`): the routes (`models`), an
+    MCP server's tools, resources, resource templates or prompts (the MCP method). The target is `models` or the
+    server; `params` the page asked for (an MCP cursor) or the one item (`id`)."""
+
+    kind: Literal["list"] = "list"
+    operation: str
+    scope: str
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return self.scope
+
+
+Payload = Annotated[
+    ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload | ReadPayload | ListPayload,
+    Field(discriminator="kind"),
+]
+Kind = Literal["model", "embeddings", "tool", "agent", "read", "list"]
+Parser = Callable[[Any], ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload | ReadPayload | ListPayload]
 
 
 @dataclass(frozen=True)
@@ -257,3 +290,11 @@ class Attempt(BaseModel):
     model: str
     status: int | None = None
     error: str | None = None
+
+
+def request_id(sent: str | None) -> str:
+    """The agent's `X-Request-ID` when it is at most 64 printable characters; otherwise a generated one (the
+    answer's `x-request-id` says which), so a hostile id can neither fail the audit insert nor forge log lines."""
+    if sent and identifier_problem(sent, MAX_REQUEST_ID, printable=True) is None:
+        return sent
+    return new_id()

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from gateway.a2a.live import decide_events
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.flight import Flight
@@ -53,7 +52,7 @@ RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
 REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, recall, decide, redact, record, hold, route)
-RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response, decide_events)
+RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -159,8 +158,13 @@ class Pipeline:
             journal.time(name, started)
             self.services.metrics.stage(name, time.perf_counter() - started)
 
+    def _stages(self, flight: Flight) -> tuple[ResponseStage, ...]:
+        """The response stages of this call: the common ones, then its kind's own (if it has one)."""
+        kind = self.services.kinds.get(flight.need_call().kind)
+        return (*self.response_stages, kind.respond) if kind is not None and kind.respond else self.response_stages
+
     def _respond(self, flight: Flight, journal: Journal, parts: AsyncIterator[Part]) -> AsyncIterator[Part]:
-        for stage in self.response_stages:
+        for stage in self._stages(flight):
             parts = stage(flight, self.services, journal, parts)
         return parts
 
@@ -188,7 +192,7 @@ class Pipeline:
 
     def _stream(self, flight: Flight, journal: Journal, events: AsyncIterator[Event]) -> Stream:
         chain = [stream_parts(events)]
-        for stage in self.response_stages:
+        for stage in self._stages(flight):
             chain.append(stage(flight, self.services, journal, chain[-1]))
         out = to_events(chain[-1])
         state = {"completed": False, "finished": False}

@@ -17,6 +17,9 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.errors import HeadersTooLarge
+from gateway.rendering import anthropic_body, openai_body
+
 MAX_HEAD_BYTES = 64 * 1024
 
 
@@ -71,19 +74,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         message = f"request headers larger than {MAX_HEAD_BYTES} bytes"
-        anthropic = self.url.startswith(b"/v1/messages")
-        body = (
-            {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-            if anthropic
-            else {
-                "error": {
-                    "message": message,
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "headers_too_large",
-                }
-            }
-        )
+        error = HeadersTooLarge(message)
+        body = anthropic_body(error) if self.url.startswith(b"/v1/messages") else openai_body(error)
         raw = json.dumps(body).encode()
         head = (
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"

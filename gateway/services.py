@@ -1,7 +1,11 @@
-"""The long-lived services the stages need, built once in the app's lifespan and passed in."""
+"""The long-lived services the stages need: built once (`gateway.app.build_services`), in the app's lifespan,
+then never changed (a frozen dataclass); what must be closed is on `closing`, closed in the reverse order.
+Handlers reach them one way: `gateway.adapter.services_of(request)`."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,12 +26,37 @@ from gateway.store.keys import KeyStore
 from gateway.tracing import Tracing
 
 if TYPE_CHECKING:
+    from connectors.base import StreamEvent
     from gateway.a2a.upstream import AgentHub
+    from gateway.audit.journal import Journal
+    from gateway.enforcement import Plan
+    from gateway.flight import Flight, Route
     from gateway.mcp.hub import McpHub
+    from gateway.model import Call, Kind
+    from gateway.reply import Part, Reply
+    from gateway.responses.store import ResponseStore
     from gateway.sessions.store import SessionStore
 
+    Upstream = Reply | AsyncIterator[StreamEvent]
+    Router = Callable[[Call, Plan | None, Settings], Route]
+    Forwarder = Callable[[Flight, "Services", Journal], Awaitable[tuple[Flight, Upstream]]]
+    ResponseStage = Callable[[Flight, "Services", Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-@dataclass
+
+@dataclass(frozen=True)
+class UpstreamKind:
+    """What one kind of call goes to: model providers (`connectors/`), MCP servers, other agents. How a call of
+    the kind finds its route, how it is forwarded, and, where the kind needs one, a response stage of its own
+    (an agent's stream is decided event by event). Registered in the services when they are built
+    (`gateway.app.upstream_kinds`): the route and forward stages and the pipeline dispatch through that table,
+    so they import no kind's package."""
+
+    route: Router
+    forward: Forwarder
+    respond: ResponseStage | None = None  # after the common response stages, for calls of this kind only
+
+
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     db: Database
@@ -45,7 +74,10 @@ class Services:
     mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
     a2a: AgentHub | None = None  # other agents, A2A or plain HTTP (agents)
     sessions: SessionStore | None = None  # per-session memory, input.session (None: sessions.enabled is false)
+    kinds: Mapping[Kind, UpstreamKind] = field(default_factory=dict)  # where each kind of call goes
+    closing: AsyncExitStack = field(default_factory=AsyncExitStack)  # what `aclose` closes, last built first
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
+    _kept: list[ResponseStore] = field(default_factory=list)  # the Responses store, made on first use
 
     def connector(self, target: RouteTarget) -> Connector:
         key = (target.provider, target.model)
@@ -66,15 +98,15 @@ class Services:
             )
         return self._connectors[key]
 
+    def responses(self) -> ResponseStore:
+        """The kept Responses (`store: true`), made on first use: it needs the approvals key, to seal them."""
+        if not self._kept:
+            from gateway.approvals.cipher import PayloadCipher
+            from gateway.responses.store import ResponseStore
+
+            cipher = PayloadCipher.from_settings(self.settings)
+            self._kept.append(ResponseStore(self.db, cipher, self.settings.responses.retention_s))
+        return self._kept[0]
+
     async def aclose(self) -> None:
-        if self.notifier is not None:
-            await self.notifier.aclose()
-        if self.mcp is not None:
-            await self.mcp.aclose()
-        if self.approvals is not None:
-            await self.approvals.aclose()
-        await self.audit.aclose()
-        await self.http.close()
-        await self.policy.aclose()
-        await self.db.aclose()
-        self.tracing.shutdown()
+        await self.closing.aclose()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 
 from gateway.errors import ConfigError
 from gateway.model import RedactionMode
@@ -144,7 +144,24 @@ class ApprovalsConfig(_Strict):
     key_file: Path | None = None  # else this file (created 0600 if missing; default: beside a SQLite store)
     webhook: WebhookConfig | None = None
     oidc: OidcConfig | None = None
-    login_attempts: int = Field(default=5, ge=1)  # failed sign-ins per user and address per minute
+    # failed sign-ins per user and address per minute (10x per address), and bad admin API tokens per address
+    login_attempts: int = Field(default=5, ge=1)
+
+
+class WitnessConfig(_Strict):
+    """A C2SP tlog-witness that cosigns the log's checkpoints (`gateway audit witness` is one)."""
+
+    url: str = Field(pattern=r"^https?://")  # its base URL: checkpoints go to {url}/add-checkpoint
+    key: str | None = None  # its cosignature verifier key: cosignatures that do not verify are not kept
+
+
+class AnchorsConfig(_Strict):
+    """Where signed checkpoints are kept outside the database, as they are signed: a verify given them finds
+    a tail deleted with its checkpoints. Failures are retried, counted in /metrics, and never block a call."""
+
+    dir: Path | None = None  # an append-only file per log here (another volume, a mounted object store)
+    witnesses: list[WitnessConfig] = Field(default_factory=list)
+    every_s: float = Field(default=5.0, gt=0)  # how often the newest checkpoint is anchored, if new
 
 
 class AuditConfig(_Strict):
@@ -156,6 +173,9 @@ class AuditConfig(_Strict):
     signing_key_env: str | None = None  # environment variable with the Ed25519 key (base64 32-byte seed or PEM)
     signing_key_file: Path | None = None  # else this file (created 0600 if missing; default: beside a SQLite store)
     retention_days: int | None = Field(default=None, ge=1)  # `gateway audit prune` archives, then deletes, older
+    anchors: AnchorsConfig = Field(default_factory=AnchorsConfig)
+    # reviewer groups that may read and export the log (`/admin/api/audit/export`); none: only the CLI reads it
+    readers: list[str] = Field(default_factory=list)
 
 
 class ResponsesConfig(_Strict):
@@ -210,6 +230,11 @@ class AgentConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)  # extra headers sent upstream
     headers_env: dict[str, str] = Field(default_factory=dict)  # header -> environment variable holding its value
     timeout_s: float = Field(default=60.0, gt=0)  # per upstream request (a stream: for all of it)
+    # A2A: other origins (`https://host[:port]`, nothing more) the card may name as the JSON-RPC endpoint, which gets
+    # the messages and headers; by default only url's origin
+    endpoints: list[
+        Annotated[str, Field(pattern=r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?/?$")]
+    ] = Field(default_factory=list)
 
     def resolved_headers(self) -> dict[str, str]:
         """The headers sent upstream, credentials read from the environment now (never logged)."""
@@ -234,6 +259,10 @@ class Settings(_Strict):
     max_request_bytes: int = Field(default=32 * 1024 * 1024, gt=0)  # larger agent request bodies get a 413
     # on SIGTERM: open connections get this long to finish, then closing the services gets as long again
     shutdown_timeout_s: float = Field(default=20.0, gt=0, le=3600)
+    # reverse proxies (CIDR networks) whose X-Forwarded-For/-Proto (or Forwarded) name the client and the scheme;
+    # none by default: the peer's address is the client's (`gateway.proxies`)
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    proxy_headers: Literal["x-forwarded", "forwarded"] = "x-forwarded"  # which headers those proxies write
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)

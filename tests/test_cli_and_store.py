@@ -41,21 +41,24 @@ def test_keys_create_prints_the_key_last_and_it_works(gateway_factory, database_
     listing = gateway_cli("keys", "list", database_url=database_url).stdout
     assert "billing-bot" in listing and key not in listing
 
-    exported = gateway_cli("audit", "export", "--format", "jsonl", database_url=database_url).stdout
+    mine = ("--agent", "billing-bot")  # each export is itself an event (`kind: read`): only the agent's calls
+    exported = gateway_cli("audit", "export", "--format", "jsonl", *mine, database_url=database_url).stdout
     rows = [json.loads(line) for line in exported.splitlines()]
     assert [(r["agent"], r["team"], r["phase"]) for r in rows] == [
         ("billing-bot", "finance", "request"),
         ("billing-bot", "finance", "response"),
     ]
     as_csv = list(
-        csv.DictReader(io.StringIO(gateway_cli("audit", "export", "--format", "csv", database_url=database_url).stdout))
+        csv.DictReader(
+            io.StringIO(gateway_cli("audit", "export", "--format", "csv", *mine, database_url=database_url).stdout)
+        )
     )
     assert len(as_csv) == 2 and as_csv[0]["decision_id"] == rows[0]["decision_id"]
     assert (
         gateway_cli("audit", "export", "--since", "2999-01-01T00:00:00+00:00", database_url=database_url).stdout == ""
     )
     target = tmp_path / "audit.csv"
-    gateway_cli("audit", "export", "--format", "csv", "--out", str(target), database_url=database_url)
+    gateway_cli("audit", "export", "--format", "csv", "--out", str(target), *mine, database_url=database_url)
     assert list(csv.DictReader(io.StringIO(target.read_text()))) == as_csv
 
 

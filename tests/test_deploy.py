@@ -42,6 +42,7 @@ def test_every_setting_is_documented_in_the_readme():
 
     from gateway.settings import (
         AgentConfig,
+        AnchorsConfig,
         ApprovalsConfig,
         AuditConfig,
         McpServerConfig,
@@ -53,6 +54,7 @@ def test_every_setting_is_documented_in_the_readme():
         RouteConfig,
         Settings,
         WebhookConfig,
+        WitnessConfig,
     )
 
     readme = (ROOT / "README.md").read_text()
@@ -67,6 +69,8 @@ def test_every_setting_is_documented_in_the_readme():
         WebhookConfig,
         OidcConfig,
         AuditConfig,
+        AnchorsConfig,
+        WitnessConfig,
         McpServerConfig,
         AgentConfig,
         ResponsesConfig,

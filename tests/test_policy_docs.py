@@ -21,7 +21,17 @@ import jsonschema
 import pytest
 
 from connectors.base import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolSpec
-from gateway.model import AgentPayload, Call, Decision, EmbeddingsPayload, ModelPayload, Principal, ToolPayload
+from gateway.model import (
+    AgentPayload,
+    Call,
+    Decision,
+    EmbeddingsPayload,
+    ListPayload,
+    ModelPayload,
+    Principal,
+    ReadPayload,
+    ToolPayload,
+)
 from gateway.policy.embedded import EmbeddedEngine
 from gateway.policy.input import build_input, request_tool_calls
 from gateway.policy.source import load_source
@@ -187,7 +197,18 @@ def _every_kind() -> list[Call]:
         _of_kind(EmbeddingsPayload(request=EmbeddingRequest(model="embed", inputs=["a"])), "openai"),
         _of_kind(ToolPayload(server="bank", call=ToolCall(id="1", name="t")), "mcp"),
         _of_kind(AgentPayload(agent="planner"), "a2a"),
+        _of_kind(ListPayload(operation="tools/list", scope="bank"), "mcp"),
+        _of_kind(ReadPayload(operation="responses.get", name="resp_1"), "openai"),
     ]
+
+
+def test_reads_and_listings_are_calls_the_default_policy_allows() -> None:
+    """No side door: a listing and a read are decided like any call; the shipped policy lets an agent do them."""
+    for call in _every_kind()[-2:]:
+        doc = build_input(call, "request", [], [], redactable=frozenset({"EMAIL_ADDRESS"}))
+        assert _errors(INPUT, doc) == []
+        decision = _evaluate(ROOT / "policies", doc)
+        assert decision["allow"] is True and decision["redact_output"] == [], decision
 
 
 def test_schema_tracks_every_field_build_input_produces() -> None:

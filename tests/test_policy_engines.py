@@ -477,8 +477,9 @@ def test_the_engines_own_input_conversion_gives_regopys_answers():
     """`to_input` (rego-cpp's C calls, direct) gives the policy the same input as `regopy.Input` does."""
     import regopy
 
+    from gateway.errors import NulInInput
     from gateway.policy.engine import ENTRYPOINT
-    from gateway.policy.rego_input import NulInInput, to_input
+    from gateway.policy.rego_input import to_input
 
     compiled = CppProgram(load_source(ROOT / "docs/examples/finance-approval"))
     interpreter, bundle = compiled._interpreter(), compiled.bundle

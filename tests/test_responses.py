@@ -190,7 +190,8 @@ def test_unauthenticated_is_401_in_openai_shape(gateway):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_kept_response_is_retrieved_with_the_decision_id_of_its_call(gateway, stream):
+def test_reading_a_kept_response_is_a_call_of_its_own_decided_and_audited(gateway, stream):
+    """No side door: a read of what the gateway kept is authenticated, decided (`kind: read`) and audited."""
     api = client(gateway)
     made = api.responses.with_raw_response.create(model="gpt", input="hello", stream=stream)
     decision_id = made.headers["x-gateway-decision-id"]
@@ -198,6 +199,17 @@ def test_a_kept_response_is_retrieved_with_the_decision_id_of_its_call(gateway, 
         response_id = next(e for e in made.parse() if e.type == "response.completed").response.id
     else:
         response_id = made.parse().id
+    reads = []
     for path in (f"/v1/responses/{response_id}", f"/v1/responses/{response_id}/input_items"):
         got = httpx.get(gateway.url + path, headers={"authorization": f"Bearer {gateway.key}"})
-        assert got.status_code == 200 and got.headers["x-gateway-decision-id"] == decision_id
+        assert got.status_code == 200 and got.headers["x-gateway-decision-id"] != decision_id
+        reads.append(got.headers["x-gateway-decision-id"])
+    rows = {r["decision_id"]: r for r in audit_rows(gateway.settings.database_url, wait_for=4)}
+    for read, operation in zip(reads, ("responses.get", "responses.input_items"), strict=True):
+        row = rows[read]
+        assert (row["kind"], row["target"], row["allow"], row["upstream_model"]) == (
+            "read",
+            response_id,
+            True,
+            operation,
+        )

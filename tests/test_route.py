@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from connectors.base import ChatRequest, EmbeddingRequest, ToolCall
+from gateway.app import upstream_kinds
 from gateway.enforcement import Plan
 from gateway.errors import RouteNotFound
 from gateway.model import AgentPayload, Call, EmbeddingsPayload, ModelPayload, Principal, ToolPayload
 from gateway.settings import Settings
-from gateway.stages.route import find_route
+from gateway.stages.route import find_route as route_of
 
 SETTINGS = Settings.model_validate(
     {
@@ -18,6 +19,10 @@ SETTINGS = Settings.model_validate(
     }
 )
 PRINCIPAL = Principal(agent="a", key_id="k")
+
+
+def find_route(call, plan, settings):
+    return route_of(call, plan, settings, upstream_kinds())
 
 
 def call(payload) -> Call:

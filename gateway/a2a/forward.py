@@ -13,20 +13,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connectors.base import ChatResponse, StreamEnd, StreamEvent, StreamStart, TextDelta
 from gateway.a2a.events import final
+from gateway.a2a.live import decide_events
 from gateway.a2a.upstream import STREAMING, AgentHub
 from gateway.audit.journal import Journal
 from gateway.enforcement import Plan
-from gateway.errors import GatewayError, InvalidRequest, RouteNotFound, UpstreamFailed
+from gateway.errors import GatewayError, RouteNotFound, UnreadableAfterRedaction, UpstreamFailed
 from gateway.flight import Flight, Route
 from gateway.model import AgentPayload, Attempt, Call
+from gateway.services import Services, UpstreamKind
 from gateway.settings import RouteConfig, RouteTarget, Settings
-
-if TYPE_CHECKING:
-    from gateway.services import Services
 
 HTTP_OPERATION = "http"  # the operation of a call to a plain HTTP agent
 
@@ -45,7 +44,7 @@ def _sent(payload: AgentPayload) -> Any:
     try:
         return json.loads(payload.text or "{}")
     except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
-        raise InvalidRequest("the message could not be passed on after redaction") from None
+        raise UnreadableAfterRedaction("the message") from None
 
 
 async def _ask(hub: AgentHub, payload: AgentPayload) -> Any:
@@ -117,3 +116,7 @@ async def forward_agent(
         return replace(flight, served=served), answer
     text = json.dumps(answer, ensure_ascii=False)
     return replace(flight, served=served), ChatResponse(id=flight.origin.call_id, model=payload.agent, content=text)
+
+
+# other agents: one agent per call; a stream decided event by event as it is relayed
+AGENTS = UpstreamKind(route=agent_route, forward=forward_agent, respond=decide_events)

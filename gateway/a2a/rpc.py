@@ -22,37 +22,21 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from connectors.base import TextDelta
+from gateway import rendering
 from gateway.a2a.events import final
 from gateway.a2a.upstream import STREAMING, V03_METHODS, V1_METHODS
-from gateway.errors import (
-    ApprovalError,
-    ApprovalPending,
-    GatewayError,
-    InvalidRequest,
-    PolicyDenied,
-    RouteNotFound,
-    Unauthenticated,
-)
-from gateway.mcp.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_ERROR, RequestId, error, gateway_error, result
-from gateway.mcp.upstream import UpstreamRpcError
-from gateway.model import MAX_SESSION, AgentPayload, Inbound, Origin
-from gateway.pipeline import Pipeline
+from gateway.adapter import enter, inbound, origin, parsed_json
+from gateway.errors import GatewayError, InvalidRequest, MethodNotFound, UnreadableAfterRedaction
+from gateway.mcp.jsonrpc import RequestId, result
+from gateway.model import MAX_SESSION, AgentPayload, Origin
+from gateway.pipeline import Pipeline, Result
+from gateway.rendering import jsonrpc_error
 from gateway.reply import KEEPALIVE, Event, KeepAlive
-from gateway.surfaces.common import EventStreamResponse, bearer_key, headers, origin
-
-FORBIDDEN = -32050  # denied by policy, or held and not (yet) approved
-UNAUTHENTICATED = -32051
-
-
-class MethodNotFound(InvalidRequest):
-    """A JSON-RPC method the gateway does not proxy to agents (JSON-RPC `-32601`)."""
-
-    code = "method_not_found"
+from gateway.surfaces.common import EventStreamResponse
 
 
 def parser(agent: str, message: dict[str, Any]) -> Any:
@@ -81,33 +65,8 @@ def session_origin(request: Request, message: dict[str, Any]) -> Origin:
     return came
 
 
-def rpc_code(exc: GatewayError) -> int:
-    """The JSON-RPC code of a gateway error on the A2A surface (see the module docstring)."""
-    if isinstance(exc, MethodNotFound):
-        return METHOD_NOT_FOUND
-    if isinstance(exc, PolicyDenied | ApprovalError | ApprovalPending):
-        return FORBIDDEN
-    if isinstance(exc, Unauthenticated):
-        return UNAUTHENTICATED
-    if isinstance(exc, InvalidRequest | RouteNotFound):
-        return INVALID_PARAMS
-    return SERVER_ERROR
-
-
 def rpc_error(request_id: RequestId, exc: GatewayError) -> dict[str, Any]:
-    """A gateway error as a JSON-RPC error message; an upstream's own error as it came."""
-    message = gateway_error(request_id, exc)
-    if not isinstance(exc, UpstreamRpcError):
-        message["error"]["code"] = rpc_code(exc)
-    return message
-
-
-def _error_response(request_id: RequestId, exc: GatewayError, out: dict[str, str]) -> JSONResponse:
-    response = JSONResponse(rpc_error(request_id, exc), status_code=401 if isinstance(exc, Unauthenticated) else 200)
-    response.headers.update(out)
-    if isinstance(exc, Unauthenticated):
-        response.headers["www-authenticate"] = "Bearer"
-    return response
+    return jsonrpc_error("a2a", request_id, exc)
 
 
 def _sse(message: dict[str, Any]) -> bytes:
@@ -147,7 +106,7 @@ def _event(line: str) -> dict[str, Any]:
     try:
         event = json.loads(line)
     except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
-        raise GatewayError("the agent's answer could not be passed on after redaction") from None
+        raise UnreadableAfterRedaction("the agent's answer") from None
     if not isinstance(event, dict):
         raise GatewayError("the agent sent a stream event that is not an object")
     return event
@@ -156,27 +115,21 @@ def _event(line: str) -> dict[str, Any]:
 async def answer(request: Request, pipeline: Pipeline, agent: str, message: dict[str, Any]) -> Response:
     """Run one JSON-RPC request through the pipeline; its answer (JSON, or SSE for a streaming method)."""
     request_id = message.get("id")
-    key = bearer_key(request)
     came = session_origin(request, message)
-    inbound = Inbound(came, SecretStr(key) if key else None, message, parser(agent, message))
-    out = headers(inbound.origin.request_id, None)
-    try:
-        outcome = await pipeline.run(inbound)
-    except GatewayError as exc:
-        out = headers(inbound.origin.request_id, getattr(exc, "decision_id", None))
-        return _error_response(request_id, exc, out)
-    out = headers(inbound.origin.request_id, outcome.decision_id)
-    if outcome.stream is not None:  # relayed live, event by event
-        return EventStreamResponse(outcome.stream, _live(request_id, outcome.stream), out)
-    text = getattr(outcome.reply, "content", None) or "null"
-    if message.get("method") in STREAMING:  # a held stream's answer, approved: delivered as it was kept
-        return StreamingResponse(_live(request_id, _replayed(text)), media_type="text/event-stream", headers=out)
-    try:
-        body = json.loads(text)
-    except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
-        broken = GatewayError("the agent's answer could not be passed on after redaction")
-        return _error_response(request_id, broken, out)
-    return JSONResponse(result(request_id, body["result"]), headers=out)
+
+    async def relay(outcome: Result, out: dict[str, str]) -> Response:
+        if outcome.stream is not None:  # relayed live, event by event
+            return EventStreamResponse(outcome.stream, _live(request_id, outcome.stream), out)
+        text = getattr(outcome.reply, "content", None) or "null"
+        if message.get("method") in STREAMING:  # a held stream's answer, approved: delivered as it was kept
+            return StreamingResponse(_live(request_id, _replayed(text)), media_type="text/event-stream", headers=out)
+        body = parsed_json(text, "the agent's answer")
+        return JSONResponse(result(request_id, body["result"]), headers=out)
+
+    def fail(exc: GatewayError, out: dict[str, str]) -> Response:
+        return rendering.response("a2a", exc, came.request_id, exc.decision_id, rpc_id=request_id)
+
+    return await enter(pipeline, inbound(request, came, message, parser(agent, message)), relay, fail)
 
 
-__all__ = ["answer", "error"]
+__all__ = ["answer"]

@@ -10,22 +10,23 @@ credentials and address stay in the gateway.
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway import rendering
 from gateway.a2a import plain, rpc
 from gateway.a2a.card import rewrite
 from gateway.a2a.upstream import AgentHub
-from gateway.errors import GatewayError, RouteNotFound, Unauthenticated
-from gateway.mcp.jsonrpc import INVALID_REQUEST, PARSE_ERROR, error
-from gateway.model import new_id
+from gateway.adapter import pipeline_of, serve
+from gateway.errors import ProtocolRefused, RouteNotFound
+from gateway.model import Call, ReadPayload
 from gateway.pipeline import Pipeline
+from gateway.rendering import INVALID_REQUEST, PARSE_ERROR
 from gateway.services import Services
-from gateway.stages.authenticate import identify
-from gateway.surfaces.common import bearer_key, error_response, origin, read_json
-from gateway.surfaces.openai import WIRE
+from gateway.surfaces.common import read_json
 
 
 def _hub(services: Services, agent: str, card: bool = False) -> AgentHub:
@@ -39,16 +40,18 @@ def _hub(services: Services, agent: str, card: bool = False) -> AgentHub:
 async def post(request: Request) -> Response:
     pipeline: Pipeline = request.app.state.pipeline
     services, agent = pipeline.services, request.path_params["agent"]
+    request_id = rendering.request_id_of(request)
     try:
         hub = _hub(services, agent)
     except RouteNotFound as exc:
-        return JSONResponse(error(None, INVALID_REQUEST, exc.message, {"code": exc.code}), status_code=404)
+        refused = ProtocolRefused(INVALID_REQUEST, exc.message, exc.code)
+        return rendering.response("a2a", refused, request_id, status=404)
     body = await read_json(request, services.settings.max_request_bytes)
     if hub.agents[agent].protocol == "http":
         return await plain.answer(request, pipeline, agent, body)
     if not isinstance(body, dict):
         reason = "JSON-RPC batches are not supported" if isinstance(body, list) else "not a JSON-RPC request"
-        return JSONResponse(error(None, PARSE_ERROR, reason), status_code=400)
+        return rendering.response("a2a", ProtocolRefused(PARSE_ERROR, reason, "parse_error"), request_id, status=400)
     return await rpc.answer(request, pipeline, agent, body)
 
 
@@ -58,20 +61,22 @@ def _gateway_url(request: Request, services: Services, agent: str) -> str:
 
 
 async def card(request: Request) -> Response:
-    """The upstream agent's card, as the gateway serves it: every URL in it is the gateway's."""
-    services: Services = request.app.state.services
-    agent, request_id = request.path_params["agent"], request.headers.get("x-request-id") or new_id()
-    try:
-        key = bearer_key(request)
-        await identify(SecretStr(key) if key else None, origin(request, "a2a"), services.keys)
-        hub = _hub(services, agent, card=True)
-        upstream = await hub.card(agent)
-    except GatewayError as exc:
-        response = error_response(WIRE, exc, request_id)
-        if isinstance(exc, Unauthenticated):
-            response.headers["www-authenticate"] = "Bearer"
-        return response
-    return JSONResponse(rewrite(upstream, hub.agents[agent].url, _gateway_url(request, services, agent)))
+    """The upstream agent's card, as the gateway serves it (every URL in it the gateway's): a read of its own
+    (`kind: read`, `agent.card`), decided and audited."""
+    agent = request.path_params["agent"]
+    services = pipeline_of(request).services
+    payload = ReadPayload(operation="agent.card", name=agent, params={"url": _gateway_url(request, services, agent)})
+    return await serve(request, "a2a", payload, lambda body: body)
+
+
+async def read_card(call: Call, services: Services) -> dict[str, Any]:
+    hub = _hub(services, call.target, card=True)
+    upstream = await hub.card(call.target)
+    url = call.payload.params["url"] if isinstance(call.payload, ReadPayload) else ""
+    return rewrite(upstream, hub.agents[call.target].url, url)
+
+
+READS = {"agent.card": read_card}
 
 
 routes = [

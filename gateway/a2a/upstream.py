@@ -7,11 +7,16 @@ and environment, never the caller's key. A2A requests carry `A2A-Version: 1.0` f
 
 Errors are translated here: an upstream JSON-RPC error becomes `UpstreamRpcError` (its code and message go
 back to the caller), a network or HTTP failure the matching `UpstreamFailed`.
+
+The configured headers go only to the agent's configured origin, or to one in its `endpoints`: a card naming
+any other JSON-RPC endpoint is refused (`UpstreamFailed`, logged; see `gateway.a2a.card`), and the card fetch
+follows no redirect.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +25,15 @@ import aiohttp
 
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
 from connectors.http import HttpClient, load_event, open_stream, post_json, sse_events, translate
-from gateway.a2a.card import jsonrpc_url
-from gateway.errors import GatewayError, RouteNotFound, UpstreamFailed, UpstreamRejected, UpstreamTimedOut
-from gateway.mcp.upstream import UpstreamRpcError
+from gateway.a2a.card import EndpointRefused, jsonrpc_url
+from gateway.errors import (
+    GatewayError,
+    RouteNotFound,
+    UpstreamFailed,
+    UpstreamRejected,
+    UpstreamRpcError,
+    UpstreamTimedOut,
+)
 from gateway.model import AGENT_STREAMS, new_id
 from gateway.settings import AgentConfig, Settings
 
@@ -38,6 +49,7 @@ V03_METHODS = frozenset(
     | {"tasks/pushNotificationConfig/list", "tasks/pushNotificationConfig/delete"}
 )
 STREAMING = AGENT_STREAMS
+log = logging.getLogger("gateway.a2a")
 
 
 def to_gateway_error(exc: UpstreamError) -> GatewayError:
@@ -60,6 +72,15 @@ def _answer(message: Any) -> dict[str, Any]:
     if isinstance(error, dict):
         raise UpstreamRpcError(int(error.get("code", -32000)), str(error.get("message", "")), error.get("data"))
     return {"result": message["result"]}
+
+
+def _endpoint(name: str, agent: AgentConfig, card: dict[str, Any]) -> str:
+    """The card's JSON-RPC URL, if it is one the gateway may send the agent's requests (and headers) to."""
+    try:
+        return jsonrpc_url(card, agent.url, agent.endpoints)
+    except EndpointRefused as exc:
+        log.warning("agent %r: %s", name, exc)
+        raise UpstreamFailed(f"agent '{name}': {exc}") from None
 
 
 @dataclass
@@ -91,14 +112,17 @@ class AgentHub:
         for path in CARD_PATHS:
             status, body = await self._get(base + path, agent)
             if status == 200 and isinstance(body, dict):
-                self.endpoints[name] = jsonrpc_url(body, agent.url)
+                self.endpoints[name] = _endpoint(name, agent, body)
                 return body
         raise UpstreamFailed(f"agent '{name}' serves no agent card (answered {status})")
 
     async def _get(self, url: str, agent: AgentConfig) -> tuple[int, Any]:
         timeout = aiohttp.ClientTimeout(total=agent.timeout_s)
         try:
-            async with self.http.get(url, headers=agent.resolved_headers(), timeout=timeout) as resp:
+            # no redirects: the agent's headers would follow them to wherever they point
+            async with self.http.get(
+                url, headers=agent.resolved_headers(), timeout=timeout, allow_redirects=False
+            ) as resp:
                 raw = await resp.read()
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -19,17 +19,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import rendering
 from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.records import STATUSES, Approval, Reviewer
-from gateway.approvals.session import AccessDenied, api_reviewer, refusal_status, services_of, visible
-from gateway.errors import ApprovalRefused, GatewayError, StoreUnavailable
+from gateway.approvals.session import api_reviewer, refusal_status, services_of, visible
+from gateway.errors import AccessDenied, ApprovalRefused, GatewayError, StoreUnavailable
 
 PREFIX = "/admin/api/approvals"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status, headers={**NO_STORE, **(headers or {})})
+    """The admin API's error shape (`gateway.rendering`), not cached."""
+    body = rendering.admin_body(AccessDenied(status, code, message))
+    return JSONResponse(body, status, headers={**NO_STORE, **(headers or {})})
 
 
 def approval_json(a: Approval) -> dict[str, Any]:

@@ -30,7 +30,14 @@ from gateway.approvals.records import Approval, Held, Reviewer, Status
 from gateway.approvals.reviewers import owner_of
 from gateway.audit.events import AuditEvent, EventType
 from gateway.audit.records import AuditLog
-from gateway.errors import ApprovalExpired, ApprovalRefused, ApprovalRejected, GatewayError, StoreUnavailable
+from gateway.errors import (
+    ApprovalConflict,
+    ApprovalExpired,
+    ApprovalRefused,
+    ApprovalRejected,
+    GatewayError,
+    StoreUnavailable,
+)
 from gateway.model import Decision, new_id
 from gateway.settings import ApprovalsConfig
 from gateway.store.db import Database
@@ -260,7 +267,9 @@ class ApprovalQueue:
         if len(votes) < approval.required:
             won = await self._transition(approval, "pending", {"votes": votes, "comment": comment})
             if won is None:
-                raise await self._refuse(approval, reviewer.name, "the approval changed meanwhile; try again")
+                raise await self._refuse(
+                    approval, reviewer.name, "the approval changed meanwhile; try again", conflict=True
+                )
             await self._audit(won, "approved", reviewer.name, [f"vote {len(votes)} of {approval.required}"])
             return won
         return await self._close(approval, reviewer, "approved", comment, votes)
@@ -276,7 +285,9 @@ class ApprovalQueue:
         deadline = max(approval.expires_at, _now()) + timedelta(seconds=seconds)
         won = await self._transition(approval, "pending", {"expires_at": deadline})
         if won is None:
-            raise await self._refuse(approval, reviewer.name, "the approval changed meanwhile; try again")
+            raise await self._refuse(
+                approval, reviewer.name, "the approval changed meanwhile; try again", conflict=True
+            )
         await self._audit(won, "held", reviewer.name, [f"deadline extended to {deadline.isoformat()}"])
         return won
 
@@ -338,7 +349,9 @@ class ApprovalQueue:
             values["votes"] = votes
         won = await self._transition(approval, status, values)
         if won is None:
-            raise await self._refuse(approval, reviewer.name, "the approval changed meanwhile; try again")
+            raise await self._refuse(
+                approval, reviewer.name, "the approval changed meanwhile; try again", conflict=True
+            )
         event: EventType = "approved" if status == "approved" else "rejected"
         reasons = [f"{status} by {reviewer.name} ({reviewer.via})" + (f": {comment}" if comment else "")]
         await self._audit(won, event, reviewer.name, reasons, allow=status == "approved")
@@ -367,12 +380,16 @@ class ApprovalQueue:
         if self.db.url.startswith("postgresql"):  # delivered to listeners when the transaction commits
             await session.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": CHANNEL, "id": approval_id})
 
-    async def _refuse(self, approval: Approval | None, actor: str | None, problem: str) -> ApprovalRefused:
+    async def _refuse(
+        self, approval: Approval | None, actor: str | None, problem: str, conflict: bool = False
+    ) -> ApprovalRefused:
+        """The refusal, audited; `conflict`: another decision got there first (409: look again, try again)."""
         if approval is not None:
             await self._audit(approval, "refused", actor, [problem])
         else:
             await self.audit.write([refusal(actor, problem).row()])
-        return ApprovalRefused(problem, approval.approval_id if approval else None)
+        kind = ApprovalConflict if conflict else ApprovalRefused
+        return kind(problem, approval.approval_id if approval else None)
 
     async def _audit(
         self, approval: Approval, event: EventType, actor: str | None, reasons: list[str], allow: bool = False

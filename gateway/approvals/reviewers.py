@@ -1,4 +1,5 @@
-"""Reviewer accounts: groups, a scrypt-hashed password for the web page, bearer tokens for the admin API.
+"""Reviewer accounts: groups, a scrypt-hashed password for the web page, bearer tokens for the admin API; who is
+signed in (`signins`) and who failed to sign in or sent a bad token (`limits`), all in the store.
 
 >>> store = ReviewerStore(db)  # doctest: +SKIP
 >>> await store.add("alice", ["finance"], password="...")  # doctest: +SKIP
@@ -16,7 +17,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from gateway.approvals.limits import FailureLimits
 from gateway.approvals.records import HeldCall, Reviewer
+from gateway.approvals.signins import SignIns
 from gateway.store.db import Database
 from gateway.store.tables import Reviewer as ReviewerRow
 from gateway.store.tables import ReviewerToken
@@ -52,6 +55,8 @@ _DUMMY = hash_password(secrets.token_hex(8))  # checked for unknown names, so ti
 class ReviewerStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.signins = SignIns(db)
+        self.limits = FailureLimits(db)
 
     async def add(
         self, name: str, groups: list[str], password: str | None = None, owns: list[str] | None = None

@@ -1,11 +1,14 @@
 """Who is reviewing, and what they may see.
 
 The web page signs reviewers in with a password (`ReviewerStore.authenticate`) or an OIDC ID token, and
-keeps them signed in with a signed cookie (8 hours) that carries a per-session CSRF token; every
-state-changing request must send that token back (form field `csrf` or header `X-CSRF-Token`). Failed
-sign-ins are limited per name and address. The admin API takes `Authorization: Bearer rvt_...` only: an
-agent key is refused (and audited). Held payloads are shown with PII scrubbed unless one of the reviewer's
-groups is in `approvals.reveal_pii_groups`.
+keeps them signed in with a signed cookie that names a sign-in kept in the store (`gateway.approvals.signins`:
+8 hours, or until the ID token's `exp`; logging out ends it for every worker and replica) and carries a
+per-session CSRF token; every state-changing request must send that token back (form field `csrf` or header
+`X-CSRF-Token`). Sign-in attempts are limited per name and address, bad admin API tokens per address, counted
+in the store (`gateway.approvals.limits`); the address is the client's, as a trusted proxy reports it
+(`gateway.proxies`). The admin API takes `Authorization: Bearer rvt_...` only: an agent key is refused (and
+audited). Held payloads are shown with PII scrubbed unless one of the reviewer's groups is in
+`approvals.reveal_pii_groups`.
 
 >>> session = await current(request)  # doctest: +SKIP
 >>> if session is None or not csrf_ok(request, session, form): ...  # doctest: +SKIP
@@ -16,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import math
 import secrets
 import time
 import urllib.request
-from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -30,36 +32,28 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.approvals.limits import Limit
 from gateway.approvals.queue import ApprovalQueue, refusal
 from gateway.approvals.records import Reviewer
 from gateway.approvals.reviewers import TOKEN_PREFIX, ReviewerStore
-from gateway.errors import ApprovalRefused
+from gateway.errors import AccessDenied, ApprovalConflict, ApprovalRefused
 from gateway.services import Services
 from gateway.settings import ApprovalsConfig, OidcConfig
 
 COOKIE = "gw_reviewer"
 MAX_AGE_S = 8 * 3600
-WINDOW_S = 60.0
 ALGORITHMS = ["RS256", "ES256"]
 
 
-class AccessDenied(Exception):
-    """A request the reviewer side turns away: rendered as JSON by the API and as a page by the web."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
-
-
 class ReviewerSession(BaseModel):
-    """What the signed cookie holds: the reviewer, how they signed in, and the session's CSRF token."""
+    """What the signed cookie holds: the sign-in it names in the store, the reviewer, how they signed in, until
+    when (unix time), and the session's CSRF token."""
 
+    sid: str
     name: str
     groups: list[str]
     via: str  # web (password) or oidc
+    expires: float  # 8 hours after signing in, or the single sign-on token's exp if sooner
     csrf: str
 
     @property
@@ -72,7 +66,7 @@ class ReviewerSession(BaseModel):
 
 def services_of(request: Request) -> tuple[Services, ApprovalQueue, ReviewerStore]:
     """The services the reviewer side needs; 404 when this gateway has no approval queue."""
-    services: Services = request.app.state.services
+    services: Services = request.app.state.pipeline.services
     if services.approvals is None or services.reviewers is None:
         raise AccessDenied(404, "not_found", "this gateway has no approval queue (approvals.enabled is false)")
     return services, services.approvals, services.reviewers
@@ -88,6 +82,7 @@ def _per_app(request: Request, name: str, build: Callable[[], Any]) -> Any:
 
 
 def client_address(request: Request) -> str:
+    """The client's address: behind a trusted proxy, the one it reports (`gateway.proxies` put it in the scope)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -99,15 +94,18 @@ def _serializer(queue: ApprovalQueue) -> URLSafeTimedSerializer:
 
 
 async def current(request: Request) -> ReviewerSession | None:
-    """The signed-in reviewer, or None. Password accounts are looked up again, so a disabled reviewer is
-    signed out at once and group changes apply without signing in again."""
+    """The signed-in reviewer, or None. The sign-in must still be live in the store (not logged out, not past its
+    end: an SSO session ends with the identity provider's token). Password accounts are looked up again, so a
+    disabled reviewer is signed out at once and group changes apply without signing in again."""
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     _, queue, reviewers = services_of(request)
     try:
         session = ReviewerSession.model_validate(_serializer(queue).loads(raw, max_age=MAX_AGE_S))
-    except (BadSignature, ValidationError):  # also SignatureExpired: older than 8 hours
+    except (BadSignature, ValidationError):  # also SignatureExpired: older than 8 hours; and cookies of before
+        return None
+    if session.expires <= time.time() or not await reviewers.signins.live(session.sid):
         return None
     if session.via == "web":
         account = await reviewers.get(session.name)
@@ -117,15 +115,26 @@ async def current(request: Request) -> ReviewerSession | None:
     return session
 
 
-def start_session(request: Request, response: Response, reviewer: Reviewer) -> ReviewerSession:
-    _, queue, _ = services_of(request)
+async def start_session(
+    request: Request, response: Response, reviewer: Reviewer, until: float | None = None
+) -> ReviewerSession:
+    """Sign `reviewer` in for 8 hours, or until `until` (an ID token's exp) if sooner."""
+    _, queue, reviewers = services_of(request)
+    now = time.time()
+    expires = min(now + MAX_AGE_S, until if until is not None else now + MAX_AGE_S)
+    sid = await reviewers.signins.start(reviewer, datetime.fromtimestamp(expires, UTC))
     session = ReviewerSession(
-        name=reviewer.name, groups=reviewer.groups, via=reviewer.via, csrf=secrets.token_urlsafe(32)
+        sid=sid,
+        name=reviewer.name,
+        groups=reviewer.groups,
+        via=reviewer.via,
+        expires=expires,
+        csrf=secrets.token_urlsafe(32),
     )
     response.set_cookie(
         COOKIE,
         _serializer(queue).dumps(session.model_dump()),
-        max_age=MAX_AGE_S,
+        max_age=max(1, int(expires - now)),
         path="/ui",  # only the web page needs it (the admin API takes bearer tokens)
         secure=_https(request),
         httponly=True,
@@ -134,12 +143,16 @@ def start_session(request: Request, response: Response, reviewer: Reviewer) -> R
     return session
 
 
-def end_session(request: Request, response: Response) -> None:
+async def end_session(request: Request, response: Response, session: ReviewerSession) -> None:
+    """Log out: the sign-in ends in the store (a copy of the cookie stops working too), and the cookie goes."""
+    _, _, reviewers = services_of(request)
+    await reviewers.signins.end(session.sid)
     response.delete_cookie(COOKIE, path="/ui", secure=_https(request), httponly=True, samesite="strict")
 
 
 def _https(request: Request) -> bool:
-    public_url = request.app.state.services.settings.approvals.public_url or ""
+    """Whether reviewers reach the page over https: as a trusted proxy reports it, or as public_url says."""
+    public_url = request.app.state.pipeline.services.settings.approvals.public_url or ""
     return request.url.scheme == "https" or public_url.startswith("https://")
 
 
@@ -155,7 +168,7 @@ def same_origin(request: Request) -> bool:
     if origin is None:
         return True
     own = f"{request.url.scheme}://{request.url.netloc}"
-    public_url = (request.app.state.services.settings.approvals.public_url or "").rstrip("/")
+    public_url = (request.app.state.pipeline.services.settings.approvals.public_url or "").rstrip("/")
     return origin in (own, public_url) or (public_url != "" and public_url.startswith(origin + "/"))
 
 
@@ -164,56 +177,40 @@ async def refuse(services: Services, problem: str, actor: str | None = None, **f
     await services.audit.write([refusal(actor, problem, **fields).row()])
 
 
+async def refuse_credentials(
+    request: Request, reason: str, problem: str, actor: str | None = None, **fields: Any
+) -> None:
+    """Count and audit a request refused for its credentials (`reason` labels the metric): the log takes the first
+    of each address and problem a minute in full, and counts the rest in a summary (`gateway.audit.refusals`)."""
+    services: Services = request.app.state.pipeline.services
+    services.metrics.auth_failures.labels("approvals", reason).inc()
+    await services.audit.refusal(refusal(actor, problem, **fields), client_address(request))
+
+
 # -- sign-in rate limits --------------------------------------------------------------------------------
 
 
-class Attempts:
-    """Failed sign-ins in the last minute, per (name, address) and per address (10x the limit, so one
-    address cannot spray passwords over many names). Kept in memory: each replica counts its own."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def retry_after(self, name: str, address: str) -> int | None:
-        """Seconds until another try is allowed, or None when it is allowed now."""
-        waits = [self._wait((name, address), self.limit), self._wait(("*", address), self.limit * 10)]
-        worst = max((w for w in waits if w is not None), default=None)
-        return None if worst is None else max(1, math.ceil(worst))
-
-    def failed(self, name: str, address: str) -> None:
-        if len(self._failures) > 100_000:  # bounded memory under a flood of names
-            self._failures.clear()
-        now = time.monotonic()
-        for key in ((name, address), ("*", address)):
-            self._failures.setdefault(key, deque()).append(now)
-
-    def succeeded(self, name: str, address: str) -> None:
-        self._failures.pop((name, address), None)
-
-    def _wait(self, key: tuple[str, str], limit: int) -> float | None:
-        failures = self._failures.get(key)
-        if not failures:
-            return None
-        now = time.monotonic()
-        while failures and failures[0] <= now - WINDOW_S:
-            failures.popleft()
-        if not failures:
-            del self._failures[key]
-            return None
-        return failures[0] + WINDOW_S - now if len(failures) >= limit else None
+def sign_in_limits(request: Request, name: str) -> list[Limit]:
+    """Sign-ins per name and address (`approvals.login_attempts` a minute), and 10x that per address, so that one
+    address cannot spray passwords over many names."""
+    limit, address = request.app.state.pipeline.services.settings.approvals.login_attempts, client_address(request)
+    return [Limit.named("signin", name, address, limit), Limit.of("signin-address", address, limit * 10)]
 
 
-def attempts(request: Request) -> Attempts:
-    limit = request.app.state.services.settings.approvals.login_attempts
-    found: Attempts = _per_app(request, "reviewer_attempts", lambda: Attempts(limit))
-    return found
-
-
-def check_rate(request: Request, name: str) -> None:
-    wait = attempts(request).retry_after(name, client_address(request))
+async def count_attempt(request: Request, limits: list[Limit]) -> None:
+    """Count a sign-in attempt before the password is checked (so that attempts sent all at once are counted
+    too); 429 once a limit is passed. `attempt_succeeded` takes it back."""
+    _, _, reviewers = services_of(request)
+    wait = await reviewers.limits.hit(limits)
     if wait is not None:
         raise AccessDenied(429, "rate_limited", f"too many failed sign-ins; try again in {wait} s", retry_after=wait)
+
+
+async def attempt_succeeded(request: Request, limits: list[Limit]) -> None:
+    """A sign-in went through: the name at this address starts afresh; the address's count loses this attempt."""
+    _, _, reviewers = services_of(request)
+    await reviewers.limits.forget(limits[0])
+    await reviewers.limits.undo(limits[1:])
 
 
 # -- OIDC -------------------------------------------------------------------------------------------------
@@ -227,7 +224,8 @@ class OidcVerifier:
         self.config = config
         self._jwks: jwt.PyJWKClient | None = None
 
-    def verify(self, token: str) -> Reviewer:
+    def verify(self, token: str) -> tuple[Reviewer, float]:
+        """The reviewer the token names, and when the token expires (its `exp`, unix time)."""
         config = self.config
         try:
             key = self._client().get_signing_key_from_jwt(token)
@@ -249,7 +247,7 @@ class OidcVerifier:
             raise AccessDenied(
                 401, "invalid_token", f"the ID token lacks {config.name_claim!r} or {config.groups_claim!r}"
             )
-        return Reviewer(name=name, groups=sorted({str(g) for g in groups}), via="oidc")
+        return Reviewer(name=name, groups=sorted({str(g) for g in groups}), via="oidc"), float(claims["exp"])
 
     def _client(self) -> jwt.PyJWKClient:
         if self._jwks is None:
@@ -268,8 +266,8 @@ def _discover(issuer: str) -> str:
     return jwks_uri
 
 
-async def oidc_reviewer(request: Request, token: str) -> Reviewer:
-    config = request.app.state.services.settings.approvals.oidc
+async def oidc_reviewer(request: Request, token: str) -> tuple[Reviewer, float]:
+    config = request.app.state.pipeline.services.settings.approvals.oidc
     if config is None:
         raise AccessDenied(404, "not_found", "OIDC sign-in is not configured (approvals.oidc)")
     verifier: OidcVerifier = _per_app(request, "reviewer_oidc", lambda: OidcVerifier(config))
@@ -280,12 +278,15 @@ async def oidc_reviewer(request: Request, token: str) -> Reviewer:
 
 
 async def api_reviewer(request: Request) -> Reviewer:
-    """The reviewer behind `Authorization: Bearer rvt_...`; agent keys are refused (403, audited)."""
+    """The reviewer behind `Authorization: Bearer rvt_...`; agent keys are refused (403, audited). The token is
+    checked first: only a token that fails counts against its address (`login_attempts` a minute, then 429), so
+    a flood of bad tokens from an address (or from behind the same proxy) never locks out a good one."""
     services, _, reviewers = services_of(request)
-    address = client_address(request)
-    wait = attempts(request).retry_after("token", address)
-    if wait is not None:
-        raise AccessDenied(429, "rate_limited", f"too many bad tokens; try again in {wait} s", retry_after=wait)
+    return await token_reviewer(request, services, reviewers)
+
+
+async def token_reviewer(request: Request, services: Services, reviewers: ReviewerStore) -> Reviewer:
+    """`api_reviewer` for an API that needs no approval queue (the audit log's)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -296,9 +297,14 @@ async def api_reviewer(request: Request) -> Reviewer:
     principal = None if token.startswith(TOKEN_PREFIX) else await services.keys.lookup(token)
     if principal is not None:
         problem = "an agent key was used on the reviewers' API"
-        await refuse(services, problem, agent=principal.agent, team=principal.team, key_id=principal.key_id)
-        raise AccessDenied(403, "forbidden", f"{problem}: agents cannot decide approvals; use a reviewer token")
-    attempts(request).failed("token", address)
+        fields = {"agent": principal.agent, "team": principal.team, "key_id": principal.key_id}
+        await refuse_credentials(request, "agent_key", problem, **fields)
+        raise AccessDenied(403, "forbidden", f"{problem}: agents have no access here; use a reviewer token")
+    services.metrics.auth_failures.labels("approvals", "invalid_token").inc()
+    limit = Limit.of("token", client_address(request), services.settings.approvals.login_attempts)
+    wait = await reviewers.limits.hit([limit])
+    if wait is not None:
+        raise AccessDenied(429, "rate_limited", f"too many bad tokens; try again in {wait} s", retry_after=wait)
     raise AccessDenied(401, "invalid_token", "unknown or revoked reviewer token")
 
 
@@ -311,7 +317,7 @@ async def refusal_status(queue: ApprovalQueue, approval_id: str, exc: ApprovalRe
     approval = await queue.get(approval_id)
     if approval is None:
         return 404
-    if approval.status != "pending" or "changed meanwhile" in exc.message:
+    if approval.status != "pending" or isinstance(exc, ApprovalConflict):
         return 409
     return 403
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import re
+import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,26 +28,28 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from gateway import rendering
+from gateway.approvals.limits import Limit
 from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.records import STATUSES, Approval, Reviewer
 from gateway.approvals.session import (
-    AccessDenied,
     ReviewerSession,
-    attempts,
-    check_rate,
-    client_address,
+    attempt_succeeded,
+    count_attempt,
     csrf_ok,
     current,
     end_session,
     oidc_reviewer,
     refusal_status,
     refuse,
+    refuse_credentials,
     same_origin,
     services_of,
+    sign_in_limits,
     start_session,
     visible,
 )
-from gateway.errors import ApprovalRefused, GatewayError, StoreUnavailable
+from gateway.errors import AccessDenied, ApprovalRefused, GatewayError, StoreUnavailable
 
 HERE = Path(__file__).parent
 STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
@@ -159,7 +162,7 @@ class Filters:
 
 
 def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    services = request.app.state.services
+    services = request.app.state.pipeline.services
     config = services.settings.approvals
     extend = [(s, label) for s, label in EXTEND_CHOICES if s <= config.max_extend_s] or [
         (int(config.max_extend_s), human(config.max_extend_s))
@@ -252,7 +255,9 @@ def reviewer_only(handler: Handler, write: bool = False) -> Callable[[Request], 
             session = await current(request)
             if session is None:
                 if _wants_json(request) or request.url.path == "/ui/events":
-                    return JSONResponse({"error": {"code": "unauthenticated", "message": "sign in first"}}, 401)
+                    return JSONResponse(
+                        rendering.admin_body(AccessDenied(401, "unauthenticated", "sign in first")), 401
+                    )
                 return RedirectResponse("/ui/login", 303)
             if write and not csrf_ok(request, session, await request.form()):
                 services, _, _ = services_of(request)
@@ -436,21 +441,22 @@ async def login_page(request: Request) -> Response:
             return RedirectResponse("/ui/", 303)
     except AccessDenied as exc:
         return _message(request, exc.status, "Unavailable", exc.message)
-    return _render(request, "login.html", oidc=request.app.state.services.settings.approvals.oidc)
+    except StoreUnavailable as exc:
+        return _message(request, 503, "Unavailable", exc.message)
+    return _render(request, "login.html", oidc=request.app.state.pipeline.services.settings.approvals.oidc)
 
 
-async def _signed_in(request: Request, reviewer: Reviewer, key: str) -> Response:
-    attempts(request).succeeded(key, client_address(request))
+async def _signed_in(request: Request, reviewer: Reviewer, limits: list[Limit], until: float | None = None) -> Response:
+    await attempt_succeeded(request, limits)
     response = RedirectResponse("/ui/", 303)
-    start_session(request, response, reviewer)
+    await start_session(request, response, reviewer, until)
     return response
 
 
-async def _sign_in_failed(request: Request, key: str, problem: str, status: int, name: str = "") -> Response:
-    services, _, _ = services_of(request)
-    attempts(request).failed(key, client_address(request))
-    await refuse(services, f"sign-in failed: {problem}", actor=name or None)
-    oidc = services.settings.approvals.oidc
+async def _sign_in_failed(request: Request, reason: str, problem: str, status: int, name: str = "") -> Response:
+    """The attempt was counted before the check (`count_attempt`); here it is audited (`refuse_credentials`)."""
+    await refuse_credentials(request, reason, f"sign-in failed: {problem}", actor=name or None)
+    oidc = request.app.state.pipeline.services.settings.approvals.oidc
     return _render(request, "login.html", status, error=problem, name=name, oidc=oidc)
 
 
@@ -462,7 +468,7 @@ def _login_guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
                 raise AccessDenied(403, "csrf", "Sign-in forms must be posted from this gateway's own page.")
             return await handler(request)
         except AccessDenied as exc:
-            oidc = request.app.state.services.settings.approvals.oidc
+            oidc = request.app.state.pipeline.services.settings.approvals.oidc
             response = _render(request, "login.html", exc.status, error=exc.message, oidc=oidc)
             response.headers.update(exc.headers)
             return response
@@ -475,29 +481,33 @@ def _login_guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[
 async def login(request: Request) -> Response:
     form = await request.form()
     name, password = str(form.get("name") or "").strip()[:200], str(form.get("password") or "")
-    check_rate(request, name)
+    limits = sign_in_limits(request, name)
+    await count_attempt(request, limits)
     _, _, reviewers = services_of(request)
     reviewer = await reviewers.authenticate(name, password) if name and password else None
     if reviewer is None:
-        return await _sign_in_failed(request, name, "wrong name or password", 401, name)
-    return await _signed_in(request, reviewer, name)
+        return await _sign_in_failed(request, "bad_password", "wrong name or password", 401, name)
+    return await _signed_in(request, reviewer, limits)
 
 
 async def login_oidc(request: Request) -> Response:
     token = str((await request.form()).get("id_token") or "").strip()
-    check_rate(request, "oidc")
+    limits = sign_in_limits(request, "oidc")
+    await count_attempt(request, limits)
     try:
-        reviewer = await oidc_reviewer(request, token)
+        reviewer, expires = await oidc_reviewer(request, token)
     except AccessDenied as exc:
         if exc.status != 401:
             raise
-        return await _sign_in_failed(request, "oidc", exc.message, 401)
-    return await _signed_in(request, reviewer, "oidc")
+        return await _sign_in_failed(request, "bad_id_token", exc.message, 401)
+    if expires <= time.time():  # accepted within the clock-skew leeway, but already over: no session in it
+        return await _sign_in_failed(request, "bad_id_token", "the ID token was not accepted: it has expired", 401)
+    return await _signed_in(request, reviewer, limits, until=expires)
 
 
 async def logout(request: Request, session: ReviewerSession) -> Response:
     response = RedirectResponse("/ui/login", 303)
-    end_session(request, response)
+    await end_session(request, response, session)
     return response
 
 

@@ -1,9 +1,11 @@
 """`GET /admin/api/audit/export`: the audit log for compliance tools, streamed in bounded memory.
 
 The same filters as `gateway audit export` (`format=jsonl|csv`, `since`, `until`, `agent`, `team`, `event`,
-`decision=allow|deny`). Reviewers authenticate with `Authorization: Bearer rvt_...` (`gateway reviewers
-token NAME`); errors are `{"error": {"code", "message"}}`: 400 bad filter, 401 no or unknown token, 403 an
-agent key.
+`decision=allow|deny`). Reading the log is a right of its own: a reviewer's token (`Authorization: Bearer
+rvt_...`, `gateway reviewers token NAME`) of a group listed in `audit.readers`. Each export is itself an audit
+event (who, which filters, how many events); bad tokens are limited as sign-ins are. Errors are the admin
+APIs' (`gateway.rendering`): 400 bad filter, 401 no or unknown token, 403 an agent key or a reviewer who is
+not an audit reader, 429 too many bad tokens, 503 with Retry-After when the store cannot be read.
 
     curl -H "Authorization: Bearer $TOKEN" "https://gateway.example.com/admin/api/audit/export?since=2026-01-01"
 """
@@ -13,17 +15,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from gateway import rendering
+from gateway.approvals.queue import refusal
+from gateway.approvals.records import Reviewer
+from gateway.approvals.session import token_reviewer
+from gateway.audit.events import AuditEvent
 from gateway.audit.export import FORMATS, MEDIA_TYPES, chunks
 from gateway.audit.records import Filters
+from gateway.errors import AccessDenied, StoreUnavailable
+from gateway.model import new_id
 from gateway.services import Services
 
+QUERY = ("format", "since", "until", "agent", "team", "event", "decision")
 
-def error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status, headers={"Cache-Control": "no-store"})
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The admin API's error shape (`gateway.rendering`), not cached."""
+    body = rendering.admin_body(AccessDenied(status, code, message))
+    return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 class BadFilter(ValueError):
@@ -49,24 +63,40 @@ def filters_of(request: Request) -> Filters:
     )
 
 
-async def _refusal(request: Request, services: Services) -> JSONResponse | None:
-    """None for a reviewer's token; else the 401 or 403 to answer."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return error(401, "unauthenticated", "send Authorization: Bearer rvt_... (gateway reviewers token NAME)")
-    if services.reviewers is not None and await services.reviewers.by_token(token) is not None:
-        return None
-    if await services.keys.lookup(token) is not None:
-        return error(403, "forbidden", "an agent key cannot read the audit log; use a reviewer token")
-    return error(401, "invalid_token", "unknown or revoked reviewer token")
+async def reader(request: Request, services: Services) -> Reviewer:
+    """The reviewer behind the token, if their groups include one of `audit.readers` (else refused, audited)."""
+    if services.reviewers is None:
+        raise AccessDenied(404, "not_found", "this gateway has no reviewers")
+    reviewer = await token_reviewer(request, services, services.reviewers)
+    if not set(reviewer.groups) & set(services.settings.audit.readers):
+        problem = f"reviewer {reviewer.name} is not an audit reader (audit.readers)"
+        await services.audit.write([refusal(reviewer.name, problem).row()])
+        raise AccessDenied(403, "forbidden", f"{problem}: reading the audit log is a right of its own")
+    return reviewer
+
+
+def _exported(reviewer: Reviewer, asked: dict[str, str], count: int, complete: bool) -> AuditEvent:
+    filters = ", ".join(f"{k}={v[:100]}" for k, v in sorted(asked.items())) or "none"
+    return AuditEvent(
+        decision_id=new_id(),
+        call_id=new_id(),
+        request_id=new_id(),
+        surface="admin",
+        kind="read",
+        target="audit.export",
+        allow=True,
+        actor=reviewer.name,
+        reasons=[f"audit log exported: {count} events" + ("" if complete else " (the reader left before the end)")],
+        detail=f"filters: {filters}",
+    )
 
 
 async def export(request: Request) -> Response:
-    services: Services = request.app.state.services
-    refusal = await _refusal(request, services)
-    if refusal is not None:
-        return refusal
+    services: Services = request.app.state.pipeline.services
+    try:
+        reviewer = await reader(request, services)
+    except AccessDenied as exc:
+        return error(exc.status, exc.code, exc.message, exc.headers)
     fmt = request.query_params.get("format", "jsonl")
     if fmt not in FORMATS:
         return error(400, "invalid_request", "format must be jsonl or csv")
@@ -74,10 +104,29 @@ async def export(request: Request) -> Response:
         filters = filters_of(request)
     except BadFilter as exc:
         return error(400, "invalid_request", str(exc))
+    asked = {k: v for k, v in request.query_params.items() if k in QUERY}
+    stream = chunks(services.audit, filters, fmt)
+    try:  # the first piece before the status line: a store that cannot be read is a 503, not a broken 200
+        first = await anext(stream, None)
+    except (SQLAlchemyError, OSError, StoreUnavailable) as exc:
+        await stream.aclose()
+        return error(
+            503, "store_unavailable", f"the audit log cannot be read now: {type(exc).__name__}", {"Retry-After": "2"}
+        )
 
     async def body() -> AsyncIterator[str]:
-        async for chunk, _ in chunks(services.audit, filters, fmt):
-            yield chunk
+        count, complete = 0, False
+        try:
+            if first is not None:
+                yield first[0]
+                count = first[1]
+                async for chunk, written in stream:
+                    yield chunk
+                    count += written
+            complete = True
+        finally:
+            await stream.aclose()
+            await services.audit.write([_exported(reviewer, asked, count, complete).row()])
 
     extension = "jsonl" if fmt == "jsonl" else "csv"
     headers = {"Content-Disposition": f'attachment; filename="audit.{extension}"', "Cache-Control": "no-store"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from gateway.audit.records import STORED_FIELDS, AuditLog, Filters
@@ -51,7 +51,7 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
 
 
-async def chunks(log: AuditLog, filters: Filters, fmt: str, size: int = 256) -> AsyncIterator[tuple[str, int]]:
+async def chunks(log: AuditLog, filters: Filters, fmt: str, size: int = 256) -> AsyncGenerator[tuple[str, int], None]:
     """The export as text chunks of up to `size` events, with how many each holds (fewer, larger writes;
     memory stays bounded whatever the number of events)."""
     rows = Rows(fmt)

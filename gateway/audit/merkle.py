@@ -157,3 +157,60 @@ def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes]) -> byt
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
     return r if sn == 0 else None
+
+
+def subtree_root(leaves: list[bytes]) -> bytes:
+    """MTH of a list of leaf hashes (RFC 6962 2.1), computed with a frontier."""
+    frontier = Frontier()
+    for leaf in leaves:
+        frontier.append(leaf)
+    return frontier.root()
+
+
+def consistency_proof(old_size: int, leaves: list[bytes]) -> list[bytes]:
+    """The proof that the tree of the first `old_size` of `leaves` is a prefix of the tree of all of them
+    (RFC 6962 2.1.2: PROOF(m, D[n]) = SUBPROOF(m, D[n], true))."""
+    if not 0 <= old_size <= len(leaves):
+        raise ValueError(f"no consistency proof from {old_size} leaves to {len(leaves)}")
+    if old_size in (0, len(leaves)):
+        return []
+    return _subproof(old_size, leaves, True)
+
+
+def _subproof(m: int, leaves: list[bytes], complete: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if complete else [subtree_root(leaves)]
+    k = 1 << ((n - 1).bit_length() - 1)  # the largest power of two below n
+    if m <= k:
+        return [*_subproof(m, leaves[:k], complete), subtree_root(leaves[k:])]
+    return [*_subproof(m - k, leaves[k:], False), subtree_root(leaves[:k])]
+
+
+def consistent(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> bool:
+    """Whether `proof` shows the tree (`old_size`, `old_root`) is a prefix of (`new_size`, `new_root`)
+    (RFC 9162 2.1.4.2)."""
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if old_size == 0:
+        return not proof
+    if not proof:
+        return False
+    path = [old_root, *proof] if old_size & (old_size - 1) == 0 else list(proof)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return fr == old_root and sr == new_root and sn == 0

@@ -18,7 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit import tree
-from gateway.audit.events import EXPORT_FIELDS
+from gateway.audit.anchors import Anchoring
+from gateway.audit.events import EXPORT_FIELDS, AuditEvent
+from gateway.audit.refusals import RefusalSampler
 from gateway.audit.signing import Signer, signer_from
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -67,6 +69,8 @@ class AuditLog:
     or PII) and counted, never silently dropped. When a batch fails, each call's rows are retried alone, so
     one row the store refuses never takes other calls' rows with it. The future says whether the rows are
     durable (True) or were spilled (False): the write-ahead of a decision refuses to forward on False.
+    Requests refused for their credentials go through `refusal` (`gateway.audit.refusals`): a flood of them
+    adds a bounded number of rows a minute, the rest counted in summary events.
     """
 
     def __init__(
@@ -77,8 +81,11 @@ class AuditLog:
         signer: Signer | None = None,
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 60.0,
+        anchoring: Anchoring | None = None,
     ) -> None:
         self.db = db
+        self.anchoring = anchoring if anchoring is not None and anchoring.enabled else None
+        self._anchor: asyncio.Task[None] | None = None
         self.metrics = metrics
         self.retries = retries
         self.signer = signer  # None: the tree is kept but no checkpoint is signed (no key configured)
@@ -87,6 +94,8 @@ class AuditLog:
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[bool], float]] = []
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self.refusals = RefusalSampler()
+        self._summaries: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None  # the writer's own connection: no pool round trip per batch
         # a SQLite file: each batch is one hop to a thread of its own instead of one per statement
         self._sqlite: SqliteThread | None = None
@@ -106,6 +115,7 @@ class AuditLog:
             signer=signer,
             checkpoint_every=config.checkpoint_every,
             checkpoint_interval_s=config.checkpoint_interval_s,
+            anchoring=Anchoring(config.anchors, db, metrics, config.origin) if signer is not None else None,
         )
 
     def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[bool]:
@@ -119,6 +129,19 @@ class AuditLog:
         """Sign a checkpoint every `checkpoint_interval_s` while new events arrive (called in the lifespan)."""
         if self.signer is not None and self._timer is None:
             self._timer = asyncio.create_task(self._checkpoint_timer())
+        if self._summaries is None:
+            self._summaries = asyncio.create_task(self._summary_timer())
+        if self.anchoring is not None and self._anchor is None:
+            self._anchor = asyncio.create_task(self.anchoring.run())
+
+    def refusal(self, event: AuditEvent, address: str) -> asyncio.Future[bool]:
+        """Hand over the event of a request from `address` refused for its credentials: written if it is the first
+        of its address and reason this minute, else only counted for the minute's summary (done at once)."""
+        if self.refusals.admit(event, address):
+            return self.submit([event.row()])
+        counted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        counted.set_result(True)
+        return counted
 
     async def write(self, rows: list[dict[str, Any]]) -> bool:
         """Submit and wait; whether the rows are durable (False: spilled to the error log and counted)."""
@@ -172,7 +195,7 @@ class AuditLog:
 
     async def _store(self, rows: list[dict[str, Any]]) -> None:
         def append(conn: Connection) -> None:
-            before, frontier = tree.append(conn, rows)
+            before, frontier = tree.append(conn, rows, self.signer)
             if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
                 tree.store_checkpoint(conn, self.signer, frontier)
 
@@ -218,13 +241,25 @@ class AuditLog:
             except SQLAlchemyError as exc:  # the next tick tries again; events are safe in the meantime
                 log.warning("audit: writing a checkpoint failed: %s", exc)
 
+    async def _summary_timer(self) -> None:
+        """Write the summaries of refused requests not written one by one, as each minute ends."""
+        while True:
+            await asyncio.sleep(self.refusals.window_s / 4)
+            summaries = self.refusals.take()
+            if summaries:
+                await self.write([event.row() for event in summaries])
+
     async def aclose(self) -> None:
-        """Wait for rows already handed over (called at shutdown), sign a last checkpoint, release the
-        writer's connection."""
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
+        """Write what is left of the refusal summaries, wait for rows already handed over (called at shutdown),
+        sign a last checkpoint, release the writer's connection."""
+        for task in (self._timer, self._summaries, self._anchor):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        summaries = self.refusals.take(everything=True)
+        if summaries:
+            await self.write([event.row() for event in summaries])
         if self._writer is not None:
             await self._writer
         await self._drop_connection()
@@ -232,6 +267,10 @@ class AuditLog:
             await self.checkpoint()
         except (SQLAlchemyError, OSError) as exc:  # a store that stopped answering times out (OSError)
             log.warning("audit: the checkpoint at shutdown failed: %s", exc)
+        if self.anchoring is not None:  # the last checkpoint too, if the anchors answer at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.anchoring.once(), 5)
+            await self.anchoring.aclose()
         if self._sqlite is not None:
             await self._sqlite.aclose()
 

@@ -41,7 +41,12 @@ _LOCK = (
 _ADVANCE = (
     update(AuditHead)
     .where(AuditHead.id == 1)
-    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), updated_at=bindparam("now"))
+    .values(
+        size=bindparam("new_size"),
+        frontier=bindparam("new_frontier"),
+        updated_at=bindparam("now"),
+        note=bindparam("note"),
+    )
 )
 _INSERT = insert(AuditEventRow)
 EVENT_COLUMNS = [c.key for c in AuditEventRow.__table__.columns if c.key != "id"]  # every one: a row has them all
@@ -67,22 +72,29 @@ def lock_head(conn: Connection) -> Frontier:
     return Frontier.from_hex(head.size, head.frontier)
 
 
-def append(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+def append(conn: Connection, rows: Sequence[dict[str, Any]], signer: Signer | None = None) -> tuple[int, Frontier]:
     """Number and hash `rows` (in place) after the events already in the log, insert them and advance the
-    head; returns the old size and the new tree. Call inside a transaction: it commits them together.
+    head, signed by `signer` (a checkpoint note of the new size, kept in the head row: no event is ever
+    outside a signature); returns the old size and the new tree. Call inside a transaction: it commits them
+    together.
 
     On SQLite (the writer's own thread, `gateway.store.sqlite_thread`) the statements run on the driver's
     cursor, in the same transaction, with values processed as SQLAlchemy would: half the batch's CPU."""
     if conn.dialect.name == "sqlite":
-        return _append_on_cursor(conn, rows)
+        return _append_on_cursor(conn, rows, signer)
     frontier = lock_head(conn)
     before = _number(frontier, rows)
-    conn.execute(_ADVANCE, {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)})
+    conn.execute(_ADVANCE, _advance(frontier, signer))
     conn.execute(_INSERT, rows)
     return before, frontier
 
 
-def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple[int, Frontier]:
+def _advance(frontier: Frontier, signer: Signer | None) -> dict[str, Any]:
+    note = signer.sign_checkpoint(frontier.size, frontier.root()) if signer else None
+    return {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC), "note": note}
+
+
+def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]], signer: Signer | None) -> tuple[int, Frontier]:
     """`append` on the driver's cursor; a driver error is raised as SQLAlchemy would raise it (the writer retries
     an OperationalError such as "database is locked", as for every other statement)."""
     statements = _on_cursor(conn.dialect)
@@ -92,8 +104,7 @@ def _append_on_cursor(conn: Connection, rows: Sequence[dict[str, Any]]) -> tuple
         size, hashes = statements.lock.execute(cursor).fetchone()
         frontier = Frontier.from_hex(size, json.loads(hashes))
         before = _number(frontier, rows)
-        advance = {"new_size": frontier.size, "new_frontier": frontier.hex(), "now": datetime.now(UTC)}
-        statements.advance.execute(cursor, advance)
+        statements.advance.execute(cursor, _advance(frontier, signer))
         statements.insert.executemany(cursor, rows)
     except dbapi_error as exc:
         raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=conn.dialect) from exc
@@ -135,6 +146,12 @@ def latest_checkpoint_size(conn: Connection) -> int:
 
 def head_size(conn: Connection) -> int:
     return int((conn.execute(select(AuditHead.size).where(AuditHead.id == 1))).scalar_one())
+
+
+def head_note(conn: Connection) -> str | None:
+    """The head's signed note (None: written before heads were signed, or by a gateway without a key)."""
+    note = conn.execute(select(AuditHead.note).where(AuditHead.id == 1)).scalar_one_or_none()
+    return str(note) if note else None
 
 
 def checkpoint_if_new(conn: Connection, signer: Signer) -> int | None:

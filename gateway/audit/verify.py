@@ -8,6 +8,8 @@ checks both) and stops at the first problem, naming the event:
     inserted   an event without a sequence number, or beyond the log's head   decision_id / seq
     reordered  events swapped places: their leaf hashes no longer match       seq + decision_id
     truncated  a checkpoint covers more events than are left                  the first missing seq
+    cut back   the tail deleted with its checkpoints: a checkpoint kept outside the store (the head's
+               signature, a saved checkpoint, an anchored one, a witness's) covers more   how many are missing
     rewritten  content and leaf hashes both changed: a checkpoint's root no longer matches, and the events
                between it and the previous checkpoint are named
 
@@ -16,7 +18,7 @@ Memory stays bounded: one frontier (log2 n hashes), whatever the size of the log
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,8 +95,12 @@ class LogCheck:
         checkpoints: Mapping[int, tuple[Checkpoint, Frontier]],
         head: int | None = None,
         base: Frontier | None = None,
+        outside: Sequence[tuple[str, Checkpoint]] = (),
     ) -> None:
         self.checkpoints = checkpoints
+        self.outside: dict[int, list[tuple[str, Checkpoint]]] = {}  # signed notes not from the store, by size
+        for where, checkpoint in outside:
+            self.outside.setdefault(checkpoint.size, []).append((where, checkpoint))
         self.head = head  # how many events the store's head row counts (None for a bundle)
         self.base = base  # a bundle's tree before its first event (unsigned: the checkpoints after it bind it)
         self.report = Report(checkpoints=sorted((c for c, _ in checkpoints.values()), key=lambda c: c.size))
@@ -126,6 +132,7 @@ class LogCheck:
         if self.report.problem:
             return self.report
         size = self.frontier.size if self.frontier else 0
+        beyond = [(where, c) for s, found in self.outside.items() if s > size for where, c in found]
         if self.report.signed > size:
             self._fail(
                 f"the log ends at seq {size - 1} but a checkpoint covers {self.report.signed} events: "
@@ -134,6 +141,12 @@ class LogCheck:
         elif self.head is not None and self.head > size:
             self._fail(
                 f"the head counts {self.head} events but the log ends at seq {size - 1}: seq {size} onwards removed"
+            )
+        elif beyond:
+            where, checkpoint = max(beyond, key=lambda item: item[1].size)
+            self._fail(
+                f"{where} covers {checkpoint.size} events but the log holds {size}: {checkpoint.size - size} events "
+                f"are missing (seq {size} to {checkpoint.size - 1}, deleted with their checkpoints)"
             )
         elif size and not self.checkpoints:
             self._fail("no signed checkpoint: nothing shows these events are as written")
@@ -160,6 +173,12 @@ class LogCheck:
     def _at_checkpoint(self) -> bool:
         if self.frontier is None:
             raise GatewayError("internal check failed: self.frontier is not None")
+        for where, checkpoint in self.outside.get(self.frontier.size, []):
+            if self.frontier.root() != checkpoint.root:
+                return self._fail(
+                    f"{where} at size {checkpoint.size} does not match the log: an event before seq "
+                    f"{checkpoint.size} was changed, removed or inserted since it was signed"
+                )
         found = self.checkpoints.get(self.frontier.size)
         if found is None:
             return True
@@ -184,16 +203,33 @@ async def stored_checkpoints(db: Database) -> list[StoredCheckpoint]:
         return [StoredCheckpoint(row.note, list(row.frontier)) for row in rows]
 
 
-async def verify_store(db: Database, verifier: Verifier) -> Report:
-    """Check the whole log in the store. Events written while it runs (beyond the head read first) are left
-    for the next run; any event the head does not count at the end was inserted behind the writer's back."""
+async def verify_store(db: Database, verifier: Verifier, outside: Sequence[tuple[str, Checkpoint]] = ()) -> Report:
+    """Check the whole log in the store, against its own checkpoints, the head's signature and any signed
+    checkpoints kept outside it (`outside`: saved with `gateway audit checkpoint`, anchored, cosigned). Events
+    written while it runs (beyond the head read first) are left for the next run; any event the head does not
+    count at the end was inserted behind the writer's back."""
     try:
         checkpoints = signed_checkpoints(await stored_checkpoints(db), verifier)
     except BadCheckpoint as exc:
         return Report(problem=str(exc))
     async with db.engine.connect() as conn:
         head = await conn.run_sync(tree.head_size)
-    check = LogCheck(checkpoints, head)
+        head_note = await conn.run_sync(tree.head_note)
+    signed_head: list[tuple[str, Checkpoint]] = []
+    if head_note is not None:
+        try:
+            signed = Checkpoint.parse(head_note, verifier)
+        except BadCheckpoint as exc:
+            return Report(problem=f"the log's head is not as the gateway signed it: {exc}")
+        if signed.size != head:
+            return Report(problem=f"the log's head counts {head} events but its signature is for {signed.size}")
+        signed_head.append(("the head's signature", signed))
+    elif head > max(checkpoints, default=0):
+        return Report(
+            problem=f"the log's head ({head} events) is not signed: the events after the latest checkpoint "
+            "are under no signature (removed, or written before heads were signed: `gateway audit checkpoint`)"
+        )
+    check = LogCheck(checkpoints, head, outside=[*signed_head, *outside])
     events = AuditLog(db).read(filters=Filters(), where=or_(AuditEventRow.seq < head, AuditEventRow.seq.is_(None)))
     async with aclosing(events):  # stopping early closes the read (and its connection) at once
         async for event in events:

@@ -5,6 +5,7 @@ Verification exits 0 only if everything checks, 1 naming the first problem, 2 wh
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,17 +20,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 
 from gateway.audit import retention
+from gateway.audit.anchors import anchor_file, read_anchors
 from gateway.audit.bundle import BundleError, stretch_for, verify_bundle, write_bundle
+from gateway.audit.events import AuditEvent
 from gateway.audit.export import FORMATS, chunks
 from gateway.audit.proofs import ProofError, check_proof, prove
 from gateway.audit.records import AuditLog, Filters
-from gateway.audit.signing import BadCheckpoint, Verifier, signer_from
+from gateway.audit.signing import BadCheckpoint, Checkpoint, Verifier, signer_from
 from gateway.audit.verify import Report, verify_store
+from gateway.audit.witness import CosignerVerifier, Witness, witness_key
 from gateway.cli.common import ConfigOption, error, settings_from, with_db
 from gateway.errors import ConfigError
+from gateway.model import new_id
 from gateway.settings import Settings
 from gateway.store.db import Database
-from gateway.store.tables import AuditEventRow
+from gateway.store.tables import AuditCheckpoint, AuditEventRow
 
 app = typer.Typer(help="The audit log: export, verify, prove, prune.", no_args_is_help=True)
 PublicKeyOption = Annotated[
@@ -81,13 +86,49 @@ def export(
         _export_bundle(settings, bundle, filters, {"since": since, "until": until})
         return
 
+    asked = {"format": fmt, "since": since, "until": until, "agent": agent, "team": team, "event": event}
+    asked["decision"] = decision
+
     async def run(db: Database) -> None:
+        count = 0
         with _output(out) as stream, _progress(out is not None, await _count(db, filters)) as advance:
             async for chunk, events in chunks(AuditLog(db), filters, fmt):
                 stream.write(chunk)
                 advance(events)
+                count += events
+        await _record(db, settings, "audit.export", f"audit log exported: {count} events", asked)
 
     with_db(settings, run)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no name
+        return "unknown"
+
+
+async def _record(db: Database, settings: Settings, target: str, what: str, asked: dict[str, Any]) -> None:
+    """A read of the log is itself an audit event: who (the operating system user), what, which filters."""
+    filters = ", ".join(f"{k}={str(v)[:100]}" for k, v in sorted(asked.items()) if v is not None) or "none"
+    event = AuditEvent(
+        decision_id=new_id(),
+        call_id=new_id(),
+        request_id=new_id(),
+        surface="cli",
+        kind="read",
+        target=target,
+        allow=True,
+        actor=f"cli:{_user()}"[:200],
+        reasons=[what],
+        detail=f"filters: {filters}",
+    )
+    log = AuditLog.from_settings(db, settings)
+    try:
+        if not await log.write([event.row()]):
+            error("the read could not be recorded in the audit log")
+    finally:
+        await log.aclose()
 
 
 def _export_bundle(settings: Settings, directory: Path, filters: Filters, asked: dict[str, Any]) -> None:
@@ -96,7 +137,9 @@ def _export_bundle(settings: Settings, directory: Path, filters: Filters, asked:
     async def run(db: Database) -> dict[str, Any]:
         stretch = await stretch_for(db, filters)
         with _progress(True, stretch.end - stretch.first) as advance:
-            return await write_bundle(db, directory, stretch, verifier, asked, advance)
+            manifest = await write_bundle(db, directory, stretch, verifier, asked, advance)
+        await _record(db, settings, "audit.bundle", f"audit bundle written: {manifest['events']} events", asked)
+        return manifest
 
     try:
         manifest = with_db(settings, run)
@@ -167,10 +210,22 @@ def _conclude(report: Report) -> None:
 def verify(
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Check an exported bundle, offline")] = None,
     proof: Annotated[Path | None, typer.Option("--proof", help="Check an inclusion proof, offline")] = None,
+    against: Annotated[
+        list[Path] | None,
+        typer.Option("--against", help="A checkpoint saved with `audit checkpoint --out` the log must still extend"),
+    ] = None,
+    anchors: Annotated[
+        Path | None, typer.Option("--anchors", help="The audit.anchors directory: every checkpoint anchored there")
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option("--witness", help="A witness's verifier key: each anchored checkpoint must carry its cosignature"),
+    ] = None,
     public_key: PublicKeyOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Recompute the log's tree and check every checkpoint; exit 1 naming the first bad event."""
+    """Recompute the log's tree and check every checkpoint, its own and those kept outside it; exit 1 naming the
+    first bad event, or how many events are missing."""
     if bundle is not None:
         verifier = _key_file(public_key) if public_key else None
         if verifier is None:
@@ -182,7 +237,26 @@ def verify(
         return
     settings = settings_from(config)
     verifier = _own_verifier(settings, public_key)
-    _conclude(with_db(settings, lambda db: verify_store(db, verifier)))
+    try:
+        outside = _outside(settings, verifier, against or [], anchors, witness or [])
+    except (OSError, BadCheckpoint) as exc:
+        typer.echo(f"FAILED: {exc}")
+        raise typer.Exit(1) from exc
+    _conclude(with_db(settings, lambda db: verify_store(db, verifier, outside)))
+
+
+def _outside(
+    settings: Settings, verifier: Verifier, against: list[Path], anchors: Path | None, witnesses: list[str]
+) -> list[tuple[str, Checkpoint]]:
+    """The signed checkpoints kept outside the store that the log must still extend."""
+    out = [(f"the checkpoint saved in {path.name}", Checkpoint.parse(path.read_text(), verifier)) for path in against]
+    if anchors is not None:
+        cosigners = [CosignerVerifier.parse(key) for key in witnesses]
+        path = anchor_file(anchors, settings.audit.origin)
+        if not path.exists():
+            raise BadCheckpoint(f"no anchor file {path.name} in {anchors}")
+        out.extend(read_anchors(path, verifier, cosigners))
+    return out
 
 
 def _verify_proof(proof: Path, public_key: Path | None, config: Path | None) -> None:
@@ -204,8 +278,15 @@ def prove_command(
     config: ConfigOption = None,
 ) -> None:
     """Write an inclusion proof of one event: the event, its audit path, the checkpoint that covers it."""
+    settings = settings_from(config)
+
+    async def run(db: Database) -> dict[str, Any]:
+        document = await prove(db, decision_id)
+        await _record(db, settings, "audit.prove", f"inclusion proof of {decision_id[:64]}", {})
+        return document
+
     try:
-        document = with_db(settings_from(config), lambda db: prove(db, decision_id))
+        document = with_db(settings, run)
     except ProofError as exc:
         error(str(exc))
         raise typer.Exit(1) from exc
@@ -227,8 +308,14 @@ def public_key_command(
 
 
 @app.command("checkpoint")
-def checkpoint_command(config: ConfigOption = None) -> None:
-    """Sign a checkpoint of the log now (the gateway also does every N events, every T seconds, at shutdown)."""
+def checkpoint_command(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Save the signed checkpoint here, for `verify --against` later")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Sign a checkpoint of the log now (the gateway also does every N events, every T seconds, at shutdown);
+    with --out, save it: the log must extend it from then on."""
     settings = settings_from(config)
     if signer_from(settings) is None:  # a SQLite store's key is created on first use, as `serve` does
         error("no signing key: configure audit.signing_key_env or audit.signing_key_file")
@@ -239,6 +326,42 @@ def checkpoint_command(config: ConfigOption = None) -> None:
 
     size = with_db(settings, run)
     typer.echo(f"checkpoint at size {size}" if size is not None else "the latest checkpoint is current")
+    if out is not None:
+        note = with_db(settings, _latest_note)
+        if note is None:
+            error("the log is empty: no checkpoint to save")
+            raise typer.Exit(1)
+        out.write_text(note, encoding="utf-8")
+        typer.echo(f"saved to {out}")
+
+
+async def _latest_note(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        found = await conn.execute(select(AuditCheckpoint.note).order_by(AuditCheckpoint.tree_size.desc()).limit(1))
+        return found.scalar_one_or_none()
+
+
+@app.command("witness")
+def witness_command(
+    directory: Annotated[Path, typer.Option("--dir", help="Its state (the latest checkpoint of each log) and key")],
+    logs: Annotated[list[str], typer.Option("--log", help="The verifier key of a log it watches (`audit public-key`)")],
+    name: Annotated[str, typer.Option("--name", help="The name it cosigns as")] = "gateway-audit-witness",
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8750,
+) -> None:
+    """Run a witness (C2SP tlog-witness): it cosigns a log's checkpoint only if a consistency proof shows it
+    extends the last one it saw. Prints its own verifier key (for `verify --witness` and audit.anchors)."""
+    import uvicorn
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        verifiers = [Verifier.parse(key) for key in logs]
+        key = witness_key(directory, name)
+    except (OSError, BadCheckpoint, ConfigError) as exc:
+        error(str(getattr(exc, "message", exc)))
+        raise typer.Exit(2) from exc
+    typer.echo(key.verifier().vkey())
+    uvicorn.run(Witness(directory, key, verifiers).app(), host=host, port=port, log_level="warning")
 
 
 @app.command("prune")

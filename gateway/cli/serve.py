@@ -73,6 +73,7 @@ def serve(
         access_log=False,
         log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG,  # json: uvicorn's lines too
         http=BoundedHttpToolsProtocol,  # a request's headers are bounded before they are buffered
+        proxy_headers=False,  # the gateway's own trusted_proxies decides whom to believe (uvicorn's trusts 127.0.0.1)
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
     )
 

@@ -12,19 +12,19 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.requests import Request
 
 from connectors.base import ToolCall
 from connectors.errors import WireFormatError
-from gateway.errors import GatewayError
+from gateway.adapter import enter, inbound, origin, parsed_json
+from gateway.errors import GatewayError, ToolWithheld
 from gateway.mcp.hub import McpHub
-from gateway.mcp.jsonrpc import INVALID_PARAMS, RpcError, ToolWithheld, gateway_error, result
+from gateway.mcp.jsonrpc import refused, result
 from gateway.mcp.protocol import Exchange
 from gateway.mcp.waiting import Answer
-from gateway.model import Inbound, ToolPayload
-from gateway.pipeline import Pipeline
-from gateway.surfaces.common import bearer_key, origin
+from gateway.model import ToolPayload
+from gateway.pipeline import Pipeline, Result
+from gateway.rendering import INVALID_PARAMS, jsonrpc_error
 
 CALLS = ("tools/call", "resources/read", "prompts/get")
 MODERN_ONLY = ("resultType", "ttlMs", "cacheScope")
@@ -37,9 +37,9 @@ def _target(exchange: Exchange) -> tuple[str, dict[str, Any], dict[str, Any]]:
     key = "uri" if exchange.method == "resources/read" else "name"
     name, arguments = params.get(key), params.get("arguments") or {}
     if not isinstance(name, str) or not name:
-        raise RpcError(INVALID_PARAMS, f"params.{key} must be a non-empty string")
+        raise refused(INVALID_PARAMS, f"params.{key} must be a non-empty string")
     if not isinstance(arguments, dict):
-        raise RpcError(INVALID_PARAMS, "params.arguments must be an object")
+        raise refused(INVALID_PARAMS, "params.arguments must be an object")
     extras = {k: params[k] for k in ("inputResponses", "requestState") if params.get(k) is not None}
     return name, arguments, extras
 
@@ -78,25 +78,23 @@ async def run_call(request: Request, pipeline: Pipeline, hub: McpHub, exchange: 
             raise refusal
         return payload
 
-    key = bearer_key(request)
     came = origin(request, "mcp")
     if came.session is None and exchange.session is not None:  # X-Gateway-Session wins over the MCP session
         came = replace(came, session=("mcp", exchange.session.session_id))
-    inbound = Inbound(came, SecretStr(key) if key else None, exchange.message, parse)
+
+    async def answer(outcome: Result, _: dict[str, str]) -> Answer:
+        if outcome.reply is None or isinstance(outcome.reply, list):
+            raise GatewayError("internal check failed: a tool call's reply is one answer")
+        body = parsed_json(getattr(outcome.reply, "content", None) or "{}", "the tool's result")
+        return result(exchange.request_id, shape(body, exchange.modern)), outcome.decision_id
+
+    def fail(exc: GatewayError, _: dict[str, str]) -> Answer:
+        return jsonrpc_error("mcp", exchange.request_id, exc), exc.decision_id
+
+    call = inbound(request, came, exchange.message, parse)
     if extras:
-        hub.extras[inbound.origin.call_id] = extras
+        hub.extras[call.origin.call_id] = extras
     try:
-        outcome = await pipeline.run(inbound)
-    except GatewayError as exc:
-        return gateway_error(exchange.request_id, exc), getattr(exc, "decision_id", None)
+        return await enter(pipeline, call, answer, fail)
     finally:
-        hub.extras.pop(inbound.origin.call_id, None)
-    if not (outcome.reply is not None and not isinstance(outcome.reply, list)):
-        raise GatewayError("internal check failed: outcome.reply is not None and not isinstance(outcome.reply, list)")
-    content = getattr(outcome.reply, "content", None) or "{}"
-    try:
-        body = json.loads(content)
-    except ValueError:  # a redaction that broke the JSON text: withhold rather than guess
-        error = GatewayError("the tool's result could not be passed on after redaction")
-        return gateway_error(exchange.request_id, error), outcome.decision_id
-    return result(exchange.request_id, shape(body, exchange.modern)), outcome.decision_id
+        hub.extras.pop(call.origin.call_id, None)

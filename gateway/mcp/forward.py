@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp_types as types
 from mcp.client.session import ClientSession
@@ -22,10 +22,8 @@ from gateway.enforcement import Plan
 from gateway.errors import GatewayError, InvalidRequest, RouteNotFound, UpstreamFailed
 from gateway.flight import Flight, Route
 from gateway.model import Attempt, Call, ToolPayload
+from gateway.services import Services, UpstreamKind
 from gateway.settings import RouteConfig, RouteTarget, Settings
-
-if TYPE_CHECKING:
-    from gateway.services import Services
 
 _RESPONSES: TypeAdapter[dict[str, types.InputResponse]] = TypeAdapter(dict[str, types.InputResponse])
 
@@ -84,3 +82,6 @@ async def forward_tool(flight: Flight, services: Services, journal: Journal) -> 
     body = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     text = json.dumps(body, ensure_ascii=False)
     return replace(flight, served=target), ChatResponse(id=flight.origin.call_id, model=payload.server, content=text)
+
+
+TOOLS = UpstreamKind(route=tool_route, forward=forward_tool)  # MCP servers: one server per call, no fallbacks

@@ -8,8 +8,9 @@
 Each item is asked about once with a request-phase input for a call of it with no arguments (`kind: tool`,
 `operation` the call the item is for, `target` its name, URI or URI template, `tool_calls[0].arguments ==
 {}`); a tool's probe also carries `call.tool`: its annotations and the description scan's findings. An item
-the policy would hold is listed (the agent may call it and wait). Like `GET /v1/models`, these probes are not
-audited; a tool withheld by its pin is audited when seen. Listings are paginated as upstream paginates them
+the policy would hold is listed (the agent may call it and wait). As for `GET /v1/models`, these probes are
+not audited each (the listing is, as a `kind: list` call: `gateway.listing`); a tool withheld by its pin is
+audited when seen. Listings are paginated as upstream paginates them
 (the cursor is passed through); each page is filtered.
 """
 
@@ -18,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ToolCall
+from gateway.listing import visible
 from gateway.mcp.catalog import ToolEntry
 from gateway.model import Call, Principal, ToolPayload
 from gateway.policy.input import build_input
 from gateway.services import Services
-from gateway.stages.decide import evaluate
 
 # method -> (the result's list field, the item's name field, the operation the item is probed for)
 LISTINGS: dict[str, tuple[str, str, str]] = {
@@ -46,20 +47,14 @@ def probe_input(entry: ToolEntry, principal: Principal, request_id: str, routes:
     return input_doc
 
 
-async def _allowed(services: Services, input_doc: dict[str, Any]) -> bool:
-    decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
-    return decision.allow
-
-
 async def visible_tools(
     services: Services, entries: dict[str, ToolEntry], principal: Principal, request_id: str
 ) -> list[dict[str, Any]]:
     routes = list(services.settings.routes)
-    visible = []
-    for entry in entries.values():
-        if entry.offered and await _allowed(services, probe_input(entry, principal, request_id, routes)):
-            visible.append(entry.tool)
-    return visible
+    candidates = [
+        (entry.tool, probe_input(entry, principal, request_id, routes)) for entry in entries.values() if entry.offered
+    ]
+    return await visible(services, candidates)
 
 
 async def visible_items(
@@ -68,11 +63,9 @@ async def visible_items(
     """One page of a resources or prompts listing (wire JSON), without the items the policy refuses."""
     field, key, operation = LISTINGS[method]
     routes = list(services.settings.routes)
-    visible = []
+    candidates = []
     for item in listed.get(field) or []:
         name = item.get(key) if isinstance(item, dict) else None
-        if not isinstance(name, str) or not name:
-            continue  # an item the agent could not name in a call is not offered
-        if await _allowed(services, probe(server, name, operation, principal, request_id, routes)):
-            visible.append(item)
-    return {**listed, field: visible}
+        if isinstance(name, str) and name:  # an item the agent could not name in a call is not offered
+            candidates.append((item, probe(server, name, operation, principal, request_id, routes)))
+    return {**listed, field: await visible(services, candidates)}

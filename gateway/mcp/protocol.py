@@ -27,8 +27,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
 
 from gateway.mcp.hub import McpHub, Session
-from gateway.mcp.jsonrpc import INVALID_REQUEST, RpcError
+from gateway.mcp.jsonrpc import refused
 from gateway.model import Principal
+from gateway.rendering import INVALID_REQUEST
 
 LEGACY_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26")
 SESSION_HEADER = "mcp-session-id"
@@ -73,7 +74,7 @@ def _duplicates(request: Request) -> None:
     raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     duplicated = find_duplicated_routing_header(raw)
     if duplicated:
-        raise RpcError(HEADER_MISMATCH, f"the {duplicated} header was sent more than once", http_status=400)
+        raise refused(HEADER_MISMATCH, f"the {duplicated} header was sent more than once", http_status=400)
 
 
 def check_modern(request: Request, server: str, message: dict[str, Any]) -> Exchange:
@@ -81,7 +82,7 @@ def check_modern(request: Request, server: str, message: dict[str, Any]) -> Exch
     if "id" in message:  # requests carry the envelope; notifications are acknowledged and dropped
         verdict = classify_inbound_request(message, headers=_headers(request))
         if isinstance(verdict, InboundLadderRejection):
-            raise RpcError(verdict.code, verdict.message, verdict.data, http_status=400)
+            raise refused(verdict.code, verdict.message, verdict.data, http_status=400)
     return Exchange(server, message, modern=True)
 
 
@@ -89,22 +90,22 @@ def check_legacy(request: Request, hub: McpHub, server: str, message: dict[str, 
     _duplicates(request)
     method_header = request.headers.get(MCP_METHOD_HEADER)
     if method_header is not None and method_header != message.get("method"):
-        raise RpcError(HEADER_MISMATCH, "Mcp-Method header does not match the request body's method", http_status=400)
+        raise refused(HEADER_MISMATCH, "Mcp-Method header does not match the request body's method", http_status=400)
     version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
     if version is not None and version not in LEGACY_VERSIONS:
-        raise RpcError(INVALID_REQUEST, f"unsupported MCP-Protocol-Version: {version}", http_status=400)
+        raise refused(INVALID_REQUEST, f"unsupported MCP-Protocol-Version: {version}", http_status=400)
     if message.get("method") == "initialize":
         return Exchange(server, message, modern=False)
     session_id = request.headers.get(SESSION_HEADER)
     if not session_id:
-        raise RpcError(
+        raise refused(
             INVALID_REQUEST,
             "missing Mcp-Session-Id: send initialize first (2025-11-25), or speak 2026-07-28",
             http_status=400,
         )
     session = hub.session(session_id)
     if session is None or session.server != server or session.key_id != principal.key_id:
-        raise RpcError(INVALID_REQUEST, "unknown or expired session: initialize again", http_status=404)
+        raise refused(INVALID_REQUEST, "unknown or expired session: initialize again", http_status=404)
     return Exchange(server, message, modern=False, session=session)
 
 

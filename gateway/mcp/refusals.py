@@ -7,13 +7,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from gateway.adapter import origin
 from gateway.audit.events import AuditEvent
-from gateway.mcp.jsonrpc import RpcError
+from gateway.errors import ProtocolRefused
 from gateway.model import Principal, new_id
 from gateway.services import Services
-from gateway.surfaces.common import origin
-
-CODES = {-32020: "header_mismatch", -32600: "invalid_request", -32602: "invalid_params", -32022: "unsupported_version"}
 
 
 def _target(message: dict[str, Any]) -> str | None:
@@ -25,7 +23,12 @@ def _target(message: dict[str, Any]) -> str | None:
 
 
 async def audit_refusal(
-    services: Services, request: Request, principal: Principal, server: str, message: dict[str, Any], exc: RpcError
+    services: Services,
+    request: Request,
+    principal: Principal,
+    server: str,
+    message: dict[str, Any],
+    exc: ProtocolRefused,
 ) -> None:
     came = origin(request, "mcp")
     event = AuditEvent(
@@ -42,7 +45,7 @@ async def audit_refusal(
         provider=server,
         allow=False,
         reasons=[exc.message],
-        error_code=CODES.get(exc.rpc_code, "invalid_request"),
+        error_code=exc.code,
         detail=f"method {str(message.get('method'))[:100]}",
     )
     await services.audit.write([event.row()])

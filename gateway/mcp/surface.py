@@ -15,58 +15,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import SecretStr
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import GatewayError, Unauthenticated
+from gateway.adapter import origin, presented_key
+from gateway.errors import GatewayError, ProtocolRefused
 from gateway.mcp import methods
 from gateway.mcp.hub import McpHub
-from gateway.mcp.jsonrpc import (
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    RpcError,
-    error,
-    gateway_error,
-    http_status,
-)
+from gateway.mcp.jsonrpc import error_reply, refused
 from gateway.mcp.protocol import SESSION_HEADER, Exchange, check_legacy, check_modern, is_modern
 from gateway.mcp.refusals import audit_refusal
 from gateway.model import Principal
+from gateway.rendering import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from gateway.services import Services
 from gateway.stages.authenticate import identify
-from gateway.surfaces.common import bearer_key, origin, read_json
+from gateway.surfaces.common import read_json
 
 
 def _hub(services: Services, server: str) -> McpHub:
     hub = services.mcp
     if hub is None or server not in hub.upstreams:
-        raise RpcError(METHOD_NOT_FOUND, f"no MCP server '{server}' on this gateway", http_status=404)
+        raise refused(METHOD_NOT_FOUND, f"no MCP server '{server}' on this gateway", http_status=404)
     return hub
 
 
-def _reply(message: dict[str, Any], modern: bool, status: int | None = None) -> JSONResponse:
-    return JSONResponse(message, status_code=status or http_status(message, modern))
-
-
 async def _principal(request: Request, services: Services) -> Principal:
-    key = bearer_key(request)
-    return await identify(SecretStr(key) if key else None, origin(request, "mcp"), services.keys)
+    return await identify(presented_key(request), origin(request, "mcp"), services.keys)
 
 
 async def _message(request: Request, services: Services) -> dict[str, Any]:
     body = await read_json(request, services.settings.max_request_bytes)
     if not isinstance(body, dict):
         if isinstance(body, list):
-            raise RpcError(INVALID_REQUEST, "JSON-RPC batches are not supported", http_status=400)
-        raise RpcError(PARSE_ERROR, "the body is not a JSON-RPC message", http_status=400)
+            raise refused(INVALID_REQUEST, "JSON-RPC batches are not supported", http_status=400)
+        raise refused(PARSE_ERROR, "the body is not a JSON-RPC message", http_status=400)
     return body
 
 
 async def post(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services: Services = request.app.state.pipeline.services
     server = request.path_params["server"]
     modern, request_id, principal, message = True, None, None, {}
     try:
@@ -78,15 +66,12 @@ async def post(request: Request) -> Response:
             exchange = check_modern(request, server, message)
         else:
             exchange = check_legacy(request, hub, server, message, principal)
-    except RpcError as exc:
+    except ProtocolRefused as exc:
         if principal is not None:  # an agent's malformed or mismatched request: refused, and audited
             await audit_refusal(services, request, principal, server, message, exc)
-        return _reply(error(request_id, exc.rpc_code, exc.message, exc.data), modern, exc.http_status)
+        return error_reply(request_id, exc, modern)
     except GatewayError as exc:  # an unknown or missing key
-        response = _reply(gateway_error(request_id, exc), modern)
-        if isinstance(exc, Unauthenticated):
-            response.headers["www-authenticate"] = "Bearer"
-        return response
+        return error_reply(request_id, exc, modern)
     if exchange.method is None or "id" not in message:  # a notification, or a response to us
         return Response(status_code=202)
     return await methods.dispatch(request, services, hub, exchange, principal)
@@ -97,7 +82,7 @@ async def get(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services: Services = request.app.state.pipeline.services
     hub = services.mcp
     session_id = request.headers.get(SESSION_HEADER, "")
     try:

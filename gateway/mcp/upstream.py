@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from gateway.errors import GatewayError, UpstreamFailed, UpstreamTimedOut
+from gateway.errors import GatewayError, UpstreamFailed, UpstreamRpcError, UpstreamTimedOut
 from gateway.settings import McpServerConfig
 
 T = TypeVar("T")
@@ -39,17 +39,6 @@ MAX_BACKOFF_S = 30.0
 MAX_PAGES = 100  # a server whose listing never ends cannot hang the gateway
 
 log = logging.getLogger("gateway.mcp")
-
-
-class UpstreamRpcError(UpstreamFailed):
-    """The upstream server answered with a JSON-RPC error: passed back to the agent as it came."""
-
-    code = "upstream_rejected"
-    status = 400
-
-    def __init__(self, rpc_code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.rpc_code, self.data = rpc_code, data
 
 
 class Upstream:

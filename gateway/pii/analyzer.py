@@ -37,7 +37,6 @@ from presidio_analyzer import (  # noqa: E402
 )
 from presidio_analyzer.predefined_recognizers import (  # noqa: E402
     CryptoRecognizer,
-    IbanRecognizer,
     MacAddressRecognizer,
     SpacyRecognizer,
     UrlRecognizer,
@@ -49,6 +48,7 @@ from presidio_analyzer.predefined_recognizers import (  # noqa: E402
 from gateway.errors import ConfigError  # noqa: E402
 from gateway.pii.findings import Finding, Findings  # noqa: E402
 from gateway.pii.nlp import FastContextEnhancer, build_nlp_engine  # noqa: E402
+from gateway.pii.recognizers import aba, iban  # noqa: E402
 from gateway.pii.recognizers.card import IssuedCardRecognizer  # noqa: E402
 from gateway.pii.recognizers.email import AtSignEmailRecognizer, words_around  # noqa: E402
 from gateway.pii.recognizers.ip import GatedIpRecognizer  # noqa: E402
@@ -73,7 +73,6 @@ _DOMAIN = re.compile(r"\.(?<=\w\.)[A-Za-z]{2}")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d")
 _IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
 _CARD = re.compile(r"(?:\d[ -]?){12,19}")
-_IBAN = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d) ?[A-Za-z0-9]{4}")
 
 
 def _long_word(text: str) -> bool:
@@ -95,7 +94,8 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "US_SSN": lambda text, digits: digits >= 9,
     "US_ITIN": lambda text, digits: digits >= 9,
     "US_BANK_NUMBER": lambda text, digits: digits >= 8 and _BARE_DIGITS.search(text) is not None,
-    "IBAN_CODE": lambda text, digits: digits >= 8 and _IBAN.search(text) is not None,
+    "ABA_ROUTING_NUMBER": lambda text, digits: digits >= 9 and aba.HINT.search(text) is not None,
+    # IBAN_CODE has none: its recognizer's one scan for check digits after a country code costs what a trigger would
     "IP_ADDRESS": lambda text, digits: (
         (digits >= 4 and _IPV4.search(text) is not None) or (":" in text and _IPV6.search(text) is not None)
     ),
@@ -124,7 +124,8 @@ def _builtins(config: PiiConfig, lang: str) -> list[EntityRecognizer]:
         UsSsnRecognizer(supported_language=lang),
         UsItinRecognizer(supported_language=lang),
         UsBankRecognizer(supported_language=lang),
-        IbanRecognizer(supported_language=lang, regex_flags=re.DOTALL | re.MULTILINE | re.IGNORECASE),
+        aba.RoutingNumberRecognizer(supported_language=lang),
+        iban.RegistryIbanRecognizer(supported_language=lang),
         GatedIpRecognizer(supported_language=lang),
         MacAddressRecognizer(supported_language=lang),
         UrlRecognizer(supported_language=lang),

@@ -20,20 +20,40 @@ from typing import Any
 import spacy
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, NlpEngine, SpacyNlpEngine
 
 from gateway.errors import ConfigError
 
 
 class ModelNlpEngine(SpacyNlpEngine):
-    """An installed spaCy pipeline (a model package, or one built in code), never downloaded."""
+    """An installed spaCy pipeline (a model package, or one built in code), never downloaded.
+
+    The entity labels Presidio has no type for (CARDINAL, MONEY, FAC, ...) are ignored: else Presidio logs a
+    warning for each one in each text, and the gateway's log scrubber runs the model again on every such line.
+    """
 
     def __init__(self, pipelines: dict[str, Any]) -> None:
-        super().__init__(models=[{"lang_code": lang, "model_name": "installed"} for lang in pipelines])
+        config = NerModelConfiguration()
+        unmapped = {label for nlp in pipelines.values() for label in _entity_labels(nlp)}
+        config.labels_to_ignore = sorted(unmapped - set(config.model_to_presidio_entity_mapping or {}))
+        super().__init__(
+            models=[{"lang_code": lang, "model_name": "installed"} for lang in pipelines],
+            ner_model_configuration=config,
+        )
         self.nlp = dict(pipelines)  # type: ignore[assignment]
 
     def load(self) -> None:
         pass
+
+
+def _entity_labels(nlp: Any) -> set[str]:
+    """The labels of the pipeline's components that set entities (a trained `ner`, an `entity_ruler`)."""
+    return {
+        label
+        for name, labels in nlp.pipe_labels.items()
+        if "doc.ents" in nlp.get_pipe_meta(name).assigns
+        for label in labels
+    }
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

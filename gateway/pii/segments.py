@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.model import AgentPayload, EmbeddingsPayload, ModelPayload, ToolPayload
+from gateway.model import AgentPayload, EmbeddingsPayload, ListPayload, ModelPayload, ReadPayload, ToolPayload
 
-Payload = ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload
+Payload = ModelPayload | EmbeddingsPayload | ToolPayload | AgentPayload | ReadPayload | ListPayload
 Path = tuple[Any, ...]
 Segment = tuple[str, int, str, Path]  # where, index, text, path (how to write it back)
 
@@ -32,6 +32,8 @@ def _strings(value: Any, path: Path) -> list[tuple[Path, str]]:
 
 
 def segments(payload: Payload) -> list[Segment]:
+    if isinstance(payload, ReadPayload | ListPayload):  # nothing of the agent's is sent anywhere
+        return []
     if isinstance(payload, EmbeddingsPayload):
         inputs: list[Segment] = [("input", i, text, ("input", i)) for i, text in enumerate(payload.request.inputs)]
         return inputs + _passthrough(payload.request.passthrough) + _end_user(payload.request.user)
@@ -79,6 +81,8 @@ def rewrite(payload: Payload, texts: dict[Path, str]) -> Payload:
         return payload.model_copy(update={"call": call})
     if isinstance(payload, AgentPayload):
         return payload.model_copy(update={"text": texts[("text",)]})
+    if isinstance(payload, ReadPayload | ListPayload):
+        return payload
     request = payload.request
     passthrough = request.passthrough
     for path, text in texts.items():

@@ -17,7 +17,7 @@ from typing import Any
 import regopy
 from regopy import rego_shared
 
-from gateway.errors import PolicyEngineError
+from gateway.errors import NulInInput, PolicyEngineError
 
 _C = rego_shared.rego  # the ctypes library regopy loaded (argument and result types declared by regopy)
 _NEW, _FREE = _C.regoNewInput, _C.regoFreeInput
@@ -29,11 +29,6 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (
     _C.regoInputNull,
 )
 _ITEM, _OBJECT, _ARRAY = _C.regoInputObjectItem, _C.regoInputObject, _C.regoInputArray
-
-
-class NulInInput(PolicyEngineError):
-    def __init__(self) -> None:
-        super().__init__("the input holds a NUL character, which the embedded engine cannot evaluate")
 
 
 def to_input(value: Any) -> regopy.Input:

@@ -17,8 +17,10 @@ import anyio
 from gateway.audit.events import AuditEvent
 from gateway.audit.journal import Journal
 from gateway.audit.records import AuditLog
+from gateway.errors import Unauthenticated
 from gateway.flight import Flight
 from gateway.model import new_id
+from gateway.proxies import client_host
 
 Scrubbers = tuple[Callable[[str], str], Callable[[str], str]]  # for texts; for names (`PiiService.scrubbers`)
 
@@ -85,7 +87,7 @@ async def audit(
     except Exception:
         log.exception("scrubbing the audit events of request %s failed", flight.origin.request_id)
         events = [_minimal(flight)]
-    done = audit_log.submit([event.row() for event in events])
+    done = _handed(journal, flight, audit_log, events)
     if close is None:  # nothing to release: a cancelled wait loses nothing, the writer commits regardless
         await asyncio.shield(done)
         return
@@ -95,3 +97,11 @@ async def audit(
                 await close()
         finally:
             await done
+
+
+def _handed(journal: Journal, flight: Flight, audit_log: AuditLog, events: list[AuditEvent]) -> asyncio.Future[bool]:
+    """Hand the events to the log. A call refused for its key is written only if it is the first of its address
+    and reason this minute (the rest are counted for a summary event): a flood of bad keys stays a few rows."""
+    if flight.principal is None and journal.error_code == Unauthenticated.code and len(events) == 1:
+        return audit_log.refusal(events[0], client_host())
+    return audit_log.submit([event.row() for event in events])

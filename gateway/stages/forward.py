@@ -28,7 +28,6 @@ from connectors.base import (
 )
 from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
 from connectors.openai_responses import ResponsesConnector
-from gateway.a2a.forward import forward_agent
 from gateway.audit.journal import Journal
 from gateway.errors import (
     GatewayError,
@@ -39,11 +38,11 @@ from gateway.errors import (
     UpstreamTimedOut,
 )
 from gateway.flight import Flight
-from gateway.mcp.forward import forward_tool
-from gateway.model import AgentPayload, Attempt, EmbeddingsPayload, ModelPayload, ToolPayload
+from gateway.model import Attempt, EmbeddingsPayload, ModelPayload
 from gateway.reply import Reply
-from gateway.services import Services
+from gateway.services import Services, UpstreamKind
 from gateway.settings import RouteConfig, RouteTarget
+from gateway.stages.route import model_route
 
 T = TypeVar("T")
 Upstream = Reply | AsyncIterator[StreamEvent]
@@ -91,16 +90,23 @@ async def _attempts(
 
 
 async def forward(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, Upstream]:
-    """Send the call; returns the flight with the target that answered, and the answer (or its stream)."""
+    """Send the call through its kind's connector; returns the flight with the target that answered, and the
+    answer (or its stream)."""
+    if flight.replay is not None:  # a held answer, approved: delivered as it was, the model is not asked again
+        return flight, ChatResponse.model_validate(flight.replay)
+    call = flight.need_call()
+    kind = services.kinds.get(call.kind)
+    if kind is None:
+        raise InvalidRequest(f"this gateway cannot forward {call.kind} calls")
+    return await kind.forward(flight, services, journal)
+
+
+async def forward_model(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, Upstream]:
+    """A model or embeddings call: to the route's targets in turn (fallbacks, retries), through the providers'
+    connectors."""
     call, route = flight.need_call(), flight.need_route().config
     payload = call.payload
     upstream: tuple[Upstream, RouteTarget]
-    if flight.replay is not None:  # a held answer, approved: delivered as it was, the model is not asked again
-        return flight, ChatResponse.model_validate(flight.replay)
-    if isinstance(payload, ToolPayload):  # MCP: one upstream server, no route targets to try in turn
-        return await forward_tool(flight, services, journal)
-    if isinstance(payload, AgentPayload):  # another agent: one upstream, no route targets to try in turn
-        return await forward_agent(flight, services, journal)
     if isinstance(payload, ModelPayload) and payload.api == "count_tokens":
         upstream = await forward_count(payload.request, route, services, journal)
     elif isinstance(payload, ModelPayload) and payload.request.stream:
@@ -209,3 +215,6 @@ async def forward_embeddings(
         return await connector.embed(request, timeout=route.timeout_s)
 
     return await _attempts(route, services, journal, send)
+
+
+MODELS = UpstreamKind(route=model_route, forward=forward_model)  # model and embeddings calls: `routes:`

@@ -47,7 +47,14 @@ def check_names(payload: Payload) -> None:
             raise InvalidRequest(f"{param} {problem}", param)
 
 
-_TARGET_PARAM = {"model": "model", "embeddings": "model", "tool": "name", "agent": "agent"}
+_TARGET_PARAM = {
+    "model": "model",
+    "embeddings": "model",
+    "tool": "name",
+    "agent": "agent",
+    "read": "id",
+    "list": "scope",
+}
 
 
 def named(payload: Payload) -> Iterator[tuple[str, str, int]]:

@@ -9,23 +9,19 @@ to providers that speak Responses natively.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import replace
 
 from connectors.anthropic_wire import FOREIGN
 from connectors.responses_wire import untranslatable
-from gateway.a2a.forward import agent_route
 from gateway.audit.journal import Journal
 from gateway.enforcement import Plan, unallowed_hosted
 from gateway.errors import InvalidRequest, PolicyDenied, RouteNotFound
 from gateway.flight import Flight, Route
-from gateway.mcp.forward import tool_route
 from gateway.model import Call, Kind, ModelPayload
 from gateway.policy.input import hosted_tools
-from gateway.services import Services
+from gateway.services import Services, UpstreamKind
 from gateway.settings import Settings
-
-Router = Callable[[Call, Plan | None, Settings], Route]
 
 
 def model_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
@@ -37,19 +33,11 @@ def model_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
         raise RouteNotFound(f"the model '{alias}' has no route on this gateway (routes: {known})") from None
 
 
-ROUTERS: dict[Kind, Router] = {
-    "model": model_route,
-    "embeddings": model_route,
-    "tool": tool_route,
-    "agent": agent_route,
-}
-
-
-def find_route(call: Call, plan: Plan | None, settings: Settings) -> Route:
-    router = ROUTERS.get(call.kind)
-    if router is None:
+def find_route(call: Call, plan: Plan | None, settings: Settings, kinds: Mapping[Kind, UpstreamKind]) -> Route:
+    kind = kinds.get(call.kind)
+    if kind is None:
         raise RouteNotFound(f"this gateway routes no {call.kind} calls (no '{call.target}' is configured)")
-    return router(call, plan, settings)
+    return kind.route(call, plan, settings)
 
 
 def check_responses(call: Call, plan: Plan | None, found: Route, settings: Settings) -> None:
@@ -95,7 +83,7 @@ def check_tools(call: Call, found: Route, settings: Settings) -> None:
 
 async def route(flight: Flight, services: Services, journal: Journal) -> Flight:
     call = flight.need_call()
-    found = find_route(call, flight.plan, services.settings)
+    found = find_route(call, flight.plan, services.settings, services.kinds)
     check_responses(call, flight.plan, found, services.settings)
     check_tools(call, found, services.settings)
     return replace(flight, route=found)

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import StoreUnavailable
+from gateway.metrics import Metrics
 from gateway.model import Principal
 from gateway.store.db import Database
 from gateway.store.tables import ApiKey
@@ -26,11 +27,13 @@ class KeyStore:
     """Keys are random 256-bit secrets, so a plain SHA-256 is a safe lookup hash.
 
     Lookups are cached for `cache_s` seconds (hits and misses), so a revoked key stops working within that.
+    Requests turned away for their key are counted in `metrics` (`gateway_auth_failures_total`).
     """
 
-    def __init__(self, db: Database, cache_s: float = 5.0) -> None:
+    def __init__(self, db: Database, cache_s: float = 5.0, metrics: Metrics | None = None) -> None:
         self.db = db
         self.cache_s = cache_s
+        self.metrics = metrics
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def create(
@@ -64,6 +67,11 @@ class KeyStore:
     async def list(self) -> list[ApiKey]:
         async with self.db.sessions() as session:
             return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
+
+    def refused(self, surface: str, reason: str) -> None:
+        """Count a request on `surface` refused for its key: `missing_key` or `unknown_key` (or revoked)."""
+        if self.metrics is not None:
+            self.metrics.auth_failures.labels(surface, reason).inc()
 
     async def lookup(self, key: str) -> Principal | None:
         digest = hash_key(key)

@@ -80,6 +80,8 @@ class AuditHead(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     frontier: Mapped[list[str]] = mapped_column(JSON)  # hex subtree roots, `gateway.audit.merkle.Frontier`
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the head itself, signed with each batch (a checkpoint note of `size`): no event is ever outside a signature
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditCheckpoint(Base):
@@ -206,3 +208,29 @@ class SessionSummary(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReviewerSignIn(Base):
+    """A reviewer's sign-in to the web page (`gateway.approvals.signins`): the session cookie names it, and it
+    is good only while it is here, not ended and not expired. Only a hash of the session's id is stored."""
+
+    __tablename__ = "reviewer_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(200), index=True)
+    via: Mapped[str] = mapped_column(String(16))  # web (password) or oidc
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)  # 8 hours, or the SSO token's exp
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # signed out
+
+
+class AuthFailure(Base):
+    """Failed sign-ins or bad tokens of one subject (an address, or a name at an address) in one window
+    (`gateway.approvals.limits`): counted by an atomic upsert, so every worker and replica shares the count."""
+
+    __tablename__ = "auth_failures"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
+    failures: Mapped[int] = mapped_column(Integer)

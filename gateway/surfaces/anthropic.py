@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,22 +12,12 @@ from starlette.routing import Route
 
 from connectors import anthropic_wire
 from connectors.base import ChatResponse
+from gateway import rendering
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.model import ModelPayload, Parser
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
 from gateway.stages.forward import TOKEN_COUNT
 from gateway.surfaces.common import ensure_json, handle
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-}
-
 
 FORWARDED_HEADERS = ("anthropic-beta",)  # sent on to an Anthropic provider (betas change what a request means)
 
@@ -50,7 +40,7 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
 
 
 class AnthropicFormat:
-    name = "anthropic"
+    name: Literal["anthropic"] = "anthropic"
 
     def parser(self) -> Parser:
         return _Parser()
@@ -69,14 +59,8 @@ class AnthropicFormat:
             for name, payload in renderer.render(event):
                 yield _event(name, payload)
 
-    def error_payload(self, exc: GatewayError) -> dict[str, Any]:
-        body = anthropic_wire.error_body(exc.message, ERROR_TYPES.get(exc.status, "api_error"))
-        body["error"]["code"] = exc.code
-        body["error"].update(exc.details())
-        return body
-
     def stream_error(self, exc: GatewayError) -> bytes:
-        return _event("error", self.error_payload(exc))
+        return _event("error", rendering.anthropic_body(exc))
 
 
 WIRE = AnthropicFormat()

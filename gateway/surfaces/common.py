@@ -1,8 +1,9 @@
-"""What every agent-facing surface shares: reading the body and the key, running the pipeline, and
-rendering the result (or the error) through the surface's own wire format.
+"""What the model surfaces (OpenAI, Anthropic, Responses) share: reading the body, entering the pipeline
+through the one door (`gateway.adapter`), and rendering the result through the surface's own wire format
+(its errors: `gateway.rendering`).
 
-A surface is a `WireFormat`: how to parse a body, render a response, encode a stream and shape an error.
-`handle` is the one request handler they all use.
+A surface is a `WireFormat`: how to parse a body, render a response and encode a stream. `handle` is the one
+request handler they all use.
 """
 
 from __future__ import annotations
@@ -10,34 +11,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import anyio
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from connectors.base import StreamStart
+from gateway import rendering
+from gateway.adapter import enter, inbound, origin
 from gateway.errors import ApprovalPending, GatewayError, InvalidRequest, RequestTooLarge
-from gateway.model import (
-    MAX_END_USER,
-    MAX_REQUEST_ID,
-    MAX_SESSION,
-    Inbound,
-    Origin,
-    Parser,
-    identifier_problem,
-    new_id,
-)
-from gateway.pipeline import Pipeline, Stream
+from gateway.model import Parser
+from gateway.pipeline import Pipeline, Result, Stream
 from gateway.reply import Event, Reply
 from gateway.surfaces.body import Unparsable
 from gateway.surfaces.body import read_json as read_json  # re-exported: every surface reads bodies through here
 
 
 class WireFormat(Protocol):
-    name: str  # the surface: openai, anthropic, ...
+    @property
+    def name(self) -> Literal["openai", "anthropic"]:
+        """The surface, and the protocol of its errors (`gateway.rendering`)."""
+        ...
 
     def parser(self) -> Parser:
         """A parser for one request (it may remember options that only rendering needs)."""
@@ -48,8 +44,6 @@ class WireFormat(Protocol):
         ...
 
     def encode(self, events: AsyncIterator[Event], model: str, parser: Parser) -> AsyncIterator[bytes]: ...
-
-    def error_payload(self, exc: GatewayError) -> dict[str, Any]: ...
 
     def stream_error(self, exc: GatewayError) -> bytes:
         """The error as the protocol's in-stream error event (the status line has already gone out)."""
@@ -73,32 +67,28 @@ async def handle(
     if body is _UNREAD:
         body = await read_json(request, pipeline.services.settings.max_request_bytes)
     parser = parser or wire.parser()
-    call_in = inbound(request, wire.name, body, parser)
-    if session is not None and call_in.origin.session is None:
-        call_in = replace(call_in, origin=replace(call_in.origin, session=session))
-    request_id = call_in.origin.request_id
+    came = origin(request, wire.name)
+    if session is not None and came.session is None:
+        came = replace(came, session=session)
     model = str(body.get("model", "")) if isinstance(body, dict) else ""
-    try:
-        result = await pipeline.run(call_in)
-    except ApprovalPending as pending:
-        return accepted(pending, request_id)
-    except GatewayError as exc:
-        return error_response(wire, exc, request_id)
-    out_headers = headers(request_id, result.decision_id)
-    if hasattr(parser, "decision_id"):  # a parser that keeps the answer keeps the decision id with it
-        parser.decision_id = result.decision_id
-    if result.stream is not None:
-        return await stream_response(wire, result.stream, model, parser, out_headers)
-    if result.reply is None:
-        raise GatewayError("internal check failed: result.reply is not None")
-    try:
+
+    async def answer(result: Result, out_headers: dict[str, str]) -> Response:
+        if hasattr(parser, "decision_id"):  # a parser that keeps the answer keeps the decision id with it
+            parser.decision_id = result.decision_id
+        if result.stream is not None:
+            return await stream_response(wire, result.stream, model, parser, out_headers)
+        if result.reply is None:
+            raise GatewayError("internal check failed: result.reply is not None")
         rendered = await wire.render(result.reply, model or result.reply.model, parser)
-    except GatewayError as exc:
-        return error_response(wire, exc, request_id)
-    reply_headers = getattr(wire, "reply_headers", None)  # a format whose answer says more in its headers
-    if reply_headers is not None:
-        out_headers.update(reply_headers(result.reply))
-    return JSONResponse(rendered, headers=out_headers)
+        reply_headers = getattr(wire, "reply_headers", None)  # a format whose answer says more in its headers
+        if reply_headers is not None:
+            out_headers.update(reply_headers(result.reply))
+        return JSONResponse(rendered, headers=out_headers)
+
+    def fail(exc: GatewayError, out_headers: dict[str, str]) -> Response:
+        return rendering.response(wire.name, exc, came.request_id, exc.decision_id)
+
+    return await enter(pipeline, inbound(request, came, body, parser), answer, fail, accepted)
 
 
 STREAM_FIRST_EVENT_S = 10.0  # how long a stream's status line waits for its first content (see `stream_response`)
@@ -166,64 +156,18 @@ class EventStreamResponse(StreamingResponse):
                 await self.stream.aclose()
 
 
-def accepted(pending: ApprovalPending, request_id: str) -> JSONResponse:
+def accepted(pending: ApprovalPending, out: dict[str, str]) -> JSONResponse:
     """202: held, and the agent asked not to wait. It polls the status URL and retries the same request with
     `X-Gateway-Approval: <id>` once approved."""
     approval = pending.approval
-    out = headers(request_id, pending.decision_id)
-    out.update({"x-gateway-approval": approval["id"], "location": approval["status_url"], "retry-after": "5"})
+    out = {**out, "x-gateway-approval": approval["id"], "location": approval["status_url"], "retry-after": "5"}
     return JSONResponse(approval, status_code=202, headers=out)
 
 
 def error_response(
     wire: WireFormat, exc: GatewayError, request_id: str, decision_id: str | None = None
 ) -> JSONResponse:
-    decision_id = getattr(exc, "decision_id", None) or decision_id
-    out = headers(request_id, decision_id)
-    if exc.retry_after is not None:  # an outage or a capacity shortfall: the agent may try again shortly
-        out["retry-after"] = str(exc.retry_after)
-    return JSONResponse(wire.error_payload(exc), status_code=exc.status, headers=out)
-
-
-def bearer_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.headers.get("x-api-key") or None
-
-
-def origin(request: Request, surface: str) -> Origin:
-    prefer = {p.strip().lower() for p in request.headers.get("prefer", "").split(",")}
-    end_user = request.headers.get("x-end-user")
-    problem = identifier_problem(end_user, MAX_END_USER) if end_user is not None else None
-    session = request.headers.get("x-gateway-session")  # the agent names its session (gateway.sessions)
-    session_problem = identifier_problem(session, MAX_SESSION, printable=True) if session is not None else None
-    invalid = (f"X-End-User {problem}", "X-End-User") if problem else None
-    if session_problem and invalid is None:
-        invalid = (f"X-Gateway-Session {session_problem}", "X-Gateway-Session")
-    return Origin(
-        surface=surface,
-        request_id=request_id(request.headers.get("x-request-id")),
-        end_user=None if problem else end_user,  # never stored as sent: the parse stage refuses the call
-        approval_id=(request.headers.get("x-gateway-approval") or "").strip()[:64] or None,
-        respond_async="respond-async" in prefer,
-        invalid=invalid,
-        session=("header", session) if session and not session_problem else None,
-    )
-
-
-def request_id(sent: str | None) -> str:
-    """The agent's `X-Request-ID` when it is at most 64 printable characters; otherwise a generated one (the
-    answer's `x-request-id` says which), so a hostile id can neither fail the audit insert nor forge log lines."""
-    if sent and identifier_problem(sent, MAX_REQUEST_ID, printable=True) is None:
-        return sent
-    return new_id()
-
-
-def inbound(request: Request, surface: str, body: Any, parser: Parser) -> Inbound:
-    key = bearer_key(request)
-    return Inbound(origin(request, surface), SecretStr(key) if key else None, body, parser)
+    return rendering.response(wire.name, exc, request_id, decision_id)
 
 
 def ensure_json(body: Any) -> Any:
@@ -232,14 +176,6 @@ def ensure_json(body: Any) -> Any:
     if isinstance(body, Unparsable):
         raise InvalidRequest(body.reason)
     return body
-
-
-def headers(request_id: str, decision_id: str | None) -> dict[str, str]:
-    """The ids every answer carries: `request-id` too, since the anthropic SDK reads that one."""
-    out = {"x-request-id": request_id, "request-id": request_id}
-    if decision_id:
-        out["x-gateway-decision-id"] = decision_id
-    return out
 
 
 async def _relay(events: AsyncIterator[bytes], wire: WireFormat) -> AsyncIterator[bytes]:

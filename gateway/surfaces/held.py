@@ -6,16 +6,17 @@ says the status, the reason it was held and, once decided, the reviewer's commen
 
 from __future__ import annotations
 
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.adapter import origin, presented_key
 from gateway.errors import ApprovalNotFound, GatewayError
 from gateway.pipeline import Pipeline
+from gateway.rendering import ids as headers
 from gateway.stages.authenticate import identify
 from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
-from gateway.surfaces.common import bearer_key, error_response, headers, origin
+from gateway.surfaces.common import error_response
 from gateway.surfaces.openai import WIRE as OPENAI_WIRE
 
 
@@ -24,9 +25,8 @@ async def approval_status(request: Request) -> Response:
     services = pipeline.services
     anthropic = "anthropic-version" in request.headers
     where = origin(request, "anthropic" if anthropic else "openai")
-    key = bearer_key(request)
     try:
-        principal = await identify(SecretStr(key) if key else None, where, services.keys)
+        principal = await identify(presented_key(request), where, services.keys)
         queue = services.approvals
         approval = await queue.get(request.path_params["approval_id"][:64]) if queue else None
         if queue is None or approval is None or approval.agent != principal.agent:

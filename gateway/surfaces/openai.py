@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import SecretStr
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import openai_wire
-from connectors.base import ChatRequest, EmbeddingResponse
-from gateway.errors import GatewayError, RouteNotFound
-from gateway.listing import allowed_routes
-from gateway.model import Call, Decision, EmbeddingsPayload, ModelPayload, Origin, Parser
-from gateway.pipeline import Pipeline
-from gateway.policy.input import build_input
+from connectors.base import EmbeddingResponse
+from gateway import rendering
+from gateway.adapter import serve
+from gateway.errors import GatewayError
+from gateway.model import EmbeddingsPayload, ListPayload, ModelPayload, Parser
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
-from gateway.services import Services
-from gateway.stages.authenticate import identify
-from gateway.stages.decide import evaluate
-from gateway.surfaces.anthropic import WIRE as ANTHROPIC_WIRE
-from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_denied",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
+from gateway.surfaces.common import ensure_json, handle
 
 
 class _ChatParser:
@@ -51,7 +36,7 @@ def _parse_embeddings(body: Any) -> EmbeddingsPayload:
 class OpenAIFormat:
     """Chat completions (`embeddings=False`) or embeddings, in OpenAI's wire format."""
 
-    name = "openai"
+    name: Literal["openai"] = "openai"
 
     def __init__(self, embeddings: bool = False) -> None:
         self.embeddings = embeddings
@@ -74,14 +59,8 @@ class OpenAIFormat:
                 yield f"data: {openai_wire.dumps(chunk)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
-    def error_payload(self, exc: GatewayError) -> dict[str, Any]:
-        type_ = ERROR_TYPES.get(exc.status, "api_error")
-        body = openai_wire.error_body(exc.message, type_, exc.code, getattr(exc, "param", None))
-        body["error"].update(exc.details())
-        return body
-
     def stream_error(self, exc: GatewayError) -> bytes:
-        return f"data: {openai_wire.dumps(self.error_payload(exc))}\n\n".encode()
+        return f"data: {openai_wire.dumps(rendering.openai_body(exc))}\n\n".encode()
 
 
 WIRE = OpenAIFormat()
@@ -96,55 +75,36 @@ async def embeddings(request: Request) -> Response:
     return await handle(request, EMBEDDINGS_WIRE)
 
 
-async def list_models(request: Request) -> Response:
-    """The routes this agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
-    pipeline: Pipeline = request.app.state.pipeline
-    anthropic = "anthropic-version" in request.headers
-    key = bearer_key(request)
-    where = origin(request, "anthropic" if anthropic else "openai")
-    try:
-        allowed = await allowed_routes(pipeline.services, SecretStr(key) if key else None, where)
-    except GatewayError as exc:
-        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, where.request_id)
+def _model(alias: str, anthropic: bool) -> dict[str, Any]:
     if anthropic:
-        data = [{"type": "model", "id": a, "display_name": a, "created_at": "1970-01-01T00:00:00Z"} for a in allowed]
-        first, last = (allowed[0], allowed[-1]) if allowed else (None, None)
-        return JSONResponse({"data": data, "has_more": False, "first_id": first, "last_id": last})
-    return JSONResponse(
-        {"object": "list", "data": [{"id": a, "object": "model", "created": 0, "owned_by": "gateway"} for a in allowed]}
-    )
+        return {"type": "model", "id": alias, "display_name": alias, "created_at": "1970-01-01T00:00:00Z"}
+    return {"id": alias, "object": "model", "created": 0, "owned_by": "gateway"}
+
+
+async def list_models(request: Request) -> Response:
+    """The routes this agent may use (a listing, `gateway.listing`), in the OpenAI shape, or Anthropic's when an
+    Anthropic SDK asks."""
+    anthropic = "anthropic-version" in request.headers
+
+    def render(body: dict[str, Any]) -> dict[str, Any]:
+        allowed = body["models"]
+        data = [_model(alias, anthropic) for alias in allowed]
+        if anthropic:
+            first, last = (allowed[0], allowed[-1]) if allowed else (None, None)
+            return {"data": data, "has_more": False, "first_id": first, "last_id": last}
+        return {"object": "list", "data": data}
+
+    payload = ListPayload(operation="models", scope="models")
+    return await serve(request, "anthropic" if anthropic else "openai", payload, render)
 
 
 async def get_model(request: Request) -> Response:
-    """One route the agent may use, in the OpenAI shape, or Anthropic's when an Anthropic SDK asks."""
-    pipeline: Pipeline = request.app.state.pipeline
+    """One route the agent may use (a listing of that one), in the OpenAI shape or Anthropic's."""
     anthropic = "anthropic-version" in request.headers
-    key = bearer_key(request)
-    where = origin(request, "anthropic" if anthropic else "openai")
-    model_id = request.path_params["model_id"]
-    try:
-        decision = await _route_decision(pipeline.services, SecretStr(key) if key else None, where, model_id)
-        if decision is None or not decision.allow:
-            raise RouteNotFound(f"the model '{model_id}' has no route on this gateway that this agent may use")
-    except GatewayError as exc:
-        return error_response(ANTHROPIC_WIRE if anthropic else WIRE, exc, where.request_id)
-    out = headers(where.request_id, decision.decision_id)  # the request-phase decision for this route
-    if anthropic:
-        body = {"type": "model", "id": model_id, "display_name": model_id, "created_at": "1970-01-01T00:00:00Z"}
-        return JSONResponse(body, headers=out)
-    return JSONResponse({"id": model_id, "object": "model", "created": 0, "owned_by": "gateway"}, headers=out)
-
-
-async def _route_decision(services: Services, key: SecretStr | None, where: Origin, alias: str) -> Decision | None:
-    """The policy's request-phase decision for this agent on the route `alias` (None: no such route), as
-    `GET /v1/models` asks it per route (`gateway.listing`)."""
-    principal = await identify(key, where, services.keys)
-    if alias not in services.settings.routes:
-        return None
-    payload = ModelPayload(request=ChatRequest(model=alias, messages=[]))
-    probe = Call(surface=where.surface, principal=principal, request_id=where.request_id, payload=payload)
-    input_doc = build_input(probe, "request", list(services.settings.routes), [])
-    return await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
+    payload = ListPayload(operation="models", scope="models", params={"id": request.path_params["model_id"]})
+    return await serve(
+        request, "anthropic" if anthropic else "openai", payload, lambda body: _model(body["models"][0], anthropic)
+    )
 
 
 routes = [

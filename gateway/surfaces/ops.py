@@ -29,7 +29,7 @@ async def _within(check: Awaitable[bool]) -> bool:
 
 
 async def readyz(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services: Services = request.app.state.pipeline.services
     database, policy = await asyncio.gather(_within(services.db.writable()), _within(services.policy.ready()))
     checks = {"database": database, "policy": policy}
     ready = all(checks.values())
@@ -38,7 +38,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services: Services = request.app.state.pipeline.services
     if services.approvals is not None:
         try:
             pending: int | None = await services.approvals.pending_count()

@@ -14,12 +14,11 @@ continues only its own conversations, and a route may change kind between turns)
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Literal
 
-from pydantic import SecretStr
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors import responses_native, responses_render, responses_wire
@@ -27,15 +26,15 @@ from connectors.base import ChatResponse
 from connectors.errors import WireFormatError
 from connectors.responses_edit import edit_response
 from connectors.responses_relay import NativeRelay
-from gateway.approvals.cipher import PayloadCipher
-from gateway.errors import GatewayError, InvalidRequest, RouteNotFound
-from gateway.model import ModelPayload, Parser, Principal
+from gateway.adapter import origin, pipeline_of, presented_key, serve
+from gateway.errors import GatewayError, InvalidRequest, ResponseNotFound
+from gateway.model import Call, ModelPayload, Parser, Principal, ReadPayload
 from gateway.pipeline import Pipeline
 from gateway.reply import KEEPALIVE, Event, KeepAlive, Reply
 from gateway.responses.store import Kept, ResponseStore
+from gateway.services import Services
 from gateway.stages.authenticate import identify
-from gateway.surfaces.common import bearer_key, ensure_json, error_response, handle, headers, origin, read_json
-from gateway.surfaces.openai import WIRE as OPENAI_WIRE
+from gateway.surfaces.common import ensure_json, handle, read_json
 
 
 class _ResponsesParser:
@@ -86,18 +85,12 @@ class _ResponsesParser:
 
 
 def _store(request: Request) -> ResponseStore:
-    """The app's response store, built on first use (it needs the approvals key, to seal what it keeps)."""
-    state = request.app.state
-    if getattr(state, "responses_store", None) is None:
-        services = request.app.state.pipeline.services
-        cipher = PayloadCipher.from_settings(services.settings)
-        state.responses_store = ResponseStore(services.db, cipher, services.settings.responses.retention_s)
-    store: ResponseStore = state.responses_store
-    return store
+    """The app's response store (built on first use: it needs the approvals key, to seal what it keeps)."""
+    return pipeline_of(request).services.responses()
 
 
 class ResponsesFormat:
-    name = "openai"
+    name: Literal["openai"] = "openai"
 
     def __init__(self, store: ResponseStore | None = None) -> None:
         self.kept_in = store
@@ -144,9 +137,6 @@ class ResponsesFormat:
             sequence = renderer.sequence if renderer is not None else 0
             yield _sse(_error_event(exc, sequence))
 
-    def error_payload(self, exc: GatewayError) -> dict[str, Any]:
-        return OPENAI_WIRE.error_payload(exc)
-
     def stream_error(self, exc: GatewayError) -> bytes:
         event = {"type": "error", "sequence_number": 0, "code": exc.code, "message": exc.message, "param": None}
         return _sse(event)
@@ -169,10 +159,9 @@ def _sse(event: dict[str, Any]) -> bytes:
 
 async def _principal(request: Request) -> Principal | None:
     """The caller, if its key is valid (else the pipeline refuses the call, and audits it)."""
-    key = bearer_key(request)
     pipeline: Pipeline = request.app.state.pipeline
     try:
-        return await identify(SecretStr(key) if key else None, origin(request, "openai"), pipeline.services.keys)
+        return await identify(presented_key(request), origin(request, "openai"), pipeline.services.keys)
     except GatewayError:
         return None
 
@@ -191,78 +180,77 @@ async def create(request: Request) -> Response:
     return await handle(request, ResponsesFormat(store), body, parser, session=session)
 
 
-async def _kept(request: Request) -> tuple[str, Kept]:
-    """The kept response named in the path and its agent, if it is the caller's; an error to render otherwise."""
-    pipeline: Pipeline = request.app.state.pipeline
-    key = bearer_key(request)
-    principal = await identify(SecretStr(key) if key else None, origin(request, "openai"), pipeline.services.keys)
-    response_id = request.path_params["response_id"]
-    kept = await _store(request).get(principal.agent, response_id)
+async def _kept(call: Call, services: Services) -> Kept:
+    """The kept response the read names, if it is the caller's."""
+    kept = await services.responses().get(call.principal.agent, call.target)
     if kept is None:
-        raise _NotFound(f"no response with id '{response_id}' (unknown, expired, deleted, or another agent's)")
-    return principal.agent, kept
+        raise ResponseNotFound(f"no response with id '{call.target}' (unknown, expired, deleted, or another agent's)")
+    return kept
 
 
-class _NotFound(RouteNotFound):
-    code = "response_not_found"
+async def _retrieve(call: Call, services: Services) -> dict[str, Any]:
+    return (await _kept(call, services)).response
 
 
-async def _answer(request: Request, build: Any) -> Response:
-    """Run `build`; a GET of a kept response answers with the decision id of the call that made it."""
-    request_id = origin(request, "openai").request_id
+def _limit(raw: str | None) -> int:
     try:
-        body, status, *decided = await build(request)
-    except GatewayError as exc:
-        return error_response(OPENAI_WIRE, exc, request_id)
-    return JSONResponse(body, status_code=status, headers=headers(request_id, decided[0] if decided else None))
+        limit = int(raw) if raw is not None else 20
+    except ValueError:
+        raise InvalidRequest("limit must be a whole number from 1 to 100", "limit") from None
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("limit must be a whole number from 1 to 100", "limit")
+    return limit
 
 
-async def _retrieve(request: Request) -> tuple[dict[str, Any], int, str | None]:
-    kept = (await _kept(request))[1]
-    return kept.response, 200, kept.decision_id
-
-
-async def _input_items(request: Request) -> tuple[dict[str, Any], int, str | None]:
-    kept = (await _kept(request))[1]
-    items = list(kept.input_items)
-    if request.query_params.get("order", "desc") == "desc":
+async def _input_items(call: Call, services: Services) -> dict[str, Any]:
+    params = call.payload.params if isinstance(call.payload, ReadPayload) else {}
+    order, limit, after = params.get("order", "desc"), _limit(params.get("limit")), params.get("after")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order must be asc or desc", "order")
+    items = list((await _kept(call, services)).input_items)
+    if order == "desc":
         items.reverse()
-    limit = int(request.query_params.get("limit") or 20)
-    after = request.query_params.get("after")
     if after:
         ids = [item.get("id") for item in items]
         items = items[ids.index(after) + 1 :] if after in ids else []
-    page = items[: max(1, min(limit, 100))]
+    page = items[:limit]
     first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
-    listing = {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}
-    return listing, 200, kept.decision_id
+    return {"object": "list", "data": page, "first_id": first, "last_id": last, "has_more": len(items) > len(page)}
 
 
-async def _delete(request: Request) -> tuple[dict[str, Any], int]:
-    agent, kept = await _kept(request)
-    await _store(request).delete(agent, kept.response["id"])
-    return {"id": kept.response["id"], "object": "response.deleted", "deleted": True}, 200
+async def _delete(call: Call, services: Services) -> dict[str, Any]:
+    kept = await _kept(call, services)
+    await services.responses().delete(call.principal.agent, kept.response["id"])
+    return {"id": kept.response["id"], "object": "response.deleted", "deleted": True}
 
 
-async def _cancel(request: Request) -> tuple[dict[str, Any], int]:
-    await _kept(request)
+async def _cancel(call: Call, services: Services) -> dict[str, Any]:
+    await _kept(call, services)
     raise InvalidRequest("only background responses can be cancelled; this gateway answers every response at once")
 
 
-async def retrieve(request: Request) -> Response:
-    return await _answer(request, _retrieve)
+READS = {  # what `kind: read` calls of the Responses API do (`gateway.stages.served`)
+    "responses.get": _retrieve,
+    "responses.input_items": _input_items,
+    "responses.delete": _delete,
+    "responses.cancel": _cancel,
+}
+QUERY = ("order", "limit", "after")
 
 
-async def list_input_items(request: Request) -> Response:
-    return await _answer(request, _input_items)
+def _read(operation: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        params = {k: v[:200] for k, v in request.query_params.items() if k in QUERY}
+        payload = ReadPayload(operation=operation, name=request.path_params["response_id"][:200], params=params)
+        return await serve(request, "openai", payload, lambda body: body)
+
+    return endpoint
 
 
-async def delete_response(request: Request) -> Response:
-    return await _answer(request, _delete)
-
-
-async def cancel(request: Request) -> Response:
-    return await _answer(request, _cancel)
+retrieve = _read("responses.get")
+list_input_items = _read("responses.input_items")
+delete_response = _read("responses.delete")
+cancel = _read("responses.cancel")
 
 
 routes = [

@@ -5,39 +5,37 @@ from __future__ import annotations
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
+from gateway import rendering
 from gateway.audit.events import AuditEvent
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.model import new_id
-from gateway.surfaces.common import headers
-
-ERROR_TYPES = {404: "not_found_error", 405: "invalid_request_error"}
 
 
 async def unknown_path(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     path = request.url.path[:200]  # agent-controlled: bounded before it reaches the log
-    message = f"no endpoint {request.method} {path}" if status == 404 else f"{request.method} not allowed on {path}"
-    anthropic = path.startswith("/v1/messages") or "anthropic-version" in request.headers
-    request_id = (request.headers.get("x-request-id") or new_id())[:64]
+    error: GatewayError
+    if status == 404:
+        error = NotFound(f"no endpoint {request.method} {path}")
+    elif status == 405:
+        error = MethodNotAllowed(f"{request.method} not allowed on {path}")
+    else:
+        return await rendering.unexpected(request, exc)
+    protocol = rendering.protocol_of(request)
+    request_id = rendering.request_id_of(request)
     event = AuditEvent(
         decision_id=new_id(),
         call_id=new_id(),
         request_id=request_id,
-        surface="anthropic" if anthropic else "openai",
+        surface=protocol,
         kind="model",
         target=None,
-        reasons=[message],
-        error_code="not_found" if status == 404 else "method_not_allowed",
+        reasons=[error.message],
+        error_code=error.code,
     )
-    services = getattr(request.app.state, "services", None)
-    if services is not None:
-        await services.audit.write([event.row()])
-    if anthropic:
-        body: dict[str, object] = {
-            "type": "error",
-            "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
-        }
-    else:
-        body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": event.error_code}}
-    return JSONResponse(body, status, headers=headers(request_id, event.decision_id))
+    pipeline = getattr(request.app.state, "pipeline", None)
+    if pipeline is not None:
+        await pipeline.services.audit.write([event.row()])
+    return rendering.response(protocol, error, request_id, event.decision_id, status=error.status)

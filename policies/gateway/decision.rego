@@ -14,6 +14,7 @@
 #   denied
 # - personal data and secrets the model emits that the caller did not send are taken out of what comes back
 #   (every type the gateway redacts but data.gateway.unredacted_types); the caller's own values come back as sent
+#   (not on reads of what the gateway kept, which was governed when it was first answered, nor on listings)
 # - nothing is allowed while the lists of data.json are not loaded (an OPA server that lost its data)
 package gateway
 
@@ -33,6 +34,7 @@ default redact_output := []
 
 redact_output := sort([t | some t in input.redactable; not t in data.gateway.unredacted_types]) if {
 	input.call.phase == "request"
+	not input.call.kind in {"read", "list"} # what a read returns was governed when it was first answered
 }
 
 # Hosted tools of the Responses API (web_search, code_interpreter, mcp:<server_label>, ...) run at the provider,

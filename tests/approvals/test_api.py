@@ -121,6 +121,23 @@ def test_bad_tokens_are_rate_limited(gateway_factory: Any, sqlite_url: str) -> N
     assert limited.json()["error"]["code"] == "rate_limited" and int(limited.headers["retry-after"]) > 0
 
 
+def test_bad_tokens_do_not_lock_out_a_good_one(gateway_factory: Any, sqlite_url: str) -> None:
+    """Behind a proxy every reviewer shares one address: five unknown tokens must not shut out the valid ones."""
+    gw = gateway_factory(sqlite_url, approvals={"key_env": "GATEWAY_TEST_APPROVALS_KEY", "login_attempts": 2})
+    alice = add_reviewer(gw.settings, "alice", ["finance"], token=True)
+    assert [call(gw, "GET", "", f"rvt_guess{i}").status_code for i in range(5)] == [401, 401, 429, 429, 429]
+    assert call(gw, "GET", "", alice).status_code == 200  # checked first: a good token is never limited
+    assert call(gw, "GET", "", "rvt_guess").status_code == 429  # while bad ones still are
+
+
+def test_the_bad_token_limit_holds_across_workers(gateway_factory: Any, database_url: str) -> None:
+    """Two gateways on one store (two workers, or two replicas) count one address's bad tokens together."""
+    approvals = {"key_env": "GATEWAY_TEST_APPROVALS_KEY", "login_attempts": 3}
+    one, two = gateway_factory(database_url, approvals=approvals), gateway_factory(database_url, approvals=approvals)
+    statuses = [call(gw, "GET", "", f"rvt_guess{i}").status_code for i, gw in enumerate([one, two, one, two, one])]
+    assert statuses == [401, 401, 401, 429, 429]
+
+
 def test_openapi_document_describes_every_route(api: Any) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     document = httpx.get(f"{api.url}/admin/api/openapi.json").json()

@@ -76,6 +76,36 @@ def test_sign_in_and_out(web: Any, clients: list[httpx.Client]) -> None:
     assert client.get("/ui/").status_code == 303
 
 
+def _copy(gw: Any, clients: list[httpx.Client], signed_in: httpx.Client) -> httpx.Client:
+    """Another browser holding a copy of `signed_in`'s session cookie (stolen, or sent from a second tab)."""
+    copy = browser(gw, clients)
+    copy.cookies.set("gw_reviewer", signed_in.cookies["gw_reviewer"], domain="127.0.0.1", path="/ui")
+    return copy
+
+
+def test_logging_out_ends_the_session_on_the_server(
+    gateway_factory: Any, sqlite_url: str, tmp_path: Any, clients: list[httpx.Client]
+) -> None:
+    """The cookie is signed, not stateless: once its reviewer logs out a copy of it approves nothing, on this
+    gateway or on another replica sharing the store."""
+    gw = gateway_factory(sqlite_url, policy=allow_all_policy(tmp_path), approvals=APPROVALS)
+    replica = gateway_factory(sqlite_url, policy=allow_all_policy(tmp_path), approvals=APPROVALS)
+    add_reviewer(gw.settings, "alice", ["finance"])
+    (approval_id,) = hold(gw.settings, held())
+    client, csrf = sign_in(gw, clients)
+    copy, on_replica = _copy(gw, clients, client), _copy(gw, clients, client)
+    on_replica.base_url = httpx.URL(replica.url)
+    assert copy.get("/ui/").status_code == 200 and on_replica.get("/ui/").status_code == 200
+    assert client.post("/ui/logout", data={"csrf": csrf}).status_code == 303
+    for stale in (copy, on_replica):
+        assert stale.get("/ui/").headers["location"] == "/ui/login"
+        refused = stale.post(f"/ui/approvals/{approval_id}/approve", data={"csrf": csrf})
+        assert refused.status_code == 303 and refused.headers["location"] == "/ui/login"
+    assert approval(gw.settings, approval_id).status == "pending"
+    again, _ = sign_in(gw, clients)  # signing in again is a new session
+    assert again.get("/ui/").status_code == 200
+
+
 def test_a_forged_cookie_is_not_a_session(web: Any, clients: list[httpx.Client]) -> None:
     client = browser(web, clients)
     client.cookies.set("gw_reviewer", "eyJuYW1lIjoiYWxpY2UifQ.forged.signature")
@@ -290,6 +320,29 @@ def test_oidc_sign_in(
     client.post(f"/ui/approvals/{approval_id}/approve", data={"csrf": csrf})
     decided = approval(gw.settings, approval_id)
     assert (decided.status, decided.decided_by, decided.votes[0]["via"]) == ("approved", "olivia", "oidc")
+
+
+def test_an_sso_session_ends_when_the_id_token_expires(
+    gateway_factory: Any, sqlite_url: str, tmp_path: Any, clients: list[httpx.Client], issuer: tuple[str, Any]
+) -> None:
+    issuer_url, key = issuer
+    oidc = {"issuer": issuer_url, "audience": "gateway-reviewers"}
+    gw = gateway_factory(sqlite_url, policy=allow_all_policy(tmp_path), approvals={**APPROVALS, "oidc": oidc})
+    (approval_id,) = hold(gw.settings, held())
+    client = browser(gw, clients)
+    signed = client.post("/ui/login/oidc", data={"id_token": _id_token(issuer_url, key, exp=int(time.time()) + 3)})
+    assert signed.status_code == 303
+    max_age = int(re.search(r"max-age=(\d+)", signed.headers["set-cookie"], re.I).group(1))  # type: ignore[union-attr]
+    assert 0 < max_age <= 3  # the browser drops the cookie with the token
+    page = client.get("/ui/")
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    copy = _copy(gw, clients, client)
+    time.sleep(3.5)
+    # and the server ends the session then, whatever the browser keeps: the reviewer signs in again
+    assert copy.get("/ui/").headers["location"] == "/ui/login"
+    refused = copy.post(f"/ui/approvals/{approval_id}/approve", data={"csrf": csrf})
+    assert refused.status_code == 303 and approval(gw.settings, approval_id).status == "pending"
 
 
 def test_behind_https_the_cookie_is_secure(gateway_factory: Any, sqlite_url: str, clients: list[httpx.Client]) -> None:

@@ -9,6 +9,7 @@ import tracemalloc
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from gateway.audit.export import chunks
 from gateway.audit.records import AuditLog, Filters
@@ -16,6 +17,7 @@ from gateway.audit.verify import verify_store
 from gateway.store.db import Database
 from tests.audit.helpers import cli, events, fill, settings, verifier, with_database
 from tests.conftest import create_key
+from tests.helpers import audit_rows
 
 MANY = 30_000  # 200,000 takes 75 s under tracemalloc; the peak does not grow with the count
 
@@ -80,7 +82,7 @@ def test_export_filters_and_writes_a_file_with_a_progress_bar(database_url, tmp_
     denied = cli(tmp_path, database_url, "audit", "export", "--agent", "a", "--decision", "deny").stdout
     assert [json.loads(x)["seq"] for x in denied.splitlines()] == [1, 3, 5]
     result = cli(tmp_path, database_url, "audit", "export", "--format", "csv", "--out", str(tmp_path / "a.csv"))
-    assert result.returncode == 0 and "10/10" in result.stderr
+    assert result.returncode == 0 and "12/12" in result.stderr  # the two exports before it are events too
     assert (tmp_path / "a.csv").read_text().splitlines()[0].endswith("seq,leaf_hash")
 
 
@@ -104,18 +106,23 @@ def test_two_writers_make_one_log(database_url):
     assert report.ok and report.events == 60, report.problem
 
 
-def test_the_http_export_streams_for_reviewers_only(gateway_factory, sqlite_url):
-    gw = gateway_factory(sqlite_url, audit={"signing_key_env": "GATEWAY_TEST_AUDIT_KEY"})
-    asyncio.run(fill(sqlite_url, 5))
-
+def _token(url: str, name: str, groups: list[str]) -> str:
     async def token(db: Database) -> str:
         from gateway.approvals.reviewers import ReviewerStore
 
         store = ReviewerStore(db)
-        await store.add("alice", ["audit"])
-        return await store.create_token("alice")
+        await store.add(name, groups)
+        return await store.create_token(name)
 
-    reviewer = with_database(sqlite_url, token)
+    return with_database(url, token)
+
+
+def test_the_http_export_streams_for_audit_readers_only_and_is_audited(gateway_factory, sqlite_url):
+    audit = {"signing_key_env": "GATEWAY_TEST_AUDIT_KEY", "readers": ["audit"]}
+    gw = gateway_factory(sqlite_url, audit=audit)
+    asyncio.run(fill(sqlite_url, 5))
+    reviewer = _token(sqlite_url, "alice", ["audit"])
+    approver = _token(sqlite_url, "bob", ["finance"])
     url = f"{gw.url}/admin/api/audit/export"
     with httpx.Client(timeout=10) as client:
         assert client.get(url).json()["error"]["code"] == "unauthenticated"
@@ -127,5 +134,51 @@ def test_the_http_export_streams_for_reviewers_only(gateway_factory, sqlite_url)
         got = client.get(url, params={"decision": "allow"}, headers=auth)
         assert got.status_code == 200 and got.headers["content-type"].startswith("application/x-ndjson")
         assert [json.loads(x)["seq"] for x in got.text.splitlines()] == [0, 2, 4]
-        csv = client.get(url, params={"format": "csv"}, headers=auth)
+        csv = client.get(url, params={"format": "csv", "agent": "support-bot", "event": "decision"}, headers=auth)
         assert csv.text.splitlines()[0].startswith("ts,decision_id") and len(csv.text.splitlines()) == 6
+        not_a_reader = client.get(url, headers={"Authorization": f"Bearer {approver}"})
+        assert not_a_reader.status_code == 403 and "audit.readers" in not_a_reader.json()["error"]["message"]
+    rows = audit_rows(sqlite_url, wait_for=0)
+    exports = [r for r in rows if r["target"] == "audit.export"]
+    assert [(r["actor"], r["reasons"][0], r["detail"]) for r in exports] == [
+        ("alice", "audit log exported: 3 events", "filters: decision=allow"),
+        ("alice", "audit log exported: 5 events", "filters: agent=support-bot, event=decision, format=csv"),
+    ]
+    assert any(r["event"] == "refused" and "bob is not an audit reader" in r["reasons"][0] for r in rows)
+
+
+def test_bad_tokens_on_the_audit_export_are_limited_and_a_store_outage_is_a_503(gateway_factory, sqlite_url):
+    gw = gateway_factory(sqlite_url, audit={"signing_key_env": "GATEWAY_TEST_AUDIT_KEY", "readers": ["audit"]})
+    reviewer = _token(sqlite_url, "alice", ["audit"])
+    url = f"{gw.url}/admin/api/audit/export"
+    with httpx.Client(timeout=10) as client:
+        statuses = [client.get(url, headers={"Authorization": "Bearer rvt_guess"}).status_code for _ in range(7)]
+        assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+        ok = client.get(url, headers={"Authorization": f"Bearer {reviewer}"})
+        assert ok.status_code == 200  # a good token is never locked out by others' bad ones
+        with_database(sqlite_url, _drop_events)
+        down = client.get(url, headers={"Authorization": f"Bearer {reviewer}"})
+        assert down.status_code == 503 and down.headers["retry-after"] == "2"
+        assert down.json()["error"]["code"] == "store_unavailable"
+
+
+async def _drop_events(db: Database) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_gone"))
+
+
+def test_reading_the_log_from_the_cli_is_recorded(sqlite_url, tmp_path):
+    asyncio.run(fill(sqlite_url, 4))
+    out = tmp_path / "out.jsonl"
+    assert cli(tmp_path, sqlite_url, "audit", "export", "--agent", "support-bot", "--out", str(out)).returncode == 0
+    decision_id = json.loads(out.read_text().splitlines()[0])["decision_id"]
+    proved = cli(tmp_path, sqlite_url, "audit", "prove", decision_id, "--out", str(tmp_path / "proof.json"))
+    assert proved.returncode == 0, proved.stderr
+    reads = [r for r in audit_rows(sqlite_url) if r["kind"] == "read"]
+    assert [(r["target"], r["reasons"][0]) for r in reads] == [
+        ("audit.export", "audit log exported: 4 events"),
+        ("audit.prove", f"inclusion proof of {decision_id}"),
+    ]
+    assert all(r["surface"] == "cli" and r["actor"].startswith("cli:") for r in reads)
+    assert "agent=support-bot" in reads[0]["detail"]
+    assert cli(tmp_path, sqlite_url, "audit", "verify").returncode == 0  # recorded inside the tree

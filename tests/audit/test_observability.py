@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import openai
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -13,8 +15,8 @@ from tests.helpers import track
 
 def test_a_model_call_leaves_a_span_per_stage_with_genai_attributes(gateway):
     exporter = InMemorySpanExporter()
-    services = gateway.server.server.config.app.state.services
-    services.tracing = Tracing(SimpleSpanProcessor(exporter))
+    pipeline = gateway.server.server.config.app.state.pipeline  # services are frozen: a copy with a tracer
+    pipeline.services = replace(pipeline.services, tracing=Tracing(SimpleSpanProcessor(exporter)))
     client = track(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=gateway.key, max_retries=0))
     answer = client.chat.completions.with_raw_response.create(
         model="gpt", messages=[{"role": "user", "content": "hello"}]
