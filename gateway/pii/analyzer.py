@@ -73,6 +73,7 @@ _DOMAIN = re.compile(r"\.(?<=\w\.)[A-Za-z]{2}")
 _IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d")
 _IPV6 = re.compile(r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}")
 _CARD = re.compile(r"(?:\d[ -]?){12,19}")
+_IBAN = re.compile(r"\d\d(?<=[A-Za-z]{2}\d\d)[ -]?[A-Za-z0-9]{4}")
 
 
 def _long_word(text: str) -> bool:
@@ -95,7 +96,8 @@ TRIGGERS: dict[str, Callable[[str, int], bool]] = {
     "US_ITIN": lambda text, digits: digits >= 9,
     "US_BANK_NUMBER": lambda text, digits: digits >= 8 and _BARE_DIGITS.search(text) is not None,
     "ABA_ROUTING_NUMBER": lambda text, digits: digits >= 9 and aba.HINT.search(text) is not None,
-    # IBAN_CODE has none: its recognizer's one scan for check digits after a country code costs what a trigger would
+    # a country code and check digits, then the BBAN's first group (asking the recognizer costs ~10 us a text)
+    "IBAN_CODE": lambda text, digits: digits >= 4 and _IBAN.search(text) is not None,
     "IP_ADDRESS": lambda text, digits: (
         (digits >= 4 and _IPV4.search(text) is not None) or (":" in text and _IPV6.search(text) is not None)
     ),
