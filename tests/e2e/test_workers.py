@@ -44,14 +44,19 @@ async def chat(url: str, key: str, count: int) -> list[int]:
         return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
-def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, database_url):
+def configured(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """The default policies and an echo route in `tmp_path`, with keys beside them; the environment for it."""
     shutil.copytree(POLICIES, tmp_path / "policies")
     (tmp_path / "gateway.yaml").write_text(
         f"database_url: {database_url}\npolicy: {{dir: policies}}\n"
         "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\naudit: {signing_key_file: audit.key}\n"
         "providers: {demo: {kind: echo}}\nroutes: {echo: {provider: demo, model: echo}}\n"
     )
-    env = gateway_env(tmp_path / "gateway.yaml")
+    return gateway_env(tmp_path / "gateway.yaml")
+
+
+def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, database_url):
+    env = configured(tmp_path, database_url)
     gateway = [sys.executable, "-m", "gateway"]
     created = subprocess.run([*gateway, "keys", "create", "--agent", "a"], env=env, capture_output=True, text=True)
     key = created.stdout.strip().splitlines()[-1]
@@ -78,13 +83,7 @@ def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, databa
 def test_workers_end_when_the_server_process_is_killed(tmp_path):
     """`kill -9` of `gateway serve` cannot stop its workers: they notice and stop themselves, so nothing answers
     on the port shortly after, and a new start binds it."""
-    shutil.copytree(POLICIES, tmp_path / "policies")
-    (tmp_path / "gateway.yaml").write_text(
-        f"database_url: sqlite+aiosqlite:///{tmp_path}/gw.db\npolicy: {{dir: policies}}\n"
-        "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\naudit: {signing_key_file: audit.key}\n"
-        "providers: {demo: {kind: echo}}\nroutes: {echo: {provider: demo, model: echo}}\n"
-    )
-    env = gateway_env(tmp_path / "gateway.yaml")
+    env = configured(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/gw.db")
     with serving(env, workers=2, cwd=tmp_path, timeout_s=90) as (url, proc):
         workers = children(proc.pid)
         proc.kill()
