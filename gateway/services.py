@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from connectors import registry
@@ -77,7 +78,6 @@ class Services:
     kinds: Mapping[Kind, UpstreamKind] = field(default_factory=dict)  # where each kind of call goes
     closing: AsyncExitStack = field(default_factory=AsyncExitStack)  # what `aclose` closes, last built first
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
-    _kept: list[ResponseStore] = field(default_factory=list)  # the Responses store, made on first use
 
     def connector(self, target: RouteTarget) -> Connector:
         key = (target.provider, target.model)
@@ -98,15 +98,14 @@ class Services:
             )
         return self._connectors[key]
 
+    @cached_property
     def responses(self) -> ResponseStore:
         """The kept Responses (`store: true`), made on first use: it needs the approvals key, to seal them."""
-        if not self._kept:
-            from gateway.approvals.cipher import PayloadCipher
-            from gateway.responses.store import ResponseStore
+        from gateway.approvals.cipher import PayloadCipher
+        from gateway.responses.store import ResponseStore
 
-            cipher = PayloadCipher.from_settings(self.settings)
-            self._kept.append(ResponseStore(self.db, cipher, self.settings.responses.retention_s))
-        return self._kept[0]
+        cipher = PayloadCipher.from_settings(self.settings)
+        return ResponseStore(self.db, cipher, self.settings.responses.retention_s)
 
     async def aclose(self) -> None:
         await self.closing.aclose()

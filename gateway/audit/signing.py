@@ -44,8 +44,26 @@ class BadCheckpoint(Exception):
     """A checkpoint that does not parse or whose signature does not verify."""
 
 
-def key_id(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
+def key_id(name: str, public: bytes, kind: bytes = ED25519) -> bytes:
+    """A signed-note key id: the first 4 bytes of SHA-256(name || "\\n" || signature type || public key)."""
+    return hashlib.sha256(name.encode() + b"\n" + kind + public).digest()[:4]
+
+
+def vkey(name: str, public: bytes, kind: bytes = ED25519) -> str:
+    """A signed-note verifier key: `name+keyid+base64(type || key)`."""
+    return f"{name}+{key_id(name, public, kind).hex()}+{base64.b64encode(kind + public).decode()}"
+
+
+def read_vkey(text: str, kind: bytes = ED25519) -> tuple[str, Ed25519PublicKey]:
+    """The name and Ed25519 key of a verifier key of signature type `kind`."""
+    try:
+        name, kid, encoded = text.strip().split("+", 2)  # a name has no "+"; base64 may
+        raw = base64.b64decode(encoded, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise BadCheckpoint(f"not a verifier key: {exc}") from exc
+    if raw[:1] != kind or len(raw) != 33 or key_id(name, raw[1:], kind).hex() != kid:
+        raise BadCheckpoint("not an Ed25519 verifier key of this signature type, or its key id does not match")
+    return name, Ed25519PublicKey.from_public_bytes(raw[1:])
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ class Verifier:
 
     def vkey(self) -> str:
         """The signed-note verifier key: `name+keyid+base64(0x01 || key)`."""
-        return f"{self.name}+{key_id(self.name, self.raw).hex()}+{base64.b64encode(ED25519 + self.raw).decode()}"
+        return vkey(self.name, self.raw)
 
     def pem(self) -> str:
         return self.public.public_bytes(
@@ -72,19 +90,15 @@ class Verifier:
     def parse(cls, text: str, name: str | None = None) -> Verifier:
         """A verifier key (`name+id+key`) or a PEM public key (then `name` says which name it signs as)."""
         text = text.strip()
+        if not text.startswith("-----BEGIN"):
+            return cls(*read_vkey(text))
         try:
-            if text.startswith("-----BEGIN"):
-                public = serialization.load_pem_public_key(text.encode())
-                if not isinstance(public, Ed25519PublicKey):
-                    raise BadCheckpoint("the PEM key is not an Ed25519 key")
-                return cls(name or "", public)
-            key_name, kid, encoded = text.split("+", 2)  # a name has no "+"; base64 may
-            raw = base64.b64decode(encoded, validate=True)
-        except (ValueError, binascii.Error) as exc:
+            public = serialization.load_pem_public_key(text.encode())
+        except ValueError as exc:
             raise BadCheckpoint(f"not a verifier key or PEM public key: {exc}") from exc
-        if raw[:1] != ED25519 or len(raw) != 33 or key_id(key_name, raw[1:]).hex() != kid:
-            raise BadCheckpoint("not an Ed25519 verifier key, or its key id does not match")
-        return cls(key_name, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        if not isinstance(public, Ed25519PublicKey):
+            raise BadCheckpoint("the PEM key is not an Ed25519 key")
+        return cls(name or "", public)
 
 
 class Signer:

@@ -19,6 +19,7 @@ Ed25519 cosignatures (`cosignature/v1`):
 `gateway audit witness --dir DIR --log VKEY` runs one (its state, one file per log, and its key in DIR). The
 state is written (atomically, fsynced) before the cosignature goes out.
 
+    >>> from gateway.audit.signing import Signer
     >>> signer = Signer(Ed25519PrivateKey.generate(), "example/log")
     >>> witness = WitnessKey(Ed25519PrivateKey.generate(), "example/witness")
     >>> note = signer.sign_checkpoint(3, bytes(32))
@@ -49,8 +50,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.audit.merkle import EMPTY_ROOT, consistent
-from gateway.audit.signing import DASH, BadCheckpoint, Checkpoint, Verifier, load_private_key
-from gateway.audit.signing import Signer as Signer  # re-exported for the doctest
+from gateway.audit.signing import DASH, BadCheckpoint, Checkpoint, Verifier, key_id, load_private_key, read_vkey, vkey
 
 COSIGNATURE = b"\x04"  # the signed-note signature type of a tlog-cosignature/v1 Ed25519 cosignature
 MAX_BODY = 64 * 1024
@@ -58,7 +58,7 @@ MAX_PROOF = 63  # hashes: a consistency proof of a tree below 2**63 is shorter
 
 
 def cosigner_key_id(name: str, public: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + COSIGNATURE + public).digest()[:4]
+    return key_id(name, public, COSIGNATURE)
 
 
 def _message(note: str, timestamp: int) -> bytes:
@@ -76,19 +76,11 @@ class CosignerVerifier:
         return self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def vkey(self) -> str:
-        kid = cosigner_key_id(self.name, self.raw).hex()
-        return f"{self.name}+{kid}+{base64.b64encode(COSIGNATURE + self.raw).decode()}"
+        return vkey(self.name, self.raw, COSIGNATURE)
 
     @classmethod
     def parse(cls, text: str) -> CosignerVerifier:
-        try:
-            name, kid, encoded = text.strip().split("+", 2)
-            raw = base64.b64decode(encoded, validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise BadCheckpoint(f"not a witness verifier key: {exc}") from exc
-        if raw[:1] != COSIGNATURE or len(raw) != 33 or cosigner_key_id(name, raw[1:]).hex() != kid:
-            raise BadCheckpoint("not an Ed25519 cosignature verifier key, or its key id does not match")
-        return cls(name, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        return cls(*read_vkey(text, COSIGNATURE))
 
     def cosigned(self, note: str, line: str) -> int | None:
         """The timestamp of this witness's cosignature `line` on `note`, or None if it is not one."""

@@ -86,7 +86,7 @@ class _ResponsesParser:
 
 def _store(request: Request) -> ResponseStore:
     """The app's response store (built on first use: it needs the approvals key, to seal what it keeps)."""
-    return pipeline_of(request).services.responses()
+    return pipeline_of(request).services.responses
 
 
 class ResponsesFormat:
@@ -182,7 +182,7 @@ async def create(request: Request) -> Response:
 
 async def _kept(call: Call, services: Services) -> Kept:
     """The kept response the read names, if it is the caller's."""
-    kept = await services.responses().get(call.principal.agent, call.target)
+    kept = await services.responses.get(call.principal.agent, call.target)
     if kept is None:
         raise ResponseNotFound(f"no response with id '{call.target}' (unknown, expired, deleted, or another agent's)")
     return kept
@@ -220,7 +220,7 @@ async def _input_items(call: Call, services: Services) -> dict[str, Any]:
 
 async def _delete(call: Call, services: Services) -> dict[str, Any]:
     kept = await _kept(call, services)
-    await services.responses().delete(call.principal.agent, kept.response["id"])
+    await services.responses.delete(call.principal.agent, kept.response["id"])
     return {"id": kept.response["id"], "object": "response.deleted", "deleted": True}
 
 
