@@ -15,6 +15,8 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
     pii-2000        the same with a 2,000-character prompt
     audit-sqlite    the full default pipeline, `gateway serve`: + the durable audit log on SQLite (500 chars)
     audit-postgres  the same on PostgreSQL (--postgres URL, or GATEWAY_TEST_POSTGRES_URL)
+    limits-sqlite   audit-sqlite with limits on the agent (requests, tokens, money and calls in flight, none ever
+                    reached): each call reserves in the store before the policy and settles when it ends
     held            audit-sqlite with a policy that holds every call for a reviewer, and a reviewer bot
                     (bench/reviewer_bot.py, on the load cores) approving each as soon as it sees it: the call's
                     HTTP request waits meanwhile. The bot polls the admin API (10 ms between polls, --poll-ms):
@@ -65,7 +67,27 @@ from streams import ttft
 
 PROSE = "We went through the proposal with the team and have a few questions on pricing and the rollout plan. "
 VALUES = ["jane.roe@example.com", "(415) 555-2671", "4111 1111 1111 1111", "536-22-8456"]
-RUNGS = ["floor", "passthrough", "policy", "pii-500", "pii-2000", "audit-sqlite", "audit-postgres", "held", "litellm"]
+RUNGS = [
+    "floor",
+    "passthrough",
+    "policy",
+    "pii-500",
+    "pii-2000",
+    "audit-sqlite",
+    "audit-postgres",
+    "limits-sqlite",
+    "held",
+    "litellm",
+]
+LIMITS = [  # every kind of limit, none ever reached: what counting costs
+    {
+        "match": {"agent": "*"},
+        "requests": {"per": "1m", "max": 10**12},
+        "tokens": {"per": "1h", "max": 10**15},
+        "spend_usd": {"per": "month", "max": 10**9},
+        "concurrent": 10**6,
+    }
+]
 
 
 @dataclass
@@ -76,6 +98,7 @@ class Rung:
     postgres: bool = False
     pii: bool = True
     held: bool = False  # every call held, and approved by bench/reviewer_bot.py
+    limits: bool = False  # LIMITS on the agent, and a price for the route
 
 
 SPECS = {
@@ -86,6 +109,7 @@ SPECS = {
     "pii-2000": Rung("pii-2000", 2000, app_step="pii"),
     "audit-sqlite": Rung("audit-sqlite", 500),
     "audit-postgres": Rung("audit-postgres", 500, postgres=True),
+    "limits-sqlite": Rung("limits-sqlite", 500, limits=True),
     "held": Rung("held", 500, held=True),
     "litellm": Rung("litellm"),
 }
@@ -135,6 +159,8 @@ def gateway_config(workdir: Path, upstream: int, rung: Rung, postgres: str | Non
         "providers": {"static": {"kind": "openai", "base_url": f"http://{HOST}:{upstream}/v1"}},
         "routes": {"bench": {"provider": "static", "model": "bench-model"}},
     }
+    if rung.limits:
+        config |= {"limits": LIMITS, "prices": {"bench": {"input": 0.15, "output": 0.6}}}
     path = workdir / "gateway.yaml"
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     return path

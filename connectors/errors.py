@@ -3,7 +3,9 @@
 UpstreamError                 base; `status` is what the provider answered (0: no answer)
 ├── UpstreamUnavailable       connection refused / reset / dropped mid-stream (retryable)
 ├── UpstreamTimeout           no answer within the route's timeout (retryable)
-└── UpstreamHTTPError         the provider answered with an error status (retryable on 429 / 5xx)
+├── UpstreamHTTPError         the provider answered with an error status (retryable on 429 / 5xx)
+├── UpstreamRpcError          an MCP server or agent answered with a JSON-RPC error: its code, message and data
+└── EndpointRefused           an agent's card names a URL its requests and credentials may not go to
 """
 
 from __future__ import annotations
@@ -32,6 +34,26 @@ class UpstreamHTTPError(UpstreamError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message, status=status)
         self.retryable = status == 429 or status >= 500
+
+
+class UpstreamRpcError(UpstreamError):
+    """A JSON-RPC error answer, to be passed back as it came.
+
+    >>> UpstreamRpcError(-32602, "unknown tool", {"tool": "x"}).rpc_code
+    -32602
+    """
+
+    retryable = False
+
+    def __init__(self, rpc_code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.rpc_code, self.data = rpc_code, data
+
+
+class EndpointRefused(UpstreamError):
+    """A URL a connector will not send an agent's requests to (the message says why and names its origin)."""
+
+    retryable = False
 
 
 class WireFormatError(ValueError):

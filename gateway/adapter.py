@@ -98,7 +98,7 @@ async def enter(
         return pending(held, out) if pending is not None else fail(held, out)
     except GatewayError as exc:
         return fail(exc, ids(request_id, exc.decision_id))
-    out = ids(request_id, result.decision_id)
+    out = {**ids(request_id, result.decision_id), **result.headers}
     try:
         return await answer(result, out)
     except GatewayError as exc:

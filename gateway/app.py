@@ -22,7 +22,7 @@ from connectors.http import new_client
 from gateway import listing, rendering
 from gateway.a2a import surface as a2a_surface
 from gateway.a2a.forward import AGENTS
-from gateway.a2a.upstream import AgentHub
+from gateway.a2a.hub import AgentHub
 from gateway.approvals import api as approvals_api
 from gateway.approvals import web as approvals_web
 from gateway.approvals.cipher import PayloadCipher
@@ -31,7 +31,11 @@ from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit import api as audit_api
 from gateway.audit.records import AuditLog
+from gateway.clock import Clock, SystemClock
 from gateway.enforcement import Capabilities
+from gateway.limits import api as limits_api
+from gateway.limits.limiter import Limiter, Limits
+from gateway.limits.reload import watch_limits
 from gateway.mcp import methods as mcp_methods
 from gateway.mcp import surface as mcp_surface
 from gateway.mcp.forward import TOOLS
@@ -65,14 +69,15 @@ def upstream_kinds() -> dict[Kind, UpstreamKind]:
         "embeddings": MODELS,
         "tool": TOOLS,
         "agent": AGENTS,
-        "read": served({**responses.READS, **a2a_surface.READS}),
+        "read": served({**responses.READS, **a2a_surface.READS, **held.READS}),
         "list": served({"models": listing.models, **mcp_methods.LISTS}),
     }
 
 
-async def build_services(settings: Settings) -> Services:
+async def build_services(settings: Settings, clock: Clock | None = None) -> Services:
     """Every service, built once; what must be closed goes on one exit stack (closed last built first, also
-    when building fails half way)."""
+    when building fails half way). `clock`: the time they go by (a test's `FakeClock`; the real one if None)."""
+    clock = clock or SystemClock()
     stack = AsyncExitStack()
     try:
         db = Database(settings.database_url, settings.database_timeout_s)
@@ -82,9 +87,9 @@ async def build_services(settings: Settings) -> Services:
         stack.push_async_callback(policy.aclose)
         pii = PiiService.from_settings(settings)
         metrics = Metrics()
-        audit = AuditLog.from_settings(db, settings, metrics)
+        audit = AuditLog.from_settings(db, settings, metrics, clock)
         stack.push_async_callback(audit.aclose)
-        approvals = _approvals(settings, db, audit, policy, metrics)
+        approvals = _approvals(settings, db, audit, policy, metrics, clock)
         if approvals is not None:
             stack.push_async_callback(approvals.aclose)
         tracing = Tracing.from_env()
@@ -95,8 +100,10 @@ async def build_services(settings: Settings) -> Services:
         if approvals is not None and settings.approvals.webhook is not None:
             notifier = WebhookNotifier(settings.approvals.webhook, approvals, http, settings.approvals.public_url)
             stack.push_async_callback(notifier.aclose)
-        mcp = McpHub.build(settings, db, audit)
+        mcp = McpHub.build(settings, db, audit, clock)
         stack.push_async_callback(mcp.aclose)
+        limiter = Limiter(db, Limits.of(settings), clock)
+        stack.push_async_callback(limiter.aclose)
     except BaseException:
         await stack.aclose()
         raise
@@ -108,7 +115,7 @@ async def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         db=db,
-        keys=KeyStore(db, metrics=metrics),
+        keys=KeyStore(db, metrics=metrics, clock=clock),
         audit=audit,
         policy=policy,
         http=http,
@@ -116,19 +123,21 @@ async def build_services(settings: Settings) -> Services:
         capabilities=Capabilities(redactable=pii.supported if pii else frozenset(), approvals=approvals is not None),
         pii=pii,
         approvals=approvals,
-        reviewers=ReviewerStore(db),
+        reviewers=ReviewerStore(db, clock),
         notifier=notifier,
         tracing=tracing,
         mcp=mcp,
         a2a=AgentHub.build(settings, http),  # agents (A2A, plain HTTP) at /a2a/{name}
-        sessions=SessionStore(db, settings.sessions) if settings.sessions.enabled else None,
+        limiter=limiter,
+        sessions=SessionStore(db, settings.sessions, clock) if settings.sessions.enabled else None,
         kinds=upstream_kinds(),
+        clock=clock,
         closing=stack,
     )
 
 
 def _approvals(
-    settings: Settings, db: Database, audit: AuditLog, policy: PolicyEngine, metrics: Metrics
+    settings: Settings, db: Database, audit: AuditLog, policy: PolicyEngine, metrics: Metrics, clock: Clock
 ) -> ApprovalQueue | None:
     """The approval queue; a reviewer's approval re-asks the current policy with the held call's input."""
     if not settings.approvals.enabled:
@@ -137,7 +146,7 @@ def _approvals(
     async def recheck(input_doc: dict[str, Any]) -> Decision:
         return await evaluate(policy, input_doc, settings.policy, metrics)
 
-    return ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck)
+    return ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck, clock)
 
 
 def app_from_environment() -> Starlette:
@@ -184,9 +193,10 @@ async def _close(services: Services, timeout_s: float) -> None:
         log.error("shutdown: the services did not close within %.0f s; exiting anyway", timeout_s)
 
 
-def create_app(settings: Settings, own_process: bool = False) -> Starlette:
+def create_app(settings: Settings, own_process: bool = False, clock: Clock | None = None) -> Starlette:
     """The ASGI app. Services live in the lifespan, so two apps can run in one process. `own_process`: the app
     is all its process runs (`gateway serve`): the garbage collector is tuned for it once it has started.
+    `clock`: the time the services go by (a test passes a `gateway.clock.FakeClock` and moves it).
 
     >>> app = create_app(Settings())  # doctest: +SKIP
     >>> uvicorn.run(app)  # doctest: +SKIP
@@ -194,7 +204,7 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = await build_services(settings)
+        services = await build_services(settings, clock)
         app.state.pipeline = Pipeline(services)  # handlers reach the services through it, one way
         if services.mcp is not None:
             services.mcp.start()  # stdio servers are launched now, HTTP servers connected
@@ -206,11 +216,16 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
         if own_process:
             tune_collector()
-        watcher = asyncio.create_task(watch(services.policy, settings.policy)) if settings.policy.reload else None
+        watchers = [asyncio.create_task(services.limiter.sweeping())] if services.limiter is not None else []
+        if settings.policy.reload:
+            watchers.append(asyncio.create_task(watch(services.policy, settings.policy)))
+            if settings.config_file is not None and services.limiter is not None:
+                limits = watch_limits(services.limiter, settings.config_file, services.clock)
+                watchers.append(asyncio.create_task(limits))
         try:
             yield
         finally:
-            if watcher:
+            for watcher in watchers:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
@@ -226,6 +241,7 @@ def create_app(settings: Settings, own_process: bool = False) -> Starlette:
             *approvals_web.routes,
             *approvals_api.routes,
             *audit_api.routes,
+            *limits_api.routes,
             *mcp_surface.routes,
             *a2a_surface.routes,
         ],

@@ -15,6 +15,11 @@ and A2A JSON-RPC, the admin APIs' JSON); nothing else builds an error body.
     ├── MethodNotAllowed             405 method_not_allowed  an endpoint that does not take this HTTP method
     ├── PolicyDenied                 403 policy_denied       the policy (or fail-closed) said no
     ├── ToolWithheld                 403 tool_withheld       an MCP tool not offered (unapproved, changed, shadowing)
+    ├── PriceUnknown                 403 price_unknown       a money limit applies and the model has no price
+    ├── LimitReached                 429 (per limit)         a configured limit (`limits`) is reached; Retry-After
+    │   ├── RateLimited              429 rate_limited        requests or tokens per window
+    │   ├── BudgetExceeded           429 budget_exceeded     money per window
+    │   └── ConcurrencyLimited       429 concurrency_limited calls in flight at once
     ├── ApprovalPending              202 approval_pending    held; the agent asked to come back (Prefer: respond-async)
     ├── ApprovalError                403 approval_error      a held call did not go ahead
     │   ├── ApprovalRejected         403 approval_rejected   a reviewer (or the policy, re-checked) said no
@@ -39,6 +44,8 @@ and A2A JSON-RPC, the admin APIs' JSON); nothing else builds an error body.
 from __future__ import annotations
 
 from typing import Any
+
+from connectors import errors as connector
 
 
 class GatewayError(Exception):
@@ -240,6 +247,24 @@ class UpstreamRpcError(UpstreamFailed):
         self.rpc_code, self.data = rpc_code, data
 
 
+def from_connector(exc: connector.UpstreamError, *, rate_limits: bool = True) -> UpstreamFailed:
+    """The gateway's error for a connector's: the one place `connectors.errors` are translated. `rate_limits`: a
+    429 goes back as a 429 (model providers); MCP servers and agents (False) answer a 429 with a 502.
+
+        >>> from_connector(connector.UpstreamRpcError(-32602, "unknown tool")).rpc_code
+        -32602
+    """
+    if isinstance(exc, connector.UpstreamRpcError):
+        return UpstreamRpcError(exc.rpc_code, exc.message, exc.data)
+    if isinstance(exc, connector.UpstreamTimeout):
+        return UpstreamTimedOut(exc.message)
+    if isinstance(exc, connector.UpstreamHTTPError) and exc.status == 429 and rate_limits:
+        return UpstreamRateLimited(exc.message)
+    if isinstance(exc, connector.UpstreamHTTPError) and not exc.retryable:
+        return UpstreamRejected(exc.message, exc.status)
+    return UpstreamFailed(exc.message)
+
+
 class UnreadableAfterRedaction(GatewayError):
     """A JSON answer (an MCP result, an agent's answer) that no longer parses once redacted: withheld rather
     than guessed at."""
@@ -275,6 +300,45 @@ class PolicyUnavailable(PolicyEngineError):
 
     def details(self) -> dict[str, Any]:
         return {"reasons": self.reasons, "decision_id": self.decision_id} if self.decision_id else {}
+
+
+class PriceUnknown(GatewayError):
+    status = 403
+    code = "price_unknown"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model!r} has no price (prices), and a money limit applies to this caller")
+
+
+class LimitReached(GatewayError):
+    """A limit of `limits` would be passed by this call: which one, its measure, and the counter's value."""
+
+    status = 429
+
+    def __init__(self, limit: str, measure: str, per: str | None, used: float, max: float, wait_s: int) -> None:
+        window = f" per {per}" if per else " at once"
+        super().__init__(f"limit {limit!r} reached: {measure} {_figure(used)} of {_figure(max)}{window}")
+        self.limit, self.measure, self.per, self.used, self.max = limit, measure, per, used, max
+        self.retry_after = wait_s
+
+    def details(self) -> dict[str, Any]:
+        return {"limit": self.limit, "measure": self.measure, "per": self.per, "used": self.used, "max": self.max}
+
+
+def _figure(value: float) -> str:
+    return f"{value:g}" if isinstance(value, int) or value == int(value) else f"{value:.6f}".rstrip("0")
+
+
+class RateLimited(LimitReached):
+    code = "rate_limited"
+
+
+class BudgetExceeded(LimitReached):
+    code = "budget_exceeded"
+
+
+class ConcurrencyLimited(LimitReached):
+    code = "concurrency_limited"
 
 
 class StoreUnavailable(GatewayError):

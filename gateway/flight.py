@@ -5,6 +5,7 @@
       -> parse:        + call, - the body
       -> inspect:      + findings
       -> recall:       + session (the summary of what the call's session saw before it)
+      -> limit:        + reservation (its share of the caller's limits, given back when the call ends)
       -> decide:       + plan
       -> redact:       call rewritten, + pseudonyms
       -> hold:         + approval (redeemed), or + gate (a stream waits), or + replay (a held answer)
@@ -22,6 +23,7 @@ from typing import Any
 
 from gateway.approvals.records import Approval
 from gateway.enforcement import Plan
+from gateway.limits.limiter import Reservation
 from gateway.model import Call, Inbound, Origin, Principal
 from gateway.pii.findings import Findings
 from gateway.pii.redactor import Pseudonyms
@@ -59,6 +61,7 @@ class Flight:
     gate: Gate | None = None  # a streamed held call: what to wait for before forwarding
     replay: dict[str, Any] | None = None  # a held answer to deliver instead of asking upstream again
     session: dict[str, Any] | None = None  # input.session: what its session saw before this call (recall)
+    reservation: Reservation | None = None  # what the call took from its caller's limits (gateway.limits)
     whole: bool = False  # the answer came whole (not streamed): nothing reaches the agent before its decision
 
     def need_inbound(self) -> Inbound:

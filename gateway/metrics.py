@@ -87,6 +87,8 @@ class Metrics:
         self._stages: dict[str, Histogram] = {}
         self.approvals = ApprovalsCollector()
         self.registry.register(self.approvals)
+        self.usage = UsageCollector()
+        self.registry.register(self.usage)
         self.registry.register(LoopCollector())
 
     def stage(self, name: str, seconds: float) -> None:
@@ -111,6 +113,7 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self.approvals)
+        registry.register(self.usage)
         registry.register(LoopCollector())
         return generate_latest(registry)
 
@@ -151,3 +154,28 @@ class ApprovalsCollector(Collector):
         for outcome in APPROVAL_OUTCOMES:
             decided.add_metric([outcome], self.decided.get(outcome, 0))
         yield decided
+
+
+class UsageCollector(Collector):
+    """Each limit's counters of the running window (from the store: every replica sees the same values, so
+    aggregate with max), refreshed by the metrics endpoint just before each scrape (`gateway.limits.report`)."""
+
+    def __init__(self) -> None:
+        self.rows: list[Mapping[str, object]] = []
+
+    def update(self, rows: list[Mapping[str, object]] | None) -> None:
+        if rows is not None:  # the store did not answer: keep the last values
+            self.rows = rows
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["limit", "subject", "measure"]
+        used = GaugeMetricFamily("gateway_limit_used", "Settled usage in the running window", labels=labels)
+        reserved = GaugeMetricFamily("gateway_limit_reserved", "Reserved by calls in flight", labels=labels)
+        maximum = GaugeMetricFamily("gateway_limit_max", "The limit's maximum in force", labels=labels)
+        for row in self.rows:
+            key = [str(row["limit"]), str(row["subject"]), str(row["measure"])]
+            used.add_metric(key, float(row["used"]))  # type: ignore[arg-type]
+            reserved.add_metric(key, float(row["reserved"]))  # type: ignore[arg-type]
+            if row["max"] is not None:
+                maximum.add_metric(key, float(row["max"]))  # type: ignore[arg-type]
+        yield from (used, reserved, maximum)

@@ -131,8 +131,9 @@ class AgentPayload(BaseModel):
 
 class ReadPayload(BaseModel):
     """A read of what the gateway keeps or serves itself, no provider asked: a kept Response (`responses.get`,
-    `responses.input_items`, `responses.delete`, `responses.cancel`), an agent's card (`agent.card`). The target
-    is the response id or the agent; `params` the read's options (a page of items, ...)."""
+    `responses.input_items`, `responses.delete`, `responses.cancel`), an agent's card (`agent.card`), a held call's
+    status (`approvals.get`). The target is the response id, the agent or the approval id; `params` the read's
+    options (a page of items, ...)."""
 
     kind: Literal["read"] = "read"
     operation: str

@@ -1,12 +1,13 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> inspect -> recall -> decide -> redact -> record -> hold -> route
+    request stages    authenticate -> parse -> inspect -> recall -> limit -> decide -> redact -> record -> hold -> route
                       (Flight, ...) -> Flight; `record` makes the decision durable before anything acts on it
     forward           to the route's targets; a whole answer or a stream
     response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
                       -> decide_events (an agent's live stream: each event decided before it goes on)
     audit             the call's events, in one `finally`, shielded from cancellation; then `remember`
-                      adds what came back to the call's session (`gateway.sessions`)
+                      adds what came back to the call's session (`gateway.sessions`), and `settle` counts what
+                      the call used against its limits (`gateway.limits`)
 
 Each call is a trace span, each stage a child span (`gateway.tracing`), timed for the audit record and
 the `gateway_stage_seconds` histogram.
@@ -23,11 +24,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
+from connectors.base import TextDelta, ToolCall
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.flight import Flight
@@ -42,6 +44,7 @@ from gateway.stages.decide import decide, decide_response
 from gateway.stages.forward import forward
 from gateway.stages.hold import hold
 from gateway.stages.inspect import inspect
+from gateway.stages.limit import limit, settle
 from gateway.stages.parse import parse
 from gateway.stages.record import record
 from gateway.stages.redact import redact, redact_response
@@ -51,7 +54,18 @@ from gateway.tracing import call_attributes, end_span
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
 ResponseStage = Callable[[Flight, Services, Journal, AsyncIterator[Part]], AsyncIterator[Part]]
 
-REQUEST_STAGES: tuple[RequestStage, ...] = (authenticate, parse, inspect, recall, decide, redact, record, hold, route)
+REQUEST_STAGES: tuple[RequestStage, ...] = (
+    authenticate,
+    parse,
+    inspect,
+    recall,
+    limit,
+    decide,
+    redact,
+    record,
+    hold,
+    route,
+)
 RESPONSE_STAGES: tuple[ResponseStage, ...] = (redact_response, decide_response)
 
 log = logging.getLogger("gateway.pipeline")
@@ -80,11 +94,13 @@ class Stream:
 
 @dataclass
 class Result:
-    """What a surface renders: a whole answer or a stream, and the decision id for the response header."""
+    """What a surface renders: a whole answer or a stream, the decision id for the response header, and headers
+    every answer of the call carries (the caller's limits, `x-ratelimit-*`)."""
 
     decision_id: str | None
     reply: Reply | None = None
     stream: Stream | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -114,21 +130,22 @@ class Pipeline:
                         flight = await stage(flight, self.services, journal)
                 if flight.gate is not None:  # a held stream: answer at once, wait (with keep-alives) inside
                     streaming = True
-                    return Result(
-                        journal.decision_id, stream=self._stream(flight, journal, self._gated(flight, journal))
-                    )
+                    stream = self._stream(flight, journal, self._gated(flight, journal))
+                    return Result(journal.decision_id, stream=stream, headers=_headers(flight))
                 with self._stage("forward", journal) as forward_span:
                     flight, upstream = await forward(flight, self.services, journal)
                     if forward_span.is_recording():
                         forward_span.set_attributes(call_attributes(flight, journal))
                 if isinstance(upstream, AsyncIterator):
                     streaming = True
-                    return Result(journal.decision_id, stream=self._stream(flight, journal, upstream))
+                    return Result(
+                        journal.decision_id, stream=self._stream(flight, journal, upstream), headers=_headers(flight)
+                    )
                 flight = replace(flight, whole=True)
                 parts = self._respond(flight, journal, iterate(parts_of(upstream)))
                 reply = rebuild(upstream, [part async for part in parts])
                 self._count(journal, "ok")
-                return Result(journal.decision_id, reply=reply)
+                return Result(journal.decision_id, reply=reply, headers=_headers(flight))
         except GatewayError as exc:
             failure = exc
             raise
@@ -141,6 +158,7 @@ class Pipeline:
             if failure is not None and failure.decision_id is None:  # every error names its audit record
                 failure.decision_id = journal.decision_id
             if not streaming:
+                settle(flight, journal, self.services)
                 await remember(flight, journal, self.services)
 
     @contextlib.contextmanager
@@ -194,6 +212,7 @@ class Pipeline:
         chain = [stream_parts(events)]
         for stage in self._stages(flight):
             chain.append(stage(flight, self.services, journal, chain[-1]))
+        chain.append(_delivered(chain[-1], journal))
         out = to_events(chain[-1])
         state = {"completed": False, "finished": False}
 
@@ -205,6 +224,7 @@ class Pipeline:
                 journal.failed("client_disconnected", "client disconnected before the stream ended")
             close = lambda: _close_all(out, *reversed(chain), events)  # noqa: E731
             await audit(journal, flight, self.services.audit, close=close, scrub=self._scrubbers)
+            settle(flight, journal, self.services)
             await remember(flight, journal, self.services)
 
         async def relay() -> AsyncGenerator[Event, None]:
@@ -251,6 +271,20 @@ class Pipeline:
 
     def _count(self, journal: Journal, outcome: str) -> None:
         self.services.metrics.requests.labels(journal.origin.surface, outcome).inc()
+
+
+def _headers(flight: Flight) -> dict[str, str]:
+    return flight.reservation.headers() if flight.reservation is not None else {}
+
+
+async def _delivered(parts: AsyncIterator[Part], journal: Journal) -> AsyncIterator[Part]:
+    """Count the text a stream hands on (what a stream the agent leaves early used, `stages.limit.settle`)."""
+    async for part in parts:
+        if isinstance(part, TextDelta):
+            journal.delivered += len(part.text)
+        elif isinstance(part, ToolCall):
+            journal.delivered += len(part.arguments)
+        yield part
 
 
 async def _close_all(*iterators: AsyncIterator[object]) -> None:

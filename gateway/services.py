@@ -17,7 +17,9 @@ from gateway.approvals.notifier import WebhookNotifier
 from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit.records import AuditLog
+from gateway.clock import Clock, SystemClock
 from gateway.enforcement import Capabilities
+from gateway.limits.limiter import Limiter
 from gateway.metrics import Metrics
 from gateway.pii.service import PiiService
 from gateway.policy.engine import PolicyEngine
@@ -28,7 +30,7 @@ from gateway.tracing import Tracing
 
 if TYPE_CHECKING:
     from connectors.base import StreamEvent
-    from gateway.a2a.upstream import AgentHub
+    from gateway.a2a.hub import AgentHub
     from gateway.audit.journal import Journal
     from gateway.enforcement import Plan
     from gateway.flight import Flight, Route
@@ -74,8 +76,10 @@ class Services:
     tracing: Tracing = field(default_factory=Tracing.from_env)  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
     a2a: AgentHub | None = None  # other agents, A2A or plain HTTP (agents)
+    limiter: Limiter | None = None  # limits on requests, tokens, money and calls in flight (limits, prices)
     sessions: SessionStore | None = None  # per-session memory, input.session (None: sessions.enabled is false)
     kinds: Mapping[Kind, UpstreamKind] = field(default_factory=dict)  # where each kind of call goes
+    clock: Clock = field(default_factory=SystemClock)  # the time that deadlines, windows and caches go by
     closing: AsyncExitStack = field(default_factory=AsyncExitStack)  # what `aclose` closes, last built first
     _connectors: dict[tuple[str, str], Connector] = field(default_factory=dict)
 
@@ -105,7 +109,7 @@ class Services:
         from gateway.responses.store import ResponseStore
 
         cipher = PayloadCipher.from_settings(self.settings)
-        return ResponseStore(self.db, cipher, self.settings.responses.retention_s)
+        return ResponseStore(self.db, cipher, self.settings.responses.retention_s, self.clock)
 
     async def aclose(self) -> None:
         await self.closing.aclose()

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 
 from gateway.errors import ConfigError
+from gateway.limits.config import LimitConfig, Price, UsageConfig, check_limits
 from gateway.model import RedactionMode
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gateway.db"
@@ -273,7 +274,15 @@ class Settings(_Strict):
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)  # tools, at /mcp/{name}
     agents: dict[str, AgentConfig] = Field(default_factory=dict)  # other agents, at /a2a/{name}
+    prices: dict[str, Price] = Field(default_factory=dict)  # US dollars per million tokens, by route alias or model
+    limits: list[LimitConfig] = Field(default_factory=list)  # requests, tokens, money, calls in flight (gateway.limits)
+    usage: UsageConfig = Field(default_factory=UsageConfig)  # how calls are metered against `limits`
     config_file: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _limits_named_once(self) -> Settings:
+        check_limits(self.limits)
+        return self
 
     @model_validator(mode="after")
     def _routes_name_providers(self) -> Settings:

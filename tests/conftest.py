@@ -19,10 +19,12 @@ import pytest
 import uvicorn
 
 from gateway.app import create_app
+from gateway.clock import Clock, SystemClock
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
-from tests.helpers import close_clients, free_port
+from tests.helpers import close_clients
+from tests.processes import free_port
 from tests.upstreams import AnthropicUpstream, OpenAIUpstream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,23 +206,28 @@ def create_key(database_url: str, agent: str = "support-bot", team: str | None =
 
 
 class Gateway:
-    def __init__(self, settings: Settings, server: ServerThread, key: str) -> None:
+    """A gateway app served on a thread of the test process; `clock` is the one its services go by: a test that
+    passed a `FakeClock` moves it (`gw.clock.advance(301)`) instead of waiting for a deadline."""
+
+    def __init__(self, settings: Settings, server: ServerThread, key: str, clock: Clock) -> None:
         self.settings = settings
         self.server = server
         self.url = server.url
         self.key = key
+        self.clock = clock
 
 
 @pytest.fixture
 def gateway_factory(openai_upstream: Any, anthropic_upstream: Any) -> Iterator[Any]:
     started: list[ServerThread] = []
 
-    def start(database_url: str, **overrides: Any) -> Gateway:
+    def start(database_url: str, clock: Clock | None = None, **overrides: Any) -> Gateway:
         settings = make_settings(database_url, openai_upstream[1], anthropic_upstream[1], **overrides)
         key = create_key(database_url)
-        server = ServerThread(create_app(settings)).__enter__()
+        clock = clock or SystemClock()
+        server = ServerThread(create_app(settings, clock=clock)).__enter__()
         started.append(server)
-        return Gateway(settings, server, key)
+        return Gateway(settings, server, key, clock)
 
     yield start
     for server in started:

@@ -4,22 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 from gateway.audit.records import AuditLog
 from gateway.store.db import Database
+
+T = TypeVar("T")
+
+
+def wait_until(
+    read: Callable[[], T],
+    done: Callable[[T], object] = bool,
+    timeout_s: float = 10,
+    every_s: float = 0.05,
+    failure: str = "not done",
+) -> T:
+    """Call `read` until `done` holds for what it returns, and return that; fail (`failure`, and the last value)
+    once `timeout_s` passed. For what real I/O makes true (a process is up, a row is committed): time-based
+    behaviour goes by a `gateway.clock.FakeClock` that the test moves instead."""
+    deadline = time.monotonic() + timeout_s
+    while not done(value := read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} after {timeout_s} s; last seen: {value!r}"[:2000])
+        time.sleep(every_s)
+    return value
+
+
+async def eventually(
+    read: Callable[[], Awaitable[T]],
+    done: Callable[[T], object] = bool,
+    timeout_s: float = 10,
+    every_s: float = 0.02,
+    failure: str = "not done",
+) -> T:
+    """`wait_until` for a coroutine function, on the running loop."""
+    deadline = time.monotonic() + timeout_s
+    while not done(value := await read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{failure} after {timeout_s} s; last seen: {value!r}"[:2000])
+        await asyncio.sleep(every_s)
+    return value
 
 
 def audit_rows(database_url: str, wait_for: int = 0) -> list[dict[str, Any]]:
@@ -69,53 +99,6 @@ def documented_blocks(reference: Path) -> list[tuple[str, str | None, Any, int]]
             pytest.fail(f"{reference.name}:{line}: ```json {m.group(1)} block is not JSON: {exc}")
         found.append((m.group(1), m.group(2), doc, line))
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def gateway_env(config: Path) -> dict[str, str]:
-    """This environment without the test run's GATEWAY_* settings, pointing `gateway` at `config`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_CONFIG"] = str(config)
-    return env
-
-
-@contextmanager
-def serving(
-    env: dict[str, str], workers: int = 1, cwd: Path | None = None, timeout_s: float = 30
-) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
-    """`gateway serve` as a real process on a free loopback port: (its base URL, the process) once it is ready;
-    stopped when the block ends (unless a test killed it)."""
-    port = free_port()
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(
-        [*command, "--workers", str(workers)], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/readyz", proc, timeout_s)
-        yield f"http://127.0.0.1:{port}", proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[Any], timeout_s: float = 30) -> None:
-    """Poll `url` until it answers 200; fail if the process dies or the time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError(f"{url} did not become healthy (process exit code {proc.poll()})")
-        time.sleep(0.05)
 
 
 # a Responses function tool with `strict`, as the SDKs send it

@@ -40,6 +40,7 @@ def test_deployed_config_is_valid_and_points_at_the_compose_services():
 def test_every_setting_is_documented_in_the_readme():
     from pydantic import BaseModel
 
+    from gateway.limits.config import LimitConfig, Price, UsageConfig
     from gateway.settings import (
         AgentConfig,
         AnchorsConfig,
@@ -74,6 +75,9 @@ def test_every_setting_is_documented_in_the_readme():
         McpServerConfig,
         AgentConfig,
         ResponsesConfig,
+        LimitConfig,
+        UsageConfig,
+        Price,
     ]
     missing = [
         f"{m.__name__}.{name}"

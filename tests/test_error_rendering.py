@@ -45,6 +45,11 @@ EXAMPLES = [
     errors.NulInInput(),
     errors.HeadersTooLarge("request headers larger than 65536 bytes"),
     errors.ResponseNotFound("no response with id 'resp_x'"),
+    errors.PriceUnknown("gpt-5"),
+    errors.LimitReached("team=cs", "requests", "1m", 600, 600, 12),
+    errors.RateLimited("team=cs", "tokens", "1h", 1_999_000, 2_000_000, 30),
+    errors.BudgetExceeded("team=cs", "spend_usd", "month", 499.99, 500.0, 86_400),
+    errors.ConcurrencyLimited("team=cs", "calls in flight", None, 20, 20, 1),
 ]
 
 

@@ -295,7 +295,13 @@ def test_worked_example_gives_the_documented_decision(name: str) -> None:
 
 
 def test_there_are_worked_examples() -> None:
-    assert EXAMPLE_NAMES == ["allow-lists", "finance-approval", "pii-stays-internal", "session-pii-external"]
+    assert EXAMPLE_NAMES == [
+        "allow-lists",
+        "budgets",
+        "finance-approval",
+        "pii-stays-internal",
+        "session-pii-external",
+    ]
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

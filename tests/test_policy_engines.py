@@ -27,7 +27,8 @@ from gateway.policy.source import load_source
 from gateway.settings import PolicyConfig
 from gateway.stages.decide import evaluate
 from tests.conftest import POLICIES, ROOT, opa_binary
-from tests.helpers import audit_rows, documented_blocks, free_port, track, wait_healthy
+from tests.helpers import audit_rows, documented_blocks, track
+from tests.processes import free_port, wait_healthy
 
 
 class OpaServer:
@@ -104,7 +105,25 @@ def generated_inputs() -> list[dict[str, Any]]:
         principal = {"team": "cs", "key_id": "k1", **({"agent": agent} if agent is not None else {})}
         call = {"kind": kind, "operation": OPERATIONS[kind], "phase": phase, "target": target, "tool_calls": []}
         out.append({"principal": principal, "pii": found, "routes": ["echo", "gpt-4o"], "call": call})
-    return out + session_inputs()
+    return out + session_inputs() + usage_inputs()
+
+
+def usage_inputs() -> list[dict[str, Any]]:
+    """Model calls under a money limit with budget left and running low, cheap and dear, to a model that has a
+    cheaper one and one that has not: the budgets example's hold and route fire and do not."""
+    out = []
+    for target, spend, remaining, phase in itertools.product(
+        ["gpt-4o", "claude"], [0.01, 2.0, None], [400.0, 3.0], ["request", "response"]
+    ):
+        money = {"per": "month", "max": 500.0, "used": 500.0 - remaining, "reserved": 0.0, "remaining": remaining}
+        usage = {
+            "call": {"input_tokens": 100, "max_output_tokens": 1000, "max_spend_usd": spend},
+            "limits": [{"name": "team=cs", "subject": "team=cs", "match": {"team": "cs"}, "spend_usd": money}],
+        }
+        call = {"kind": "model", "operation": "chat", "phase": phase, "target": target, "tool_calls": []}
+        principal = {"team": "cs", "key_id": "k1", "agent": "research-bot"}
+        out.append({"principal": principal, "pii": [], "routes": ["gpt-4o"], "call": call, "usage": usage})
+    return out
 
 
 def session_inputs() -> list[dict[str, Any]]:

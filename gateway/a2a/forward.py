@@ -17,13 +17,13 @@ from typing import Any
 
 from connectors.base import ChatResponse, StreamEnd, StreamEvent, StreamStart, TextDelta
 from gateway.a2a.events import final
+from gateway.a2a.hub import AgentHub
 from gateway.a2a.live import decide_events
-from gateway.a2a.upstream import STREAMING, AgentHub
 from gateway.audit.journal import Journal
 from gateway.enforcement import Plan
 from gateway.errors import GatewayError, RouteNotFound, UnreadableAfterRedaction, UpstreamFailed
 from gateway.flight import Flight, Route
-from gateway.model import AgentPayload, Attempt, Call
+from gateway.model import AGENT_STREAMS, AgentPayload, Attempt, Call
 from gateway.services import Services, UpstreamKind
 from gateway.settings import RouteConfig, RouteTarget, Settings
 
@@ -101,7 +101,7 @@ async def forward_agent(
         raise RouteNotFound("this gateway has no agents")
     try:
         answer = await (
-            _open(hub, payload, flight.origin.call_id) if payload.operation in STREAMING else _ask(hub, payload)
+            _open(hub, payload, flight.origin.call_id) if payload.operation in AGENT_STREAMS else _ask(hub, payload)
         )
     except UpstreamFailed as exc:
         journal.attempt(Attempt(provider=payload.agent, model=payload.operation, status=None, error=exc.message))

@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from connectors.base import StreamEnd, TextDelta
-from gateway.a2a.upstream import STREAMING
 from gateway.audit.journal import Journal
 from gateway.flight import Flight
+from gateway.model import AGENT_STREAMS
 from gateway.reply import KeepAlive, Part
 from gateway.stages.decide import decide_output
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 def _live(flight: Flight) -> bool:
     call = flight.call
-    return call is not None and call.kind == "agent" and call.operation in STREAMING
+    return call is not None and call.kind == "agent" and call.operation in AGENT_STREAMS
 
 
 def decide_events(

@@ -25,14 +25,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from connectors.a2a import V03_METHODS, V1_METHODS
 from connectors.base import TextDelta
 from gateway import rendering
 from gateway.a2a.events import final
-from gateway.a2a.upstream import STREAMING, V03_METHODS, V1_METHODS
 from gateway.adapter import enter, inbound, origin, parsed_json
 from gateway.errors import GatewayError, InvalidRequest, MethodNotFound, UnreadableAfterRedaction
 from gateway.mcp.jsonrpc import RequestId, result
-from gateway.model import MAX_SESSION, AgentPayload, Origin
+from gateway.model import AGENT_STREAMS, MAX_SESSION, AgentPayload, Origin
 from gateway.pipeline import Pipeline, Result
 from gateway.rendering import jsonrpc_error
 from gateway.reply import KEEPALIVE, Event, KeepAlive
@@ -121,7 +121,7 @@ async def answer(request: Request, pipeline: Pipeline, agent: str, message: dict
         if outcome.stream is not None:  # relayed live, event by event
             return EventStreamResponse(outcome.stream, _live(request_id, outcome.stream), out)
         text = getattr(outcome.reply, "content", None) or "null"
-        if message.get("method") in STREAMING:  # a held stream's answer, approved: delivered as it was kept
+        if message.get("method") in AGENT_STREAMS:  # a held stream's answer, approved: delivered as it was kept
             return StreamingResponse(_live(request_id, _replayed(text)), media_type="text/event-stream", headers=out)
         body = parsed_json(text, "the agent's answer")
         return JSONResponse(result(request_id, body["result"]), headers=out)

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from gateway import rendering
 from gateway.a2a import plain, rpc
 from gateway.a2a.card import rewrite
-from gateway.a2a.upstream import AgentHub
+from gateway.a2a.hub import AgentHub
 from gateway.adapter import pipeline_of, serve
 from gateway.errors import ProtocolRefused, RouteNotFound
 from gateway.model import Call, ReadPayload

@@ -19,6 +19,7 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.approvals.records import aware
+from gateway.clock import SYSTEM_CLOCK, Clock, wait_for_event
 from gateway.store.db import Database
 from gateway.store.tables import ApprovalRow
 
@@ -28,9 +29,10 @@ CHANNEL = "gateway_approvals"
 
 
 class ChangeFeed:
-    def __init__(self, db: Database, poll_s: float) -> None:
+    def __init__(self, db: Database, poll_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.poll_s = poll_s
+        self.clock = clock  # what a waiter's timeout goes by (an approval's deadline)
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._subscribers: set[asyncio.Queue[str]] = set()
         self._seen: dict[str, object] = {}  # approval id -> the state (version, updated_at) last published
@@ -50,13 +52,11 @@ class ChangeFeed:
                 queue.put_nowait(approval_id)
 
     async def changed(self, approval_id: str, timeout: float) -> None:
-        """Return when `approval_id` changes, or after `timeout` seconds, whichever is first."""
+        """Return when `approval_id` changes, or after `timeout` seconds on the clock, whichever is first."""
         event = asyncio.Event()
         self._waiters.setdefault(approval_id, set()).add(event)
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, timeout)):
-                    await event.wait()
+            await wait_for_event(self.clock, event, max(0.0, timeout))
         finally:
             waiters = self._waiters.get(approval_id)
             if waiters is not None:
@@ -91,6 +91,7 @@ class ChangeFeed:
             self._listener = None
 
     async def _poll(self) -> None:
+        # real time, not the clock: this polls the store for what other processes wrote, by their own clocks
         while True:
             await asyncio.sleep(self.poll_s)
             await self.poll_once(datetime.now(UTC) - timedelta(seconds=self.poll_s + 5))  # overlap: clocks, lag

@@ -17,8 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import StoreUnavailable
 from gateway.store.db import Database
 from gateway.store.tables import AuthFailure
@@ -54,7 +54,7 @@ class Limit:
 
 
 class FailureLimits:
-    def __init__(self, db: Database, window_s: int = WINDOW_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, window_s: int = WINDOW_S, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.window_s = window_s
         self.clock = clock
@@ -62,7 +62,7 @@ class FailureLimits:
 
     async def hit(self, limits: Sequence[Limit]) -> int | None:
         """Count one against each of `limits`; the seconds to wait when any is now past its limit, else None."""
-        now = self.clock()
+        now = self.clock.now().timestamp()  # windows are Unix time: every process counts in the same ones
         window = int(now // self.window_s * self.window_s)
         over = False
         async with self._transaction() as session:
@@ -76,7 +76,7 @@ class FailureLimits:
 
     async def undo(self, limits: Sequence[Limit]) -> None:
         """Take back one `hit` (the attempt turned out well: a sign-in that succeeded is no failure)."""
-        window = int(self.clock() // self.window_s * self.window_s)
+        window = self._window()
         async with self._transaction() as session:
             for limit in limits:
                 await session.execute(
@@ -87,9 +87,13 @@ class FailureLimits:
 
     async def forget(self, limit: Limit) -> None:
         """Clear the subject's count (a reviewer who signed in starts afresh under their name)."""
-        window = int(self.clock() // self.window_s * self.window_s)
+        window = self._window()
         async with self._transaction() as session:
             await session.execute(delete(AuthFailure).where(*_row(limit, window)))
+
+    def _window(self) -> int:
+        """The start of the window the clock is in."""
+        return int(self.clock.now().timestamp() // self.window_s * self.window_s)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -30,6 +30,7 @@ from gateway.approvals.records import Approval, Held, Reviewer, Status
 from gateway.approvals.reviewers import owner_of
 from gateway.audit.events import AuditEvent, EventType
 from gateway.audit.records import AuditLog
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import (
     ApprovalConflict,
     ApprovalExpired,
@@ -50,10 +51,6 @@ Recheck = Callable[[dict[str, Any]], Awaitable[Decision]]
 Notify = Callable[[Approval], None]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ApprovalQueue:
     def __init__(
         self,
@@ -62,13 +59,15 @@ class ApprovalQueue:
         cipher: PayloadCipher,
         audit: AuditLog,
         recheck: Recheck | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
         self.config = config
         self.cipher = cipher
         self.audit = audit
         self.recheck = recheck
-        self.changes = ChangeFeed(db, config.poll_s)
+        self.clock = clock  # deadlines, the time to redeem a receipt and the expiry sweep go by it
+        self.changes = ChangeFeed(db, config.poll_s, clock)
         self.on_held: list[Notify] = []  # told of each new hold (the webhook notifier)
         self._sweeper: asyncio.Task[None] | None = None
         self.decided: collections.Counter[str] = collections.Counter()  # holds closed here, by outcome (metrics)
@@ -129,7 +128,7 @@ class ApprovalQueue:
 
     async def hold(self, held: Held) -> Approval:
         """Park a call: stored (payload encrypted) and audited before this returns; reviewers are told."""
-        now = _now()
+        now = self.clock.now()
         values = held.model_dump(exclude={"payload"})
         row = ApprovalRow(
             **values,
@@ -195,7 +194,7 @@ class ApprovalQueue:
         approval = await self.settle(approval)
         if approval.status != "approved":
             raise self.outcome_error(approval)
-        won = await self._transition(approval, "used", {"used_at": _now()})
+        won = await self._transition(approval, "used", {"used_at": self.clock.now()})
         if won is None:
             raise await self._refuse(approval, agent, "the approval was already used")
         await self._audit(won, "released", agent, ["approved call released"], allow=True)
@@ -204,7 +203,7 @@ class ApprovalQueue:
     async def wait(self, approval: Approval) -> Approval:
         """Until the approval is decided or its deadline passes (reviewers may extend it while we wait)."""
         while approval.status == "pending":
-            remaining = (approval.expires_at - _now()).total_seconds()
+            remaining = (approval.expires_at - self.clock.now()).total_seconds()
             if remaining <= 0:
                 return await self.settle(approval)
             await self.changes.changed(approval.approval_id, min(remaining, self.config.poll_s * 5))
@@ -215,7 +214,7 @@ class ApprovalQueue:
         """The approval as it stands now: a pending one past its deadline, or an approved one past the time to
         redeem it, expires here (and is audited) if the sweep has not got to it yet."""
         if self._stale(approval):
-            expired = await self._transition(approval, "expired", {"decided_at": _now()})
+            expired = await self._transition(approval, "expired", {"decided_at": self.clock.now()})
             if expired is not None:
                 await self._audit(expired, "expired", None, ["no decision before the deadline"])
                 return expired
@@ -263,7 +262,7 @@ class ApprovalQueue:
             if not decision.allow:
                 why = "; ".join(decision.reasons) or "the policy now denies this call"
                 return await self._close(approval, Reviewer(name="policy", via="recheck"), "rejected", why)
-        votes = [*approval.votes, {"reviewer": reviewer.name, "via": reviewer.via, "at": _now().isoformat()}]
+        votes = [*approval.votes, {"reviewer": reviewer.name, "via": reviewer.via, "at": self.clock.now().isoformat()}]
         if len(votes) < approval.required:
             won = await self._transition(approval, "pending", {"votes": votes, "comment": comment})
             if won is None:
@@ -282,7 +281,7 @@ class ApprovalQueue:
         await self._may_decide(approval, reviewer)
         if not 0 < seconds <= self.config.max_extend_s:
             raise await self._refuse(approval, reviewer.name, f"extend by 1 to {self.config.max_extend_s:g} seconds")
-        deadline = max(approval.expires_at, _now()) + timedelta(seconds=seconds)
+        deadline = max(approval.expires_at, self.clock.now()) + timedelta(seconds=seconds)
         won = await self._transition(approval, "pending", {"expires_at": deadline})
         if won is None:
             raise await self._refuse(
@@ -298,25 +297,22 @@ class ApprovalQueue:
             await session.execute(
                 update(ApprovalRow)
                 .where(ApprovalRow.approval_id == approval_id)
-                .values(notify=state, updated_at=_now())
+                .values(notify=state, updated_at=self.clock.now())
             )
             await self._notify_replicas(session, approval_id)
         self.changes.publish(approval_id)
 
     async def expire_due(self) -> list[Approval]:
         """Expire every pending approval past its deadline (default deny), each audited once."""
+        due = select(ApprovalRow).where(ApprovalRow.status == "pending", ApprovalRow.expires_at < self.clock.now())
         async with self._session() as session:
-            rows = (
-                await session.scalars(
-                    select(ApprovalRow).where(ApprovalRow.status == "pending", ApprovalRow.expires_at < _now())
-                )
-            ).all()
+            rows = (await session.scalars(due)).all()
         return [a for a in [await self.settle(Approval.of(row)) for row in rows] if a.status == "expired"]
 
     # -- internals --------------------------------------------------------------------------------------
 
     def _stale(self, approval: Approval) -> bool:
-        now = _now()
+        now = self.clock.now()
         if approval.status == "pending":
             return approval.expires_at <= now
         if approval.status == "approved" and approval.decided_at is not None:
@@ -344,7 +340,7 @@ class ApprovalQueue:
         comment: str | None,
         votes: list[dict[str, Any]] | None = None,
     ) -> Approval:
-        values: dict[str, Any] = {"decided_by": reviewer.name, "comment": comment, "decided_at": _now()}
+        values: dict[str, Any] = {"decided_by": reviewer.name, "comment": comment, "decided_at": self.clock.now()}
         if votes is not None:
             values["votes"] = votes
         won = await self._transition(approval, status, values)
@@ -363,7 +359,7 @@ class ApprovalQueue:
             result = await session.execute(
                 update(ApprovalRow)
                 .where(ApprovalRow.approval_id == approval.approval_id, ApprovalRow.version == approval.version)
-                .values(status=status, updated_at=_now(), version=approval.version + 1, **values)
+                .values(status=status, updated_at=self.clock.now(), version=approval.version + 1, **values)
             )
             if not result.rowcount:
                 return None
@@ -408,7 +404,7 @@ class ApprovalQueue:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(max(1.0, self.config.poll_s))
+            await self.clock.sleep(max(1.0, self.config.poll_s))
             try:
                 await self.expire_due()
             except (StoreUnavailable, SQLAlchemyError, OSError) as exc:

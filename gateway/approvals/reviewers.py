@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from gateway.approvals.limits import FailureLimits
 from gateway.approvals.records import HeldCall, Reviewer
 from gateway.approvals.signins import SignIns
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.store.db import Database
 from gateway.store.tables import Reviewer as ReviewerRow
 from gateway.store.tables import ReviewerToken
@@ -53,10 +54,10 @@ _DUMMY = hash_password(secrets.token_hex(8))  # checked for unknown names, so ti
 
 
 class ReviewerStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
-        self.signins = SignIns(db)
-        self.limits = FailureLimits(db)
+        self.signins = SignIns(db, clock)  # sign-ins end, and failed ones are counted, by the clock
+        self.limits = FailureLimits(db, clock=clock)
 
     async def add(
         self, name: str, groups: list[str], password: str | None = None, owns: list[str] | None = None

@@ -20,7 +20,6 @@ import asyncio
 import hmac
 import json
 import secrets
-import time
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -100,12 +99,12 @@ async def current(request: Request) -> ReviewerSession | None:
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
-    _, queue, reviewers = services_of(request)
+    services, queue, reviewers = services_of(request)
     try:
         session = ReviewerSession.model_validate(_serializer(queue).loads(raw, max_age=MAX_AGE_S))
     except (BadSignature, ValidationError):  # also SignatureExpired: older than 8 hours; and cookies of before
         return None
-    if session.expires <= time.time() or not await reviewers.signins.live(session.sid):
+    if session.expires <= services.clock.now().timestamp() or not await reviewers.signins.live(session.sid):
         return None
     if session.via == "web":
         account = await reviewers.get(session.name)
@@ -119,8 +118,8 @@ async def start_session(
     request: Request, response: Response, reviewer: Reviewer, until: float | None = None
 ) -> ReviewerSession:
     """Sign `reviewer` in for 8 hours, or until `until` (an ID token's exp) if sooner."""
-    _, queue, reviewers = services_of(request)
-    now = time.time()
+    services, queue, reviewers = services_of(request)
+    now = services.clock.now().timestamp()
     expires = min(now + MAX_AGE_S, until if until is not None else now + MAX_AGE_S)
     sid = await reviewers.signins.start(reviewer, datetime.fromtimestamp(expires, UTC))
     session = ReviewerSession(

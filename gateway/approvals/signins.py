@@ -18,13 +18,14 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.approvals.records import Reviewer
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import StoreUnavailable
 from gateway.store.db import Database
 from gateway.store.tables import ReviewerSignIn
@@ -33,13 +34,14 @@ KEEP_ENDED = timedelta(days=1)  # ended and expired sign-ins are deleted this lo
 
 
 class SignIns:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
 
     async def start(self, reviewer: Reviewer, until: datetime) -> str:
         """A new sign-in of `reviewer`, good until `until` unless ended first; its id (for the cookie)."""
         session_id = secrets.token_urlsafe(32)
-        now = datetime.now(UTC)
+        now = self.clock.now()
         row = ReviewerSignIn(
             session_hash=_digest(session_id), reviewer=reviewer.name, via=reviewer.via, created_at=now, expires_at=until
         )
@@ -52,7 +54,7 @@ class SignIns:
         """Whether the sign-in is there, not ended and not expired."""
         t = ReviewerSignIn
         query = select(t.session_hash).where(
-            t.session_hash == _digest(session_id), t.ended_at.is_(None), t.expires_at > datetime.now(UTC)
+            t.session_hash == _digest(session_id), t.ended_at.is_(None), t.expires_at > self.clock.now()
         )
         async with self._session() as session:
             return (await session.scalar(query)) is not None
@@ -63,7 +65,7 @@ class SignIns:
             await session.execute(
                 update(ReviewerSignIn)
                 .where(ReviewerSignIn.session_hash == _digest(session_id), ReviewerSignIn.ended_at.is_(None))
-                .values(ended_at=datetime.now(UTC))
+                .values(ended_at=self.clock.now())
             )
 
     @contextlib.asynccontextmanager

@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import json
 import re
-import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +184,7 @@ def _message(request: Request, status: int, title: str, message: str, session: A
 async def _item(request: Request, session: ReviewerSession, approval: Approval) -> dict[str, Any]:
     """One approval as the page shows it: the action pretty-printed, masked per the reviewer's groups."""
     services, queue, _ = services_of(request)
-    reviewer, now, error = session.reviewer, datetime.now(UTC), None
+    reviewer, now, error = session.reviewer, services.clock.now(), None
     try:
         payload = await queue.payload(approval.approval_id)
         action, masked = await visible(services, reviewer, payload.get("action"))
@@ -500,7 +498,8 @@ async def login_oidc(request: Request) -> Response:
         if exc.status != 401:
             raise
         return await _sign_in_failed(request, "bad_id_token", exc.message, 401)
-    if expires <= time.time():  # accepted within the clock-skew leeway, but already over: no session in it
+    services, _, _ = services_of(request)
+    if expires <= services.clock.now().timestamp():  # accepted within the clock-skew leeway, but over: no session
         return await _sign_in_failed(request, "bad_id_token", "the ID token was not accepted: it has expired", 401)
     return await _signed_in(request, reviewer, limits, until=expires)
 

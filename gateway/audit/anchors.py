@@ -29,6 +29,7 @@ from sqlalchemy import select
 from gateway.audit.merkle import consistency_proof
 from gateway.audit.signing import BadCheckpoint, Checkpoint, Verifier
 from gateway.audit.witness import CosignerVerifier, request_body
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.metrics import Metrics
 from gateway.settings import AnchorsConfig, WitnessConfig
 from gateway.store.db import Database
@@ -79,8 +80,10 @@ def read_anchors(
 class Anchoring:
     """Anchors the newest stored checkpoint in the directory and at each witness, as it comes."""
 
-    def __init__(self, config: AnchorsConfig, db: Database, metrics: Metrics | None, origin: str) -> None:
-        self.config, self.db, self.metrics, self.origin = config, db, metrics, origin
+    def __init__(
+        self, config: AnchorsConfig, db: Database, metrics: Metrics | None, origin: str, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.config, self.db, self.metrics, self.origin, self.clock = config, db, metrics, origin, clock
         self.anchored: dict[str, int] = {}  # anchor -> the size it holds
         self.witness_sizes: dict[str, int] = {}  # witness url -> the size it said it has
         self.session: aiohttp.ClientSession | None = None
@@ -95,7 +98,7 @@ class Anchoring:
                 await self.once()
             except Exception:  # never let anchoring stop: the next tick tries again
                 log.exception("audit: anchoring failed")
-            await asyncio.sleep(self.config.every_s)
+            await self.clock.sleep(self.config.every_s)
 
     async def once(self) -> None:
         newest = await self._newest()

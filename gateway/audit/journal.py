@@ -38,6 +38,7 @@ class Journal:
         self.error: str | None = None
         self.output_findings: list[Finding] = []  # PII in what came back, for the response decision
         self.approval_id: str | None = None  # the approval this call was held on, if any
+        self.delivered = 0  # characters of text and tool arguments a stream handed the agent
         self.handed = 0  # how many of `events` were already written ahead (`flush`)
 
     @property

@@ -22,6 +22,7 @@ from gateway.audit.anchors import Anchoring
 from gateway.audit.events import EXPORT_FIELDS, AuditEvent
 from gateway.audit.refusals import RefusalSampler
 from gateway.audit.signing import Signer, signer_from
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.store.db import Database
@@ -82,8 +83,10 @@ class AuditLog:
         checkpoint_every: int = 1000,
         checkpoint_interval_s: float = 60.0,
         anchoring: Anchoring | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
+        self.clock = clock  # checkpoint and refusal-summary intervals go by it
         self.anchoring = anchoring if anchoring is not None and anchoring.enabled else None
         self._anchor: asyncio.Task[None] | None = None
         self.metrics = metrics
@@ -94,14 +97,16 @@ class AuditLog:
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[bool], float]] = []
         self._writer: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
-        self.refusals = RefusalSampler()
+        self.refusals = RefusalSampler(clock=clock)
         self._summaries: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None  # the writer's own connection: no pool round trip per batch
         # a SQLite file: each batch is one hop to a thread of its own instead of one per statement
         self._sqlite: SqliteThread | None = None
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, metrics: Metrics | None = None) -> AuditLog:
+    def from_settings(
+        cls, db: Database, settings: Settings, metrics: Metrics | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> AuditLog:
         """The gateway's audit log: checkpoints signed with the configured key (one is created beside a SQLite
         store on first run); without a key (PostgreSQL with none configured) events are still chained into
         the tree, but nothing is signed and a warning says so."""
@@ -115,7 +120,8 @@ class AuditLog:
             signer=signer,
             checkpoint_every=config.checkpoint_every,
             checkpoint_interval_s=config.checkpoint_interval_s,
-            anchoring=Anchoring(config.anchors, db, metrics, config.origin) if signer is not None else None,
+            anchoring=Anchoring(config.anchors, db, metrics, config.origin, clock) if signer is not None else None,
+            clock=clock,
         )
 
     def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[bool]:
@@ -235,7 +241,7 @@ class AuditLog:
 
     async def _checkpoint_timer(self) -> None:
         while True:
-            await asyncio.sleep(self.checkpoint_interval_s)
+            await self.clock.sleep(self.checkpoint_interval_s)
             try:
                 await self.checkpoint()
             except SQLAlchemyError as exc:  # the next tick tries again; events are safe in the meantime
@@ -244,7 +250,7 @@ class AuditLog:
     async def _summary_timer(self) -> None:
         """Write the summaries of refused requests not written one by one, as each minute ends."""
         while True:
-            await asyncio.sleep(self.refusals.window_s / 4)
+            await self.clock.sleep(self.refusals.window_s / 4)
             summaries = self.refusals.take()
             if summaries:
                 await self.write([event.row() for event in summaries])

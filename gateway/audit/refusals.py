@@ -15,12 +15,11 @@ bad keys from one address, or from many, adds a bounded number of rows a minute 
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.audit.events import AuditEvent, EventType
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.model import new_id
 
 WINDOW_S = 60.0
@@ -41,13 +40,11 @@ class _Window:
 
 
 class RefusalSampler:
-    def __init__(
-        self, window_s: float = WINDOW_S, written: int = WRITTEN, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, window_s: float = WINDOW_S, written: int = WRITTEN, clock: Clock = SYSTEM_CLOCK) -> None:
         self.window_s = window_s
         self.written = written
         self.clock = clock
-        self._window = _Window(clock())
+        self._window = _Window(clock.monotonic())
         self._due: list[AuditEvent] = []
 
     def admit(self, event: AuditEvent, address: str) -> bool:
@@ -73,12 +70,12 @@ class RefusalSampler:
         self._roll()
         if everything:
             self._due += _summaries(self._window, self.window_s)
-            self._window = _Window(self.clock())
+            self._window = _Window(self.clock.monotonic())
         due, self._due = self._due, []
         return due
 
     def _roll(self) -> None:
-        now = self.clock()
+        now = self.clock.monotonic()
         if now - self._window.started >= self.window_s:
             self._due += _summaries(self._window, self.window_s)
             self._window = _Window(now)

@@ -7,13 +7,14 @@ gateway audit ...        audit.py
 gateway approvals ...    approvals.py
 gateway reviewers ...    reviewers.py
 gateway tools ...        tools.py
+gateway usage ...        usage.py
 """
 
 from __future__ import annotations
 
 import typer
 
-from gateway.cli import approvals, audit, keys, policy, reviewers, serve, tools
+from gateway.cli import approvals, audit, keys, policy, reviewers, serve, tools, usage
 
 app = typer.Typer(
     help="Agent Governance Gateway: policy, routing and audit for AI agent calls.",
@@ -27,6 +28,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(reviewers.app, name="reviewers")
 app.add_typer(tools.app, name="tools")
+app.add_typer(usage.app, name="usage")
 
 
 def main() -> None:

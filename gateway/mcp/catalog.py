@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.audit.events import AuditEvent
 from gateway.audit.records import AuditLog
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.mcp.pins import Pin, PinStore, definition
 from gateway.mcp.scan import scan_definition
 from gateway.mcp.upstream import Upstream
@@ -65,14 +65,17 @@ class ToolEntry:
 
 
 class Catalog:
-    def __init__(self, upstreams: dict[str, Upstream], pins: PinStore, audit: AuditLog) -> None:
+    def __init__(
+        self, upstreams: dict[str, Upstream], pins: PinStore, audit: AuditLog, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.clock = clock
         self.upstreams, self.pins, self.audit = upstreams, pins, audit
         self._cache: dict[str, tuple[float, dict[str, ToolEntry]]] = {}
 
     async def tools(self, server: str, fresh: bool = True) -> dict[str, ToolEntry]:
         """The server's tools by name, reconciled with the pins (from a recent listing unless `fresh`)."""
         cached = self._cache.get(server)
-        if not fresh and cached is not None and time.monotonic() - cached[0] < CACHE_S:
+        if not fresh and cached is not None and self.clock.monotonic() - cached[0] < CACHE_S:
             return cached[1]
         upstream = self.upstreams[server]
         listed = await upstream.list_tools()
@@ -84,7 +87,7 @@ class Catalog:
             entries.setdefault(entry.name, entry)
             if news or entry.state in ("shadowing", "duplicate") and cached is None:
                 await self._announce(entry)
-        self._cache[server] = (time.monotonic(), entries)
+        self._cache[server] = (self.clock.monotonic(), entries)
         return entries
 
     async def _entry(self, server: str, tool: dict[str, Any], pin: Pin, duplicate: bool) -> ToolEntry:

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from gateway.approvals.cipher import PayloadCipher
 from gateway.audit.records import AuditLog
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import RouteNotFound
 from gateway.mcp.catalog import Catalog
 from gateway.mcp.pins import PinStore
@@ -54,11 +55,13 @@ class McpHub:
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, audit: AuditLog) -> McpHub:
+    def build(cls, settings: Settings, db: Database, audit: AuditLog, clock: Clock = SYSTEM_CLOCK) -> McpHub:
         upstreams = {name: Upstream(name, config) for name, config in settings.mcp_servers.items()}
         # sessions are signed with the approvals key (shared by replicas); without MCP servers there are none
         secret = PayloadCipher.from_settings(settings).session_secret if upstreams else secrets.token_hex(32)
-        return cls(upstreams, Catalog(upstreams, PinStore(db), audit), URLSafeSerializer(secret, salt=SALT))
+        return cls(
+            upstreams, Catalog(upstreams, PinStore(db, clock), audit, clock), URLSafeSerializer(secret, salt=SALT)
+        )
 
     def start(self) -> None:
         for upstream in self.upstreams.values():

@@ -11,12 +11,12 @@ approved (a "rug pull") gets the new one withheld and its calls refused until `g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import select
 
 from gateway.canonical import digest
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.store.db import Database
 from gateway.store.tables import McpToolPin
 
@@ -73,13 +73,14 @@ class PinStore:
     Pin(server='bank', tool='add', state='pending', ...)
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.db = db
 
     async def observe(self, server: str, tool: dict[str, Any], auto: bool) -> tuple[Pin, bool]:
         """Record what the server serves now; returns the pin and whether this is news (first sight, or a
         definition different from the last one seen). `auto` pins a tool seen for the first time."""
-        seen, seen_hash, now = definition(tool), pin_hash(tool), datetime.now(UTC)
+        seen, seen_hash, now = definition(tool), pin_hash(tool), self.clock.now()
         async with self.db.sessions.begin() as session:
             row = await session.get(McpToolPin, (server, seen["name"]))
             news = row is None or row.seen_hash != seen_hash
@@ -94,7 +95,7 @@ class PinStore:
 
     async def approve(self, server: str, tool: str | None, actor: str) -> list[Pin]:
         """Approve the definitions last seen (of one tool, or of every tool of the server)."""
-        now = datetime.now(UTC)
+        now = self.clock.now()
         async with self.db.sessions.begin() as session:
             query = select(McpToolPin).where(McpToolPin.server == server)
             if tool is not None:

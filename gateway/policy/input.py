@@ -74,6 +74,7 @@ def build_input(
     internal: bool = False,
     session: dict[str, Any] | None = None,
     redactable: frozenset[str] = frozenset(),
+    usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
@@ -98,4 +99,5 @@ def build_input(
         "pii_truncated": bool(findings and findings.truncated),
         "routes": routes,
         "session": session,  # what the call's session saw before it (gateway.sessions), null outside one
+        "usage": usage,  # the caller's limits and what this call may use (gateway.limits), null when none apply
     }

@@ -12,13 +12,14 @@ up to and including its output (earlier turns first). The payload is sealed with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.approvals.cipher import PayloadCipher
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import StoreUnavailable
 from gateway.store.db import Database
 from gateway.store.tables import StoredResponse
@@ -36,13 +37,14 @@ class Kept:
 
 
 class ResponseStore:
-    def __init__(self, db: Database, cipher: PayloadCipher, retention_s: float) -> None:
+    def __init__(self, db: Database, cipher: PayloadCipher, retention_s: float, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.cipher = cipher
         self.retention = timedelta(seconds=retention_s)
+        self.clock = clock  # kept responses expire by it
 
     async def save(self, agent: str, kept: Kept) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         sealed = self.cipher.seal(
             {
                 "response": kept.response,
@@ -71,7 +73,7 @@ class ResponseStore:
         query = select(StoredResponse).where(
             StoredResponse.response_id == response_id,
             StoredResponse.agent == agent,
-            StoredResponse.expires_at >= datetime.now(UTC),
+            StoredResponse.expires_at >= self.clock.now(),
         )
         try:
             async with self.db.sessions() as session:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -42,10 +42,10 @@ def _target(call: Call) -> tuple[str, str, str | None]:
     return call.kind, call.target, server
 
 
-def session_doc(named_by: str, summary: dict[str, Any] | None) -> dict[str, Any]:
-    """`input.session` for a call in a session: what was seen before it (`new`: nothing yet)."""
+def session_doc(named_by: str, summary: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """`input.session` for a call in a session: what was seen before it (`new`: nothing yet, as of `now`)."""
     if summary is None:
-        return {"named_by": named_by, "new": True, **empty(datetime.now(UTC))}
+        return {"named_by": named_by, "new": True, **empty(now)}
     return {"named_by": named_by, "new": False, **summary}
 
 
@@ -57,7 +57,7 @@ async def recall(flight: Flight, services: Services, journal: Journal) -> Flight
     findings = flight.findings.items if flight.findings else ()
     seen = Observation(pii=_counts(findings, "request"), target=_target(call), calls=1)
     before = await store.observe(call.principal.agent, key, seen)
-    return replace(flight, session=session_doc(key[0], before))
+    return replace(flight, session=session_doc(key[0], before, services.clock.now()))
 
 
 def _outcome(flight: Flight, journal: Journal) -> Observation:

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import StoreUnavailable
 from gateway.sessions.summary import Observation, apply
 from gateway.settings import SessionsConfig
@@ -43,9 +44,10 @@ def _aware(when: datetime) -> datetime:
 
 
 class SessionStore:
-    def __init__(self, db: Database, config: SessionsConfig) -> None:
+    def __init__(self, db: Database, config: SessionsConfig, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
         self.config = config
+        self.clock = clock  # sessions expire by it
 
     async def observe(self, agent: str, key: SessionKey, seen: Observation) -> dict[str, Any] | None:
         """Add `seen` to the session; returns the summary as it was before (None: a new or expired session)."""
@@ -65,7 +67,7 @@ class SessionStore:
         raise StoreUnavailable("the session summary kept changing under this call; try again")
 
     async def _once(self, sid: str, agent: str, seen: Observation) -> object:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now, "expires_at": now + timedelta(seconds=self.config.ttl_s)}
         table = SessionSummary
         async with self.db.deadline(), self.db.sessions.begin() as session:
@@ -114,6 +116,6 @@ class SessionStore:
                 ).first()
         except (SQLAlchemyError, OSError) as exc:
             raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
-        if row is None or _aware(row.expires_at) <= datetime.now(UTC):
+        if row is None or _aware(row.expires_at) <= self.clock.now():
             return None
         return dict(row.summary)

@@ -73,7 +73,8 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     internal = call.kind in ("model", "embeddings") and services.settings.internal_route(call.target)
     routes = list(services.settings.routes)
     redactable = services.capabilities.redactable
-    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session, redactable)
+    usage = flight.reservation.document() if flight.reservation is not None else None
+    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session, redactable, usage)
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     if phase == "request" and isinstance(call.payload, ModelPayload):

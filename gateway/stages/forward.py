@@ -26,17 +26,10 @@ from connectors.base import (
     StreamEvent,
     Usage,
 )
-from connectors.errors import UpstreamError, UpstreamHTTPError, UpstreamTimeout
+from connectors.errors import UpstreamError, UpstreamTimeout
 from connectors.openai_responses import ResponsesConnector
 from gateway.audit.journal import Journal
-from gateway.errors import (
-    GatewayError,
-    InvalidRequest,
-    UpstreamFailed,
-    UpstreamRateLimited,
-    UpstreamRejected,
-    UpstreamTimedOut,
-)
+from gateway.errors import GatewayError, InvalidRequest, from_connector
 from gateway.flight import Flight
 from gateway.model import Attempt, EmbeddingsPayload, ModelPayload
 from gateway.reply import Reply
@@ -46,16 +39,6 @@ from gateway.stages.route import model_route
 
 T = TypeVar("T")
 Upstream = Reply | AsyncIterator[StreamEvent]
-
-
-def to_gateway_error(exc: UpstreamError) -> GatewayError:
-    if isinstance(exc, UpstreamTimeout):
-        return UpstreamTimedOut(exc.message)
-    if isinstance(exc, UpstreamHTTPError) and exc.status == 429:
-        return UpstreamRateLimited(exc.message)
-    if isinstance(exc, UpstreamHTTPError) and not exc.retryable:
-        return UpstreamRejected(exc.message, exc.status)
-    return UpstreamFailed(exc.message)
 
 
 async def _attempts(
@@ -76,7 +59,7 @@ async def _attempts(
                 )
                 services.metrics.upstream.labels(target.provider, type(exc).__name__).inc()
                 if not exc.retryable:
-                    raise to_gateway_error(exc) from exc
+                    raise from_connector(exc) from exc
                 last = exc
                 continue
             journal.attempt(Attempt(provider=target.provider, model=target.model, status=200))
@@ -86,7 +69,7 @@ async def _attempts(
     if last is None:
         raise GatewayError("internal check failed: last is not None")
     journal.upstream_failed(last.status or None)
-    raise to_gateway_error(last) from last
+    raise from_connector(last) from last
 
 
 async def forward(flight: Flight, services: Services, journal: Journal) -> tuple[Flight, Upstream]:
@@ -174,7 +157,7 @@ async def _rest(first: StreamEvent, stream: AsyncGenerator[StreamEvent, None]) -
         async for event in stream:
             yield event
     except UpstreamError as exc:
-        raise to_gateway_error(exc) from exc
+        raise from_connector(exc) from exc
     finally:
         await stream.aclose()  # releases the upstream connection even when the agent left early
 

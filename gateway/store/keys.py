@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.clock import SYSTEM_CLOCK, Clock
 from gateway.errors import StoreUnavailable
 from gateway.metrics import Metrics
 from gateway.model import Principal
@@ -26,14 +26,17 @@ def hash_key(key: str) -> str:
 class KeyStore:
     """Keys are random 256-bit secrets, so a plain SHA-256 is a safe lookup hash.
 
-    Lookups are cached for `cache_s` seconds (hits and misses), so a revoked key stops working within that.
+    Lookups are cached for `cache_s` seconds on `clock` (hits and misses), so a revoked key stops working within that.
     Requests turned away for their key are counted in `metrics` (`gateway_auth_failures_total`).
     """
 
-    def __init__(self, db: Database, cache_s: float = 5.0, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, db: Database, cache_s: float = 5.0, metrics: Metrics | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.db = db
         self.cache_s = cache_s
         self.metrics = metrics
+        self.clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def create(
@@ -76,7 +79,7 @@ class KeyStore:
     async def lookup(self, key: str) -> Principal | None:
         digest = hash_key(key)
         cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > self.clock.monotonic():
             return cached[1]
         try:
             async with self.db.deadline(), self.db.sessions() as session:
@@ -88,5 +91,5 @@ class KeyStore:
         )
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (time.monotonic() + self.cache_s, principal)
+        self._cache[digest] = (self.clock.monotonic() + self.cache_s, principal)
         return principal

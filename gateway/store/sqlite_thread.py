@@ -42,8 +42,9 @@ class SqliteThread:
         try:
             with self._conn.begin():
                 return work(self._conn)
-        except BaseException:
-            self._drop()
+        except BaseException as exc:
+            if not getattr(exc, "keep_connection", False):  # raised to roll back (`limits.ledger.Over`), not a fault
+                self._drop()
             raise
 
     def _drop(self) -> None:

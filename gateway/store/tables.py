@@ -234,3 +234,31 @@ class AuthFailure(Base):
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False, index=True)
     failures: Mapped[int] = mapped_column(Integer)
+
+
+class UsageCounter(Base):
+    """One measure of one limit for one subject in one window (`gateway.limits.ledger`): `used` is settled
+    usage (calls admitted, tokens, nano-dollars, or calls in flight), `reserved` what calls in flight may still
+    use. Every worker and replica changes it by conditional atomic upserts, so a limit holds across all of them."""
+
+    __tablename__ = "usage_counters"
+
+    limit_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(512), primary_key=True)
+    measure: Mapped[str] = mapped_column(String(16), primary_key=True)  # requests, tokens, spend, concurrent
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Unix s; 0: none
+    window_end: Mapped[int] = mapped_column(BigInteger, index=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+    reserved: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageReservation(Base):
+    """What one call in flight reserved: released (and its usage settled) when the call ends, or by any
+    replica's sweep once `expires_at` passed (the call's process was killed)."""
+
+    __tablename__ = "usage_reservations"
+
+    reservation_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[list[Any]] = mapped_column(JSON)  # [limit, subject, measure, window_start, amount, field]
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.errors import StoreUnavailable
+from gateway.limits.report import usage_rows
 from gateway.services import Services
 
 
@@ -45,6 +47,12 @@ async def metrics(request: Request) -> Response:
         except StoreUnavailable:  # a scrape never fails for it: the gauge keeps its last value
             pending = None
         services.metrics.approvals.update(pending, services.approvals.decided)
+    if services.limiter is not None and services.limiter.limits.limits:
+        try:
+            rows: list[Any] | None = await usage_rows(services.limiter)
+        except StoreUnavailable:
+            rows = None
+        services.metrics.usage.update(rows)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -19,7 +19,8 @@ import pytest
 from pydantic import ValidationError
 from starlette.responses import JSONResponse, RedirectResponse
 
-from gateway.a2a.card import EndpointRefused, jsonrpc_url
+from connectors.a2a_card import jsonrpc_url
+from connectors.errors import EndpointRefused
 from gateway.settings import AgentConfig
 from tests.a2a.agents import A2AAgent
 from tests.a2a.conftest import POLICY, UPSTREAM_TOKEN, message_v03

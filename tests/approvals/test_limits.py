@@ -7,21 +7,23 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
 
 from gateway.approvals.limits import FailureLimits, Limit
+from gateway.clock import SYSTEM_CLOCK, FakeClock
 from gateway.store.db import Database
 from gateway.store.tables import AuthFailure
 from tests.conftest import ROOT
 
 
-async def _with_limits(url: str, work: Any, clock: Any = None) -> Any:
+async def _with_limits(url: str, work: Any, clock: FakeClock | None = None) -> Any:
     db = Database(url)
     await db.migrate()
     try:
-        return await work(FailureLimits(db, clock=clock) if clock else FailureLimits(db), db)
+        return await work(FailureLimits(db, clock=clock or SYSTEM_CLOCK), db)
     finally:
         await db.aclose()
 
@@ -50,11 +52,11 @@ async def test_a_flood_of_names_and_addresses_does_not_reset_a_count(database_ur
         assert await limits.hit([alice]) == 40  # still locked, until the window's end
         assert await _rows(db) == 100_001 + 50 + 1
 
-    await _with_limits(database_url, work, clock=lambda: now)
+    await _with_limits(database_url, work, clock=FakeClock(datetime.fromtimestamp(now, UTC)))
 
 
 async def test_past_windows_are_deleted_and_counts_start_afresh(database_url: str) -> None:
-    clock = [600.0]
+    clock = FakeClock(datetime.fromtimestamp(600, UTC))
     address = Limit.of("token", "203.0.113.5", 1)
 
     async def work(limits: FailureLimits, db: Database) -> None:
@@ -62,11 +64,11 @@ async def test_past_windows_are_deleted_and_counts_start_afresh(database_url: st
         assert await limits.hit([address]) == 60
         for i in range(20):
             await limits.hit([Limit.of("token", f"192.0.2.{i}", 1)])
-        clock[0] += 61
+        clock.advance(61)
         assert await limits.hit([address]) is None  # a new window
         assert await _rows(db) == 1  # the old window's rows are gone: the table holds one window
 
-    await _with_limits(database_url, work, clock=lambda: clock[0])
+    await _with_limits(database_url, work, clock=clock)
 
 
 async def test_undo_and_forget(database_url: str) -> None:
@@ -88,13 +90,15 @@ def test_processes_share_one_atomic_count(database_url: str) -> None:
     ones past the limit were refused (no lost update, whichever process counted them)."""
     asyncio.run(_with_limits(database_url, lambda limits, db: asyncio.sleep(0)))  # migrated before they start
     script = textwrap.dedent(f"""
-        import asyncio, time
+        import asyncio
+        from datetime import UTC, datetime
         from gateway.approvals.limits import FailureLimits, Limit
+        from gateway.clock import FakeClock
         from gateway.store.db import Database
 
         async def main():
             db = Database({database_url!r})
-            limits = FailureLimits(db, window_s=3600, clock=lambda: 7200.0)
+            limits = FailureLimits(db, window_s=3600, clock=FakeClock(datetime.fromtimestamp(7200, UTC)))
             refused = 0
             for _ in range(25):
                 refused += await limits.hit([Limit.of("token", "203.0.113.5", 60)]) is not None

@@ -12,6 +12,7 @@ import httpx
 import jwt
 import pytest
 
+from gateway.clock import FakeClock
 from tests.approvals import PASSWORD, add_reviewer, allow_all_policy, approval, held, hold, refusals
 from tests.conftest import ServerThread
 
@@ -327,10 +328,12 @@ def test_an_sso_session_ends_when_the_id_token_expires(
 ) -> None:
     issuer_url, key = issuer
     oidc = {"issuer": issuer_url, "audience": "gateway-reviewers"}
-    gw = gateway_factory(sqlite_url, policy=allow_all_policy(tmp_path), approvals={**APPROVALS, "oidc": oidc})
+    approvals = {**APPROVALS, "oidc": oidc}
+    gw = gateway_factory(sqlite_url, FakeClock(), policy=allow_all_policy(tmp_path), approvals=approvals)
     (approval_id,) = hold(gw.settings, held())
     client = browser(gw, clients)
-    signed = client.post("/ui/login/oidc", data={"id_token": _id_token(issuer_url, key, exp=int(time.time()) + 3)})
+    exp = int(gw.clock.now().timestamp()) + 3
+    signed = client.post("/ui/login/oidc", data={"id_token": _id_token(issuer_url, key, exp=exp)})
     assert signed.status_code == 303
     max_age = int(re.search(r"max-age=(\d+)", signed.headers["set-cookie"], re.I).group(1))  # type: ignore[union-attr]
     assert 0 < max_age <= 3  # the browser drops the cookie with the token
@@ -338,7 +341,7 @@ def test_an_sso_session_ends_when_the_id_token_expires(
     assert page.status_code == 200
     csrf = re.search(r'name="csrf" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     copy = _copy(gw, clients, client)
-    time.sleep(3.5)
+    gw.clock.advance(3)
     # and the server ends the session then, whatever the browser keeps: the reviewer signs in again
     assert copy.get("/ui/").headers["location"] == "/ui/login"
     refused = copy.post(f"/ui/approvals/{approval_id}/approve", data={"csrf": csrf})

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ from gateway.settings import Settings, load_settings
 from gateway.store.db import Database
 from tests.approvals_cli.holds import SECRET_ARGUMENT, held_call
 from tests.conftest import POLICIES
+from tests.processes import cli, gateway_env
 
 T = TypeVar("T")
 
@@ -44,15 +43,7 @@ class Gateway:
         self.settings: Settings = load_settings(self.config, env={})
 
     def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        return subprocess.run(
-            [sys.executable, "-m", "gateway", *args, "--config", str(self.config)],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        return cli(*args, "--config", str(self.config), env=gateway_env(), stdin=stdin)
 
     def ok(self, *args: str, stdin: str | None = None) -> str:
         result = self.run(*args, stdin=stdin)

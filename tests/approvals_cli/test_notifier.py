@@ -24,7 +24,7 @@ from gateway.settings import ApprovalsConfig, WebhookConfig
 from gateway.store.db import Database
 from tests.approvals_cli.holds import SECRET_ARGUMENT, held_call
 from tests.conftest import ServerThread
-from tests.helpers import free_port
+from tests.processes import free_port
 
 PUBLIC_URL = "https://gateway.example.com/"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from gateway.audit.signing import Verifier, signer_from
 from gateway.model import Origin
 from gateway.settings import Settings
 from gateway.store.db import Database
+from tests import processes
 
 T = TypeVar("T")
 
@@ -79,7 +79,5 @@ def cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedPr
     config.write_text(
         f"database_url: {database_url}\naudit:\n  signing_key_env: GATEWAY_TEST_AUDIT_KEY\n  checkpoint_every: 8\n"
     )
-    env = {**os.environ, "GATEWAY_CONFIG": str(config)}
-    env.pop("GATEWAY_DATABASE_URL", None)
-    command = [sys.executable, "-m", "gateway", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"}
+    return processes.cli(*args, env=env | {"GATEWAY_CONFIG": str(config)})

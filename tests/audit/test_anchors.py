@@ -12,12 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -30,7 +27,7 @@ from gateway.settings import AnchorsConfig, WitnessConfig
 from gateway.store.db import Database
 from tests.audit.helpers import cli, events, fill, settings, verifier, with_database
 from tests.audit.test_tamper import check, rows, sql
-from tests.helpers import free_port
+from tests.processes import free_port, running, wait_healthy
 
 N = 30  # checkpoints at 8, 16, 24 and 30 (at shutdown)
 
@@ -175,28 +172,13 @@ def test_an_anchor_that_cannot_be_written_is_counted_and_retried(log_url, tmp_pa
 def witness(tmp_path: Path, log_url: str) -> Any:
     """`gateway audit witness` as its own process, watching the test log's key."""
     port = free_port()
-    command = [sys.executable, "-m", "gateway", "audit", "witness", "--dir", str(tmp_path / "witness")]
-    command += ["--log", verifier(log_url).vkey(), "--port", str(port), "--name", "example/witness"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
+    options = ["--dir", str(tmp_path / "witness"), "--log", verifier(log_url).vkey(), "--port", str(port)]
+    with running("audit", "witness", *options, "--name", "example/witness", stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
         key = proc.stdout.readline().strip()
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the witness did not start") from None
-                time.sleep(0.05)
+        wait_healthy(url, proc, status=None)
         yield url, key
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def test_a_witness_cosigns_what_extends_and_refuses_a_rewritten_history(log_url, tmp_path, witness):

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.clock import Clock, FakeClock
 from tests.helpers import audit_rows
 from tests.hold.reviewer import decide, pending
 
@@ -48,10 +49,11 @@ def gw(gateway_factory: Any, sqlite_url: str, tmp_path: Any) -> Any:
     return _gateway(gateway_factory, sqlite_url, tmp_path, timeout_s=30)
 
 
-def _gateway(factory: Any, url: str, tmp_path: Any, timeout_s: float) -> Any:
+def _gateway(factory: Any, url: str, tmp_path: Any, timeout_s: float, clock: Clock | None = None) -> Any:
     (tmp_path / "policy.rego").write_text(POLICY)
     return factory(
         url,
+        clock,
         policy={"dir": str(tmp_path), "timeout_ms": 2000},
         approvals={"key_env": "GATEWAY_TEST_APPROVALS_KEY", "poll_s": 0.2, "timeout_s": timeout_s},
     )
@@ -151,8 +153,11 @@ def test_rejected(gw):
 
 
 def test_expired(gateway_factory, sqlite_url, tmp_path):
-    gw = _gateway(gateway_factory, sqlite_url, tmp_path, timeout_s=0.5)
-    assert post(gw, chat("claude", "nobody decides")).json()["error"]["code"] == "approval_expired"
+    gw = _gateway(gateway_factory, sqlite_url, tmp_path, timeout_s=300, clock=FakeClock())
+    out = in_background(gw, chat("claude", "nobody decides"))
+    pending(gw.settings)
+    gw.clock.advance(300)
+    assert answer(out).json()["error"]["code"] == "approval_expired"
     assert events(gw, 4) == [
         ("decision", "request", True, None),
         ("held", "request", False, None),

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 
 from tests.audit.helpers import with_database
 from tests.audit.test_export import _insert_directly
+from tests.processes import running
 
 pytestmark = pytest.mark.e2e  # a real gateway process
 
@@ -40,14 +39,12 @@ def _log(tmp_path: Path, name: str, n: int) -> Path:
 def _export(config: Path, out: Path) -> int:
     """Run `gateway audit export --format jsonl --out OUT`; its peak RSS in bytes (VmHWM, read while it runs:
     the kernel's rusage would count the test process's own pages, shared between fork and exec)."""
-    env = {**os.environ, "GATEWAY_CONFIG": str(config)}
-    env.pop("GATEWAY_DATABASE_URL", None)
-    command = [sys.executable, "-m", "gateway", "audit", "export", "--format", "jsonl", "--out", str(out)]
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_DATABASE_URL"} | {"GATEWAY_CONFIG": str(config)}
+    command = ["audit", "export", "--format", "jsonl", "--out", str(out)]
     stderr_path = out.parent / f"{out.name}.stderr"
     peak = 0
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        while proc.poll() is None:
+    with stderr_path.open("w") as stderr, running(*command, env=env, stderr=stderr) as proc:
+        while proc.poll() is None:  # sampled while it runs
             peak = max(peak, _high_water(proc.pid))
             time.sleep(0.02)
     assert proc.returncode == 0, stderr_path.read_text()[-2000:]

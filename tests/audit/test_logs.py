@@ -6,11 +6,9 @@ import contextvars
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +20,8 @@ from gateway.flight import Flight
 from gateway.logs import JsonFormatter, ScrubbingFormatter, bind_call, scrub
 from gateway.services import Services
 from tests.conftest import POLICIES
-from tests.helpers import audit_rows, free_port, wait_healthy
+from tests.helpers import audit_rows
+from tests.processes import gateway_env, serve
 
 EMAIL, SSN, AWS = "jane.doe@example.com", "078-05-1120", "AKIAIOSFODNN7EXAMPLE"
 PROMPT = f"Mail {EMAIL}, SSN {SSN}, key {AWS}."
@@ -103,17 +102,15 @@ def test_lines_outside_a_call_are_scrubbed_and_a_failing_scrub_withholds_the_lin
 @pytest.mark.e2e
 def test_serve_with_json_logs_writes_only_json_and_no_pii(tmp_path):
     shutil.copytree(POLICIES, tmp_path / "policies")
-    port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}, "GATEWAY_LOG_FORMAT": "json"}
-    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--log-level", "debug", "--workers", "1"]
+    env = gateway_env(GATEWAY_LOG_FORMAT="json")
     stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{url}/healthz", proc)
-        assert proc.stdout is not None
-        banner = "".join(proc.stdout.readline() for _ in range(4))
+    with (
+        stderr_path.open("w") as stderr,
+        serve(env, cwd=tmp_path, log_level="debug", ready="/healthz", stdout=subprocess.PIPE, stderr=stderr) as server,
+    ):
+        url = server.url
+        assert server.proc.stdout is not None
+        banner = "".join(server.proc.stdout.readline() for _ in range(4))
         key = re.search(r"Demo agent key .*: (agk_\S+)", banner)
         assert key is not None, banner
         body = {"model": "echo", "messages": [{"role": "user", "content": PROMPT}]}
@@ -121,11 +118,6 @@ def test_serve_with_json_logs_writes_only_json_and_no_pii(tmp_path):
         assert answer.status_code == 200
         refused = httpx.post(f"{url}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {AWS}"})
         assert refused.status_code == 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stdout is not None:
-            proc.stdout.close()
     text = stderr_path.read_text()
     lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
     assert any(line["logger"] == "uvicorn.error" for line in lines)  # uvicorn's own lines too

@@ -3,7 +3,6 @@ rows to the audit log (the first per address and reason a minute, then one summa
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,11 @@ from gateway.app import create_app
 from gateway.audit.events import AuditEvent
 from gateway.audit.records import AuditLog
 from gateway.audit.refusals import RefusalSampler
+from gateway.clock import FakeClock
 from gateway.settings import Settings
 from gateway.store.db import Database
 from tests.conftest import POLICIES
+from tests.helpers import eventually
 
 BODY = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -25,15 +26,15 @@ def _refused(surface: str = "openai", reason: str = "unknown or revoked agent ke
 
 
 def test_the_first_per_address_and_reason_is_written_and_the_rest_summarized() -> None:
-    clock = [0.0]
-    sampler = RefusalSampler(window_s=60, written=3, clock=lambda: clock[0])
+    clock = FakeClock()
+    sampler = RefusalSampler(window_s=60, written=3, clock=clock)
     admitted = [sampler.admit(_refused(), "203.0.113.5") for _ in range(4)]
     admitted += [sampler.admit(_refused(reason="missing agent key"), "203.0.113.5")]
     admitted += [sampler.admit(_refused(), "203.0.113.6") for _ in range(2)]
     admitted += [sampler.admit(_refused(), "203.0.113.7")]  # past `written` for this window: counted only
     assert admitted == [True, False, False, False, True, True, False, False]
     assert sampler.take() == []  # the window has not ended
-    clock[0] = 61
+    clock.advance(61)
     (summary,) = sampler.take()
     assert summary.surface == "openai" and summary.event == "decision" and not summary.allow
     assert summary.reasons == [
@@ -96,14 +97,16 @@ async def test_summaries_are_written_as_each_window_ends(tmp_path: Path) -> None
     url = f"sqlite+aiosqlite:///{tmp_path}/gateway.db"
     db = Database(url)
     await db.migrate()
-    log = AuditLog(db)
-    log.refusals = RefusalSampler(window_s=0.2)
+    clock = FakeClock()
+    log = AuditLog(db, clock=clock)
+    log.refusals = RefusalSampler(window_s=0.2, clock=clock)
     log.start()
     try:
         for _ in range(3):
             await log.refusal(_refused(), "203.0.113.5")
-        await asyncio.sleep(0.5)
-        rows = await _rows(url)
+        assert len(await _rows(url)) == 1  # the first; the others wait for the window's end
+        clock.advance(0.2)
+        rows = await eventually(lambda: _rows(url), lambda rows: len(rows) == 2)
         assert [r["reasons"] for r in rows[1:]] == [
             ["2 requests refused from 203.0.113.5 in the last 0.2 s: unknown or revoked agent key"]
         ]

@@ -4,12 +4,12 @@ replicas on one PostgreSQL share the queue, and an approval on one releases the 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import signal
 import subprocess
-import sys
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from tests.conftest import _postgres_url, _reset_postgres
-from tests.helpers import audit_rows, free_port, wait_healthy
+from tests.helpers import audit_rows, wait_until
+from tests.processes import cli, gateway_env, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,6 @@ decision := {
     input.call.target == "assistant"
 }
 """
-GATEWAY = [sys.executable, "-m", "gateway"]
 BODY = {"model": "assistant", "messages": [{"role": "user", "content": "pay the invoice"}]}
 
 
@@ -53,37 +53,20 @@ class Deployment:
             "providers: {demo: {kind: echo}}\n"
             "routes: {assistant: {provider: demo, model: echo}}\n"
         )
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        self.env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
+        self.env = gateway_env(tmp_path / "gateway.yaml")
         self.database_url = database_url
-        self.procs: list[subprocess.Popen[Any]] = []
+        self.servers = ExitStack()
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run([*GATEWAY, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+        out = cli(*args, env=self.env, stdin=stdin, check=True, timeout_s=60).stdout.strip()
+        return out.splitlines()[-1] if out else ""
 
     def serve(self, port: int | None = None) -> tuple[str, subprocess.Popen[Any]]:
-        port = port or free_port()
-        proc = subprocess.Popen(
-            [*GATEWAY, "serve", "--port", str(port), "--log-level", "warning", "--workers", "1"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{url}/readyz", proc)
-        return url, proc
+        server = self.servers.enter_context(serve(self.env, port=port))
+        return server.url, server.proc
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        self.servers.close()
 
 
 @pytest.fixture
@@ -182,21 +165,14 @@ def test_two_replicas_share_the_queue_and_release_within_a_second(tmp_path, depl
 
 
 def _pending_id(gw: Deployment, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = subprocess.run(
-            [*GATEWAY, "approvals", "list", "--status", "pending", "--json"],
-            env=gw.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if done.returncode == 0 and '"approval_id"' in done.stdout:
-            import json
+    def listed() -> subprocess.CompletedProcess[str]:
+        return cli("approvals", "list", "--status", "pending", "--json", env=gw.env, timeout_s=60)
 
-            return str(json.loads(done.stdout)[0]["approval_id"])
-        time.sleep(0.2)
-    raise AssertionError("no pending approval appeared")
+    def found(done: subprocess.CompletedProcess[str]) -> bool:
+        return done.returncode == 0 and '"approval_id"' in done.stdout
+
+    done = wait_until(listed, found, timeout, 0.2, "no pending approval appeared")
+    return str(json.loads(done.stdout)[0]["approval_id"])
 
 
 def _swallow(work: Any) -> None:

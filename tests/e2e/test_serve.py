@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import anthropic
@@ -17,7 +14,8 @@ import openai
 import pytest
 
 from tests.conftest import POLICIES
-from tests.helpers import free_port, track, wait_healthy
+from tests.helpers import track
+from tests.processes import cli, free_port, gateway_env, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -25,29 +23,17 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def served(tmp_path: Path):
     shutil.copytree(POLICIES, tmp_path / "policies")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+    # the command's defaults: a worker per core (each listens once it has started), info logs with the banner
+    with serve(
+        gateway_env(),
+        workers=None,
         cwd=tmp_path,
-        env=env,
+        log_level=None,
+        timeout_s=60,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 30
-        while not any("Uvicorn running" in line for line in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
-            lines.append(proc.stdout.readline())
-        wait_healthy(f"{url}/readyz", proc, timeout_s=60)  # each worker (one per core) listens once it has started
-        yield url, "".join(lines)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    ) as server:
+        yield server.url, server.read_until("Uvicorn running")
 
 
 def test_serve_on_embedded_defaults_prints_key_and_answers(served, tmp_path):
@@ -82,13 +68,7 @@ def test_serve_refuses_a_policy_the_embedded_engine_cannot_run(tmp_path, runtime
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies/p.rego").write_text(f"package gateway\nimport rego.v1\nx if {call}({{}})\n")
     (tmp_path / "gateway.yaml").write_text(f"policy: {{dir: policies, runtime: {runtime}}}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--config", "gateway.yaml", "--port", str(free_port())],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli("serve", "--config", "gateway.yaml", "--port", str(free_port()), cwd=tmp_path, timeout_s=60)
     assert result.returncode == 1 and call in result.stderr and "p.rego:3" in result.stderr
 
 
@@ -102,42 +82,14 @@ def test_serve_with_a_config_file_on_each_store(tmp_path, database_url):
         "providers: {demo: {kind: echo}}\n"
         "routes: {assistant: {provider: demo, model: echo}}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_CONFIG"] = str(tmp_path / "gateway.yaml")
-    gateway = [sys.executable, "-m", "gateway"]
-    created = subprocess.run(
-        [*gateway, "keys", "create", "--agent", "ops-bot", "--team", "ops"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
+    env = gateway_env(tmp_path / "gateway.yaml")
+    created = cli("keys", "create", "--agent", "ops-bot", "--team", "ops", env=env, check=True, timeout_s=60)
     key = created.stdout.strip().splitlines()[-1]
-    port = free_port()
-    proc = subprocess.Popen(
-        [*gateway, "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(f"{url}/readyz", proc)
-        client = track(openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0))
+    with serve(env, workers=None) as server:
+        client = track(openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0))
         reply = client.chat.completions.create(model="assistant", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "echo: hi"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    exported = subprocess.run(
-        [*gateway, "audit", "export", "--format", "jsonl"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    exported = cli("audit", "export", "--format", "jsonl", env=env, check=True, timeout_s=60).stdout
     rows = [json.loads(line) for line in exported.splitlines()]
     assert [(r["agent"], r["phase"], r["allow"]) for r in rows] == [
         ("ops-bot", "request", True),
@@ -151,21 +103,7 @@ def test_serve_with_an_unreachable_opa_exits_with_one_clear_line(tmp_path):
         f"database_url: sqlite+aiosqlite:///{tmp_path}/g.db\n"
         f"policy: {{engine: opa, opa_url: 'http://127.0.0.1:{port}', dir: {POLICIES}}}\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--config",
-            str(tmp_path / "gateway.yaml"),
-            "--port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli("serve", "--config", str(tmp_path / "gateway.yaml"), "--port", str(free_port()), timeout_s=60)
     assert result.returncode == 1
     assert f"error: cannot push policies to OPA at http://127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,8 @@ import openai
 import pytest
 
 from tests.conftest import POLICIES
-from tests.helpers import gateway_env, serving, wait_healthy
+from tests.helpers import wait_until
+from tests.processes import cli, gateway_env, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -57,11 +55,10 @@ def configured(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, database_url):
     env = configured(tmp_path, database_url)
-    gateway = [sys.executable, "-m", "gateway"]
-    created = subprocess.run([*gateway, "keys", "create", "--agent", "a"], env=env, capture_output=True, text=True)
-    key = created.stdout.strip().splitlines()[-1]
-    with serving(env, workers=2, cwd=tmp_path, timeout_s=90) as (url, proc):
-        assert len(children(proc.pid)) >= 2  # the workers (uvicorn may add a resource tracker)
+    key = cli("keys", "create", "--agent", "a", env=env).stdout.strip().splitlines()[-1]
+    with serve(env, workers=2, cwd=tmp_path, timeout_s=90) as server:
+        url = server.url
+        assert len(children(server.proc.pid)) >= 2  # the workers (uvicorn may add a resource tracker)
         assert asyncio.run(chat(url, key, 60)) == [200] * 60
         # whichever worker answers the scrape, the counters are both workers' sums
         for _ in range(4):
@@ -70,11 +67,9 @@ def test_two_workers_share_the_store_the_policy_and_the_metrics(tmp_path, databa
         # a policy change reaches every worker (each watches the folder)
         (tmp_path / "policies/gateway/decision_test.rego").unlink()
         (tmp_path / "policies/gateway/decision.rego").write_text(DENY_ALL)
-        deadline = time.monotonic() + 30
-        while asyncio.run(chat(url, key, 20)) != [403] * 20:
-            assert time.monotonic() < deadline, "a worker kept the old policy"
-            time.sleep(0.5)
-    verified = subprocess.run([*gateway, "audit", "verify"], env=env, capture_output=True, text=True, timeout=60)
+        denied = [403] * 20
+        wait_until(lambda: asyncio.run(chat(url, key, 20)), denied.__eq__, 30, 0.5, "a worker kept the old policy")
+    verified = cli("audit", "verify", env=env, timeout_s=60)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     events = int(re.search(r"ok: (\d+) events", verified.stdout).group(1))
     assert events >= 60 * 2 + 20  # every call's request and response decisions, and the denials, in one tree
@@ -84,35 +79,33 @@ def test_workers_end_when_the_server_process_is_killed(tmp_path):
     """`kill -9` of `gateway serve` cannot stop its workers: they notice and stop themselves, so nothing answers
     on the port shortly after, and a new start binds it."""
     env = configured(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/gw.db")
-    with serving(env, workers=2, cwd=tmp_path, timeout_s=90) as (url, proc):
-        workers = children(proc.pid)
-        proc.kill()
-        proc.wait()
-        deadline = time.monotonic() + 10  # the workers look every 0.1 s; the bound is for a loaded machine
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{url}/healthz", timeout=0.5)
-            except httpx.ConnectError:
-                break
-            except httpx.TransportError:  # accepted by a worker that is closing: not yet refused
-                pass
-            time.sleep(0.05)
-        else:
-            pytest.fail("the workers went on serving the port after their server was killed")
+    with serve(env, workers=2, cwd=tmp_path, timeout_s=90) as server:
+        workers = children(server.proc.pid)
+        server.proc.kill()
+        server.proc.wait()
+        # the workers look every 0.1 s; the bound is for a loaded machine
+        failure = "the workers went on serving the port after their server was killed"
+        wait_until(lambda: _refused(f"{server.url}/healthz"), timeout_s=10, failure=failure)
         for pid in workers:  # and they exit
-            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-    port = int(url.rsplit(":", 1)[1])
-    again = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--port", str(port), "--workers", "1", "--log-level", "warning"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+            wait_until(lambda pid=pid: _gone(pid), timeout_s=10, failure=f"worker {pid} did not exit")
+    with serve(env, port=server.port, cwd=tmp_path, timeout_s=60):
+        pass  # a new start binds the port
+
+
+def _refused(url: str) -> bool:
     try:
-        wait_healthy(f"{url}/readyz", again, 60)
-    finally:
-        again.terminate()
-        again.wait(timeout=30)
+        httpx.get(url, timeout=0.5)
+    except httpx.ConnectError:
+        return True
+    except httpx.TransportError:  # accepted by a worker that is closing: not yet refused
+        pass
+    return False
+
+
+def _gone(pid: int) -> bool:
+    """Exited (perhaps not yet reaped: a zombie)."""
+    status = Path(f"/proc/{pid}/stat")
+    try:
+        return "Z" in status.read_text().split()[2]
+    except OSError:  # gone
+        return True

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.server import MAX_HEAD_BYTES
 from tests.conftest import POLICIES
-from tests.helpers import gateway_env, serving
+from tests.processes import gateway_env, serve
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "pii: {key_file: pii.key}\napprovals: {key_file: approvals.key}\n"
         "providers: {demo: {kind: echo}}\nroutes: {assistant: {provider: demo, model: echo}}\n"
     )
-    with serving(gateway_env(tmp / "gateway.yaml")) as (url, proc):
-        yield int(url.rsplit(":", 1)[1]), proc
+    with serve(gateway_env(tmp / "gateway.yaml")) as served:
+        yield served.port, served.proc
 
 
 def _raw(port: int, path: str, header_bytes: int) -> bytes:

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import make_url
 
 from tests.conftest import POLICIES, ServerThread, _postgres_url, _reset_postgres, create_key
-from tests.helpers import audit_rows, free_port, gateway_env, serving
+from tests.helpers import audit_rows, wait_until
+from tests.processes import free_port, gateway_env, serve
 from tests.upstreams import OpenAIUpstream
 
 pytestmark = pytest.mark.e2e
@@ -105,12 +106,12 @@ def test_a_postgres_outage_fails_calls_promptly_and_recovers(gateway_factory, tm
     assert httpx.get(f"{gw.url}/readyz", timeout=10).status_code == 503
     assert "gateway_audit_failures_total" in httpx.get(f"{gw.url}/metrics").text
     proxy.start()  # the store comes back: so do the calls
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        again = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth, timeout=30)
-        if again.status_code == 200:
-            break
-        time.sleep(0.5)
+    again = wait_until(
+        lambda: httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=auth, timeout=30),
+        lambda answer: answer.status_code == 200,
+        timeout_s=20,
+        every_s=0.5,
+    )
     assert again.status_code == 200
 
 
@@ -130,8 +131,8 @@ def test_a_silent_partition_to_postgres_is_bounded_calls_readiness_and_shutdown(
     body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
     auth = {"authorization": f"Bearer {key}"}
     try:
-        with serving(gateway_env(tmp_path / "gateway.yaml"), cwd=tmp_path) as (base, proc):
-            url = f"{base}/v1/chat/completions"
+        with serve(gateway_env(tmp_path / "gateway.yaml"), cwd=tmp_path) as server:
+            url = f"{server.url}/v1/chat/completions"
             assert httpx.post(url, json=body, headers=auth, timeout=30).status_code == 200
             proxy.blackhole()
             started = time.monotonic()
@@ -142,12 +143,12 @@ def test_a_silent_partition_to_postgres_is_bounded_calls_readiness_and_shutdown(
             assert all(a.json()["error"]["code"] == "store_unavailable" and a.headers["retry-after"] for a in answers)
             assert waited < 30, f"calls waited {waited:.0f} s on a silent store"  # the outage itself is unbounded
             started = time.monotonic()
-            ready = httpx.get(f"{base}/readyz", timeout=60)
+            ready = httpx.get(f"{server.url}/readyz", timeout=60)
             assert ready.status_code == 503 and ready.json()["checks"]["database"] is False
             assert time.monotonic() - started < 10
             started = time.monotonic()
-            proc.terminate()
-            proc.wait(timeout=60)
+            server.proc.terminate()
+            server.proc.wait(timeout=60)
             assert time.monotonic() - started < 30, "SIGTERM did not finish within the shutdown deadline"
     finally:
         proxy.close()
@@ -164,8 +165,8 @@ def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> N
             "routes: {slow: {provider: up, model: gpt-slow, retries: 0, timeout_s: 30}}\n"
         )
         key = create_key(database)
-        with serving(gateway_env(tmp_path / "gateway.yaml")) as (base, proc):
-            url = f"{base}/v1/chat/completions"
+        with serve(gateway_env(tmp_path / "gateway.yaml")) as server:
+            url = f"{server.url}/v1/chat/completions"
 
             def call(i: int) -> None:
                 body = {"model": "slow", "messages": [{"role": "user", "content": f"call {i}"}]}
@@ -178,11 +179,11 @@ def test_kill_9_leaves_no_forwarded_call_without_its_record(tmp_path: Path) -> N
             with ThreadPoolExecutor(8) as pool:
                 for i in range(8):
                     pool.submit(call, i)
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + 20  # then kill anyway: what was forwarded by then must be recorded
                 while len(upstream.received) < 8 and time.monotonic() < deadline:
                     time.sleep(0.05)
-                proc.send_signal(signal.SIGKILL)  # while every call waits on the (slow) upstream
-                proc.wait(timeout=10)
+                server.proc.send_signal(signal.SIGKILL)  # while every call waits on the (slow) upstream
+                server.proc.wait(timeout=10)
     forwarded = {m["messages"][0]["content"].split()[-1] for m in upstream.received}
     assert forwarded, "nothing reached the upstream before the kill"
     recorded = {r["request_id"] for r in audit_rows(database) if r["event"] == "decision" and r["allow"]}

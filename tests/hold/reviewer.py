@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from gateway.approvals.cipher import PayloadCipher
@@ -12,6 +11,7 @@ from gateway.approvals.records import Approval, Reviewer
 from gateway.audit.records import AuditLog
 from gateway.settings import Settings
 from gateway.store.db import Database
+from tests.helpers import wait_until
 
 FINANCE = Reviewer(name="fiona", groups=["finance"], via="test")
 
@@ -31,13 +31,13 @@ def _run(settings: Settings, work: Any) -> Any:
 
 def pending(settings: Settings, count: int = 1, timeout: float = 10) -> list[Approval]:
     """Wait until `count` approvals are pending; returns them, oldest first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _run(settings, lambda q: q.find(status="pending"))
-        if len(found) >= count or time.monotonic() > deadline:
-            assert len(found) >= count, f"expected {count} pending approvals, found {len(found)}"
-            return list(found)
-        time.sleep(0.05)
+    found = wait_until(
+        lambda: _run(settings, lambda q: q.find(status="pending")),
+        lambda found: len(found) >= count,
+        timeout,
+        failure=f"fewer than {count} pending approvals",
+    )
+    return list(found)
 
 
 def decide(settings: Settings, approval_id: str, verdict: str, comment: str | None = None, who: Reviewer = FINANCE):

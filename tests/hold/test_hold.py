@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from gateway.clock import FakeClock
 from tests.helpers import audit_rows, track
 from tests.hold.reviewer import FINANCE, decide, get, payload, pending
 
@@ -138,11 +139,17 @@ def test_nobody_deciding_expires_the_hold(gateway_factory, sqlite_url, tmp_path)
     (tmp_path / "policy.rego").write_text(HOLDS)
     gw = gateway_factory(
         sqlite_url,
+        FakeClock(),
         policy={"dir": str(tmp_path), "timeout_ms": 2000},
-        approvals={"key_env": "GATEWAY_TEST_APPROVALS_KEY", "poll_s": 0.2, "timeout_s": 0.5},
+        approvals={"key_env": "GATEWAY_TEST_APPROVALS_KEY", "poll_s": 0.2, "timeout_s": 300},
     )
+    out = in_background(
+        lambda: oai(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+    )
+    pending(gw.settings)
+    gw.clock.advance(300)
     with pytest.raises(openai.PermissionDeniedError) as info:
-        oai(gw).chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+        finished(out)
     assert info.value.body["code"] == "approval_expired"
     approval_id = info.value.body["approval_id"]
     assert get(gw.settings, approval_id).status == "expired"
@@ -175,6 +182,8 @@ def test_come_back_later_with_a_single_use_receipt(held_gw, openai_upstream, gat
         assert replay.status_code == 403 and "already used" in replay.json()["error"]["message"]
         assert len(openai_upstream[0].received) == sent + 1  # forwarded exactly once
     assert events(held_gw.settings.database_url, approval_id).count("refused") == 2
+    reads = [r for r in audit_rows(held_gw.settings.database_url) if r["kind"] == "read" and r["target"] == approval_id]
+    assert len(reads) >= 2 and all(r["allow"] and r["surface"] == "openai" for r in reads)  # each look decided
 
 
 def test_another_agent_cannot_use_or_see_a_receipt(held_gw):

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import os
 import stat
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,13 @@ import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from gateway.approvals.cipher import PayloadCipher
 from gateway.approvals.queue import ApprovalQueue
 from gateway.approvals.records import Held, Reviewer
 from gateway.audit.records import AuditLog
+from gateway.clock import SYSTEM_CLOCK, Clock, FakeClock
 from gateway.errors import ApprovalRefused
 from gateway.model import Decision
 from gateway.settings import Settings
@@ -58,12 +58,14 @@ def held(**overrides: Any) -> Held:
     return Held(**values)
 
 
-async def with_queue(database_url: str, work: Any, recheck: Any = None, **config: Any) -> Any:
+async def with_queue(
+    database_url: str, work: Any, recheck: Any = None, clock: Clock = SYSTEM_CLOCK, **config: Any
+) -> Any:
     settings = Settings.model_validate({"database_url": database_url, "approvals": config})
     db = Database(database_url)
     await db.migrate()
     audit = AuditLog(db)
-    queue = ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck)
+    queue = ApprovalQueue(db, settings.approvals, PayloadCipher.from_settings(settings), audit, recheck, clock)
     try:
         return await work(queue, db)
     finally:
@@ -77,10 +79,13 @@ async def events(queue: ApprovalQueue, approval_id: str) -> list[str]:
 
 
 def test_a_hold_nobody_looks_at_expires_and_is_audited(sqlite_url):
+    clock = FakeClock()
+
     async def work(queue: ApprovalQueue, db: Database) -> None:
         approval = await queue.hold(held())
-        async with db.sessions.begin() as session:  # its deadline passes
-            await session.execute(update(ApprovalRow).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        clock.advance(299)
+        assert await queue.expire_due() == []
+        clock.advance(2)  # its deadline passes
         expired = await queue.expire_due()
         assert [a.approval_id for a in expired] == [approval.approval_id]
         assert (await queue.get(approval.approval_id)).status == "expired"  # type: ignore[union-attr]
@@ -89,7 +94,7 @@ def test_a_hold_nobody_looks_at_expires_and_is_audited(sqlite_url):
         with pytest.raises(ApprovalRefused, match="expired, not pending"):
             await queue.decide(approval.approval_id, ALICE, "approve", None)
 
-    asyncio.run(with_queue(sqlite_url, work))
+    asyncio.run(with_queue(sqlite_url, work, clock=clock, timeout_s=300))
 
 
 def test_the_policy_is_asked_again_when_the_reviewer_approves(sqlite_url):

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
+from gateway.clock import FakeClock
 from gateway.sessions.store import SessionStore
 from gateway.settings import SessionsConfig
 from gateway.store.db import Database
 from tests.conftest import create_key
-from tests.helpers import audit_rows, track
+from tests.helpers import audit_rows, track, wait_until
 
 POLICY = """package gateway
 
@@ -99,9 +99,8 @@ def test_a_streamed_answer_is_remembered_when_the_stream_ends(gw: Any) -> None:
     )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert "ops@leaky-corp.com" in text
-    deadline = time.monotonic() + 5  # the SDK stops at [DONE]; the gateway records the stream as it closes
-    while not (summary(gw, "streamed") or {}).get("pii") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # the SDK stops at [DONE]; the gateway records the stream as it closes
+    wait_until(lambda: (summary(gw, "streamed") or {}).get("pii"), timeout_s=5)
     with pytest.raises(openai.PermissionDeniedError):
         ask(gw, "streamed", "gpt")
 
@@ -124,11 +123,12 @@ def test_a_session_name_the_gateway_cannot_take_is_refused(gw: Any) -> None:
 
 def test_an_idle_session_is_forgotten(gateway_factory: Any, sqlite_url: str, tmp_path: Path) -> None:
     (tmp_path / "policy.rego").write_text(POLICY)
-    gw = gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000}, sessions={"ttl_s": 0.5})
+    policy = {"dir": str(tmp_path), "timeout_ms": 2000}
+    gw = gateway_factory(sqlite_url, FakeClock(), policy=policy, sessions={"ttl_s": 600})
     ask(gw, "brief", "gpt-leak")
     with pytest.raises(openai.PermissionDeniedError):
         ask(gw, "brief", "gpt")
-    time.sleep(0.8)
+    gw.clock.advance(600)
     assert ask(gw, "brief", "gpt")  # expired: a new session, nothing seen before
 
 

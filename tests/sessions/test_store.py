@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
+from gateway.clock import FakeClock
 from gateway.sessions.store import SessionStore, session_id
 from gateway.sessions.summary import Observation
 from gateway.settings import SessionsConfig
@@ -49,9 +50,12 @@ async def test_concurrent_calls_of_one_session_lose_no_update(db: Database) -> N
 
 
 async def test_an_idle_session_expires(db: Database) -> None:
-    store = SessionStore(db, SessionsConfig(ttl_s=0.3))
+    clock = FakeClock()
+    store = SessionStore(db, SessionsConfig(ttl_s=300), clock)
     await store.observe("bot", ("header", "s1"), _call())
-    await asyncio.sleep(0.5)
+    clock.advance(299)
+    assert await store.read("bot", ("header", "s1")) is not None  # idle, not yet for long enough
+    clock.advance(1)
     assert await store.read("bot", ("header", "s1")) is None
     assert await store.observe("bot", ("header", "s1"), Observation(calls=1)) is None  # starts over
     summary = await store.read("bot", ("header", "s1"))
@@ -59,9 +63,10 @@ async def test_an_idle_session_expires(db: Database) -> None:
 
 
 async def test_expired_sessions_are_deleted_when_a_new_one_starts(db: Database) -> None:
-    store = SessionStore(db, SessionsConfig(ttl_s=0.2))
+    clock = FakeClock()
+    store = SessionStore(db, SessionsConfig(ttl_s=300), clock)
     await store.observe("bot", ("header", "old"), _call())
-    await asyncio.sleep(0.4)
+    clock.advance(301)
     await store.observe("bot", ("header", "new"), _call())
     async with db.sessions() as session:
         ids = set((await session.execute(select(SessionSummary.session_id))).scalars())
