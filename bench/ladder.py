@@ -17,6 +17,8 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
     audit-postgres  the same on PostgreSQL (--postgres URL, or GATEWAY_TEST_POSTGRES_URL)
     limits-sqlite   audit-sqlite with limits on the agent (requests, tokens, money and calls in flight, none ever
                     reached): each call reserves in the store before the policy and settles when it ends
+    shadow-sqlite   audit-sqlite with a shadow policy (policy.shadow: the shipped one with one more risky tool)
+                    evaluated beside each decision, off the call's path
     held            audit-sqlite with a policy that holds every call for a reviewer, and a reviewer bot
                     (bench/reviewer_bot.py, on the load cores) approving each as soon as it sees it: the call's
                     HTTP request waits meanwhile. The bot polls the admin API (10 ms between polls, --poll-ms):
@@ -39,6 +41,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +79,7 @@ RUNGS = [
     "audit-sqlite",
     "audit-postgres",
     "limits-sqlite",
+    "shadow-sqlite",
     "held",
     "litellm",
 ]
@@ -99,6 +103,7 @@ class Rung:
     pii: bool = True
     held: bool = False  # every call held, and approved by bench/reviewer_bot.py
     limits: bool = False  # LIMITS on the agent, and a price for the route
+    shadow: bool = False  # a shadow policy beside the enforced one
 
 
 SPECS = {
@@ -110,6 +115,7 @@ SPECS = {
     "audit-sqlite": Rung("audit-sqlite", 500),
     "audit-postgres": Rung("audit-postgres", 500, postgres=True),
     "limits-sqlite": Rung("limits-sqlite", 500, limits=True),
+    "shadow-sqlite": Rung("shadow-sqlite", 500, shadow=True),
     "held": Rung("held", 500, held=True),
     "litellm": Rung("litellm"),
 }
@@ -161,9 +167,21 @@ def gateway_config(workdir: Path, upstream: int, rung: Rung, postgres: str | Non
     }
     if rung.limits:
         config |= {"limits": LIMITS, "prices": {"bench": {"input": 0.15, "output": 0.6}}}
+    if rung.shadow:
+        config["policy"]["shadow"] = str(shadow_policies(workdir))
     path = workdir / "gateway.yaml"
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     return path
+
+
+def shadow_policies(workdir: Path) -> Path:
+    """The shipped policies with one more risky tool: a candidate that disagrees on none of the bench's calls."""
+    directory = workdir / "shadow-policies"
+    shutil.copytree(REPO / "policies", directory, dirs_exist_ok=True)
+    data_file = directory / "gateway" / "data.json"
+    data = json.loads(data_file.read_text())
+    data_file.write_text(json.dumps({**data, "risky_tools": [*data["risky_tools"], "send_email"]}))
+    return directory
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from gateway.audit import api as audit_api
 from gateway.audit.records import AuditLog
 from gateway.clock import Clock, SystemClock
 from gateway.enforcement import Capabilities
+from gateway.errors import ConfigError, StoreUnavailable
 from gateway.limits import api as limits_api
 from gateway.limits.limiter import Limiter, Limits
 from gateway.limits.reload import watch_limits
@@ -44,8 +45,11 @@ from gateway.metrics import Metrics
 from gateway.model import Decision, Kind
 from gateway.pii.service import PiiService
 from gateway.pipeline import Pipeline
+from gateway.policy import api as policy_api
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.factory import build_engine, watch
+from gateway.policy.factory import build_engine, load_checked, watch
+from gateway.policy.shadow import Shadow
+from gateway.policy.versions import PolicyVersions
 from gateway.proxies import ProxyHeaders, TrustedProxies
 from gateway.services import Services, UpstreamKind
 from gateway.sessions.store import SessionStore
@@ -104,6 +108,9 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
         stack.push_async_callback(mcp.aclose)
         limiter = Limiter(db, Limits.of(settings), clock)
         stack.push_async_callback(limiter.aclose)
+        shadow = _shadow(settings, audit, metrics, pii)
+        if shadow is not None:
+            stack.push_async_callback(shadow.aclose)
     except BaseException:
         await stack.aclose()
         raise
@@ -129,11 +136,36 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
         mcp=mcp,
         a2a=AgentHub.build(settings, http),  # agents (A2A, plain HTTP) at /a2a/{name}
         limiter=limiter,
+        shadow=shadow,
+        versions=PolicyVersions(db, clock),
         sessions=SessionStore(db, settings.sessions, clock) if settings.sessions.enabled else None,
         kinds=upstream_kinds(),
         clock=clock,
         closing=stack,
     )
+
+
+async def _keep_version(services: Services, settings: Settings) -> None:
+    """Keep the policy version now serving (an OPA server that loads its own bundle serves what it has)."""
+    if services.versions is None:
+        return
+    try:
+        source = load_checked(settings.policy)
+        if source.version == services.policy.version:
+            await services.versions.served(source)
+    except (ConfigError, StoreUnavailable) as exc:
+        log.warning("policy version %s not kept: %s", services.policy.version, exc.message)
+
+
+def _shadow(settings: Settings, audit: AuditLog, metrics: Metrics, pii: PiiService | None) -> Shadow | None:
+    """The candidate policy evaluated beside the enforced one (`policy.shadow`), if one is configured."""
+    if settings.policy.shadow is None:
+        return None
+    shadow = Shadow.from_dir(settings.policy.shadow, audit, metrics, pii.scrubbers if pii else None)
+    log.warning(
+        "shadow policy %s (version %s) evaluated beside the enforced one", settings.policy.shadow, shadow.version
+    )
+    return shadow
 
 
 def _approvals(
@@ -213,12 +245,14 @@ def create_app(settings: Settings, own_process: bool = False, clock: Clock | Non
         services.audit.start()
         if services.approvals is not None:
             await services.approvals.start()
+        await _keep_version(services, settings)
         log.info("gateway ready: policy %s (%s engine)", services.policy.version, settings.policy.engine)
         if own_process:
             tune_collector()
         watchers = [asyncio.create_task(services.limiter.sweeping())] if services.limiter is not None else []
         if settings.policy.reload:
-            watchers.append(asyncio.create_task(watch(services.policy, settings.policy)))
+            kept = services.versions.served if services.versions is not None else None
+            watchers.append(asyncio.create_task(watch(services.policy, settings.policy, served=kept)))
             if settings.config_file is not None and services.limiter is not None:
                 limits = watch_limits(services.limiter, settings.config_file, services.clock)
                 watchers.append(asyncio.create_task(limits))
@@ -242,6 +276,7 @@ def create_app(settings: Settings, own_process: bool = False, clock: Clock | Non
             *approvals_api.routes,
             *audit_api.routes,
             *limits_api.routes,
+            *policy_api.routes,
             *mcp_surface.routes,
             *a2a_surface.routes,
         ],

@@ -46,6 +46,12 @@ class Metrics:
             ["surface", "reason"],
             registry=self.registry,
         )
+        self.shadow_disagreements = Counter(
+            "gateway_shadow_disagreements",
+            "Decisions a shadow policy (policy.shadow) would have made otherwise, by how they differ",
+            ["kind"],
+            registry=self.registry,
+        )
         self.audit_failures = Counter(
             "gateway_audit_failures",
             "Audit records the store refused (written to the error log)",

@@ -30,6 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from connectors.base import TextDelta, ToolCall
+from gateway.audit.inputs import Scrubbers
 from gateway.audit.journal import Journal
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.flight import Flight
@@ -38,7 +39,7 @@ from gateway.model import Inbound
 from gateway.reply import Event, KeepAlive, Part, Reply, iterate, parts_of, rebuild, stream_parts, to_events
 from gateway.services import Services
 from gateway.sessions.remember import recall, remember
-from gateway.stages.audit import Scrubbers, audit
+from gateway.stages.audit import audit
 from gateway.stages.authenticate import authenticate
 from gateway.stages.decide import decide, decide_response
 from gateway.stages.forward import forward

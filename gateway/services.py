@@ -23,6 +23,8 @@ from gateway.limits.limiter import Limiter
 from gateway.metrics import Metrics
 from gateway.pii.service import PiiService
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.shadow import Shadow
+from gateway.policy.versions import PolicyVersions
 from gateway.settings import RouteTarget, Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
@@ -76,6 +78,8 @@ class Services:
     tracing: Tracing = field(default_factory=Tracing.from_env)  # OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set
     mcp: McpHub | None = None  # MCP servers: upstream connections, tool catalog, sessions (mcp_servers)
     a2a: AgentHub | None = None  # other agents, A2A or plain HTTP (agents)
+    shadow: Shadow | None = None  # a candidate policy beside the enforced one, never enforced (policy.shadow)
+    versions: PolicyVersions | None = None  # every policy version that served, kept in the store
     limiter: Limiter | None = None  # limits on requests, tokens, money and calls in flight (limits, prices)
     sessions: SessionStore | None = None  # per-session memory, input.session (None: sessions.enabled is false)
     kinds: Mapping[Kind, UpstreamKind] = field(default_factory=dict)  # where each kind of call goes

@@ -81,6 +81,7 @@ class PolicyConfig(_Strict):
     push: bool = True  # opa engine: push policy.dir to the server at start (false: the server loads a bundle)
     reload: bool = True  # watch policy.dir and swap in a new version when it compiles
     fail_open: bool = False  # only if written here: an engine failure allows (and is audited as fail_open)
+    shadow: Path | None = None  # a candidate policy dir evaluated beside this one on live traffic, never enforced
 
 
 class PiiConfig(_Strict):
@@ -177,6 +178,9 @@ class AuditConfig(_Strict):
     anchors: AnchorsConfig = Field(default_factory=AnchorsConfig)
     # reviewer groups that may read and export the log (`/admin/api/audit/export`); none: only the CLI reads it
     readers: list[str] = Field(default_factory=list)
+    # each decision's policy input, kept with it for replay: summary (PII values the inspection found, in tool
+    # arguments and names, replaced by their type), or full (exactly as the policy saw it)
+    keep_input: Literal["summary", "full"] = "summary"
 
 
 class ResponsesConfig(_Strict):
@@ -340,6 +344,8 @@ def load_settings(config: str | Path | None = None, env: dict[str, str] | None =
         settings.config_file = path
         if not settings.policy.dir.is_absolute():
             settings.policy.dir = path.parent / settings.policy.dir
+        if settings.policy.shadow is not None and not settings.policy.shadow.is_absolute():
+            settings.policy.shadow = path.parent / settings.policy.shadow
         for section in (settings.pii, settings.approvals):
             if section.key_file is not None and not section.key_file.is_absolute():
                 section.key_file = path.parent / section.key_file

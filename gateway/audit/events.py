@@ -10,6 +10,8 @@
     refused    a reviewer's decision or an agent's receipt the gateway turned down (approvals)
     outcome    how a call ended whose request decision was written ahead of the forward: served, failed
                upstream, client gone, rejected by a reviewer (provider, status, tokens, error, total time)
+    shadow     a candidate policy (`policy.shadow`) would have decided otherwise (`policy`: the input, the
+               enforced answer, the shadow's; `reasons`: how they differ). Never enforced
 
 An event never holds raw content or PII: names, counts, ids and reasons only.
 """
@@ -23,7 +25,9 @@ from pydantic import BaseModel, Field
 
 from gateway.model import Attempt
 
-EventType = Literal["decision", "held", "approved", "rejected", "expired", "released", "redacted", "refused", "outcome"]
+EventType = Literal[
+    "decision", "held", "approved", "rejected", "expired", "released", "redacted", "refused", "outcome", "shadow"
+]
 EVENT_TYPES: tuple[EventType, ...] = (
     "decision",
     "held",
@@ -34,6 +38,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "redacted",
     "refused",
     "outcome",
+    "shadow",
 )
 
 
@@ -71,6 +76,9 @@ class AuditEvent(BaseModel):
     approval_id: str | None = None
     actor: str | None = None
     pii: list[dict[str, Any]] = Field(default_factory=list)  # findings: type, where, index, span, score, keyed hash
+    # a decision's policy input and the policy's answer, for replay and `policy why` (`audit.keep_input`); only
+    # in a decision's leaf when present, so events written before it was kept hash as they did
+    policy: dict[str, Any] | None = None
 
     def row(self) -> dict[str, Any]:
         """The event as the audit table stores it."""
@@ -110,4 +118,5 @@ EXPORT_FIELDS = [
     "approval_id",
     "actor",
     "pii",
+    "policy",
 ]

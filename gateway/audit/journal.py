@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from connectors.base import ToolCall, Usage
 from gateway.audit.events import AuditEvent
 from gateway.enforcement import Plan
 from gateway.model import Attempt, Call, Decision, Origin, Principal, new_id
 from gateway.pii.findings import Finding, Findings
+
+ANSWER_FIELDS = {"allow", "reasons", "hold", "redact", "redact_modes", "route", "hosted_tools", "hosted_unallowed"}
+ANSWER_FIELDS |= {"redact_output", "error"}
+
+
+def answer(decision: Decision) -> dict[str, Any]:
+    """What the policy answered (or, `error`, why the gateway decided instead), as replay compares it."""
+    return decision.model_dump(mode="json", include=ANSWER_FIELDS)
 
 
 class Journal:
@@ -69,6 +78,8 @@ class Journal:
         event.tool_calls = [t.name for t in tool_calls] if decision.phase == "response" else []
         event.latency_ms = {"decide": decision.latency_ms}
         event.pii = [f.record() for f in findings.items] if findings else []
+        if plan.input:
+            event.policy = {"input": plan.input, "decision": answer(decision)}
         self.events.append(event)
 
     def redacted(self, principal: Principal, call: Call, done: list[tuple[Finding, str]], phase: str) -> None:

@@ -32,8 +32,14 @@ def utc_iso(value: datetime | str) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+OPTIONAL_FIELDS = frozenset({"policy"})  # added after the log began: in a leaf only when the event has them
+
+
 def leaf_document(event: Mapping[str, Any], seq: int) -> dict[str, Any]:
     doc = {name: event.get(name) for name in EXPORT_FIELDS}
+    for name in OPTIONAL_FIELDS:
+        if doc[name] is None:
+            del doc[name]
     doc["ts"] = utc_iso(event["ts"])
     doc["seq"] = seq
     return doc

@@ -84,8 +84,10 @@ class AuditLog:
         checkpoint_interval_s: float = 60.0,
         anchoring: Anchoring | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        keep_input: str = "summary",
     ) -> None:
         self.db = db
+        self.keep_input = keep_input  # a decision's policy input: as evaluated (full), or PII values typed (summary)
         self.clock = clock  # checkpoint and refusal-summary intervals go by it
         self.anchoring = anchoring if anchoring is not None and anchoring.enabled else None
         self._anchor: asyncio.Task[None] | None = None
@@ -122,6 +124,7 @@ class AuditLog:
             checkpoint_interval_s=config.checkpoint_interval_s,
             anchoring=Anchoring(config.anchors, db, metrics, config.origin, clock) if signer is not None else None,
             clock=clock,
+            keep_input=config.keep_input,
         )
 
     def submit(self, rows: list[dict[str, Any]]) -> asyncio.Future[bool]:

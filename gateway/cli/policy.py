@@ -1,4 +1,5 @@
-"""`gateway policy check|test|eval`: compile, test and try Rego policies with the embedded engine."""
+"""`gateway policy check|test|eval`: compile, test and try Rego policies with the embedded engine; `replay`,
+`shadow-report`, `why` and `versions` read the decisions already made (`gateway.cli.history`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gateway.cli import history
 from gateway.cli.common import ConfigOption, error, settings_from
 from gateway.enforcement import Capabilities, plan
 from gateway.errors import ConfigError, GatewayError
@@ -21,6 +23,10 @@ from gateway.settings import PolicyConfig
 from gateway.stages.decide import evaluate
 
 app = typer.Typer(help="Write, test and evaluate Rego policies.", no_args_is_help=True)
+app.command("replay")(history.replay_command)
+app.command("shadow-report")(history.shadow_report_command)
+app.command("why")(history.why_command)
+app.command("versions")(history.versions_command)
 
 DirArgument = Annotated[Path | None, typer.Argument(help="Policy dir (default ./policies)")]
 DirOption = Annotated[Path | None, typer.Option("--dir", help="Policy directory (default: the config's).")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, StoreUnavailable
 from gateway.policy.check import require_supported
 from gateway.policy.embedded import EmbeddedEngine, compile_source, runtime_name
 from gateway.policy.engine import PolicyEngine
@@ -43,6 +44,13 @@ async def apply(engine: PolicyEngine, source: PolicySource) -> None:
         await engine.push(source)
 
 
+async def _keep(served: Callable[[PolicySource], Awaitable[None]], source: PolicySource) -> None:
+    try:
+        await served(source)
+    except StoreUnavailable as exc:  # it serves all the same; `policy why` cannot fetch it later
+        log.warning("policy version %s not kept: %s", source.version, exc.message)
+
+
 def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
     try:
         files = sorted(p for p in root.rglob("*") if p.is_file())
@@ -51,8 +59,14 @@ def _signature(root: Path) -> tuple[tuple[str, int, int], ...]:
         return ()
 
 
-async def watch(engine: PolicyEngine, config: PolicyConfig, interval_s: float = 1.0) -> None:
-    """Poll the policy dir; swap in each version that compiles, log and keep the old one otherwise."""
+async def watch(
+    engine: PolicyEngine,
+    config: PolicyConfig,
+    interval_s: float = 1.0,
+    served: Callable[[PolicySource], Awaitable[None]] | None = None,
+) -> None:
+    """Poll the policy dir; swap in each version that compiles, log and keep the old one otherwise. `served` is
+    told of each version put in force (`gateway.policy.versions`)."""
     seen = _signature(config.dir)
     while True:
         await asyncio.sleep(interval_s)
@@ -66,5 +80,7 @@ async def watch(engine: PolicyEngine, config: PolicyConfig, interval_s: float = 
                 continue
             await apply(engine, source)
             log.warning("policy reloaded: version %s now serving", source.version)
+            if served is not None:
+                await _keep(served, source)
         except ConfigError as exc:
             log.error("policy change rejected, version %s keeps serving: %s", engine.version, exc.message)

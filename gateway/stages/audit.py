@@ -15,14 +15,13 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from gateway.audit.events import AuditEvent
+from gateway.audit.inputs import Scrubbers, kept
 from gateway.audit.journal import Journal
 from gateway.audit.records import AuditLog
 from gateway.errors import Unauthenticated
 from gateway.flight import Flight
 from gateway.model import new_id
 from gateway.proxies import client_host
-
-Scrubbers = tuple[Callable[[str], str], Callable[[str], str]]  # for texts; for names (`PiiService.scrubbers`)
 
 log = logging.getLogger("gateway.audit")
 
@@ -48,14 +47,17 @@ def _minimal(flight: Flight) -> AuditEvent:
     )
 
 
-def _scrubbed(events: list[AuditEvent], scrubbers: Scrubbers | None) -> list[AuditEvent]:
+def _scrubbed(events: list[AuditEvent], scrubbers: Scrubbers | None, keep_input: str = "summary") -> list[AuditEvent]:
     """Texts the gateway wrote down from elsewhere (an upstream's error message, a policy's reasons) can
     quote what the agent sent, and the names an agent chose (end user, model, request id) can be PII
-    themselves: PII in them is replaced by its type before the log keeps them."""
+    themselves: PII in them is replaced by its type before the log keeps them; so is PII in a decision's
+    kept policy input (tool-call arguments, the end user), unless `audit.keep_input` is `full`."""
     if scrubbers is None:
         return events
     scrub, name = scrubbers
     for event in events:
+        if event.policy is not None:
+            event.policy = kept(event.policy, scrubbers, keep_input)
         event.end_user = name(event.end_user) if event.end_user else event.end_user
         event.target = name(event.target) if event.target else event.target
         event.request_id = name(event.request_id)
@@ -68,7 +70,7 @@ def _scrubbed(events: list[AuditEvent], scrubbers: Scrubbers | None) -> list[Aud
 async def write_ahead(journal: Journal, flight: Flight, audit_log: AuditLog, scrub: Scrubbers | None = None) -> bool:
     """Make the call's events so far (its request decision, its redactions) durable now, before the forward;
     False when the store did not take them (they went to the error log and were counted)."""
-    events = _scrubbed(journal.flush(), scrub)
+    events = _scrubbed(journal.flush(), scrub, audit_log.keep_input)
     if not events:
         return True
     return await audit_log.write([event.row() for event in events])
@@ -83,7 +85,7 @@ async def audit(
 ) -> None:
     """Record the call; `close` (releasing the upstream) runs after the hand-over, before the wait."""
     try:
-        events = _scrubbed(_events(journal, flight), scrub)
+        events = _scrubbed(_events(journal, flight), scrub, audit_log.keep_input)
     except Exception:
         log.exception("scrubbing the audit events of request %s failed", flight.origin.request_id)
         events = [_minimal(flight)]

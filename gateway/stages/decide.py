@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from connectors.base import Carried, StreamEnd, StreamStart, TextDelta, ToolCall
-from gateway.audit.journal import Journal
+from gateway.audit.journal import Journal, answer
 from gateway.enforcement import Capabilities, Plan, plan, settle_hosted
 from gateway.errors import PolicyDenied, PolicyEngineError, PolicyUnavailable
 from gateway.flight import Flight
@@ -84,6 +84,8 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
         if ahead - set(enforced.redact_output):
             enforced = enforced.model_copy(update={"redact_output": sorted(ahead | set(enforced.redact_output))})
     journal.decided(call.principal, call, decision, enforced, calls, findings)
+    if services.shadow is not None:  # after the decision: the call does not wait for the candidate
+        services.shadow.compare_soon(input_doc, answer(decision), journal.events[-1])
     if enforced.action == "deny" and decision.error == "policy_unavailable":  # no verdict: try again shortly
         raise PolicyUnavailable("the policy engine could not decide in time", enforced.reasons, decision.decision_id)
     if enforced.action == "deny":

@@ -65,6 +65,7 @@ class AuditEventRow(Base):
     approval_id: Mapped[str | None] = mapped_column(String(32), index=True)
     actor: Mapped[str | None] = mapped_column(String(200))
     pii: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the decision's input and answer (replay, why)
     # the event's place in the Merkle tree and its leaf hash (`gateway.audit.leaf`), set by the writer
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     leaf_hash: Mapped[str | None] = mapped_column(String(64))
@@ -262,3 +263,16 @@ class UsageReservation(Base):
     call_id: Mapped[str] = mapped_column(String(64))
     entries: Mapped[list[Any]] = mapped_column(JSON)  # [limit, subject, measure, window_start, amount, field]
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class PolicyVersion(Base):
+    """A policy version that served (`gateway.policy.versions`): its Rego modules and data by content hash, and
+    when it was first and last put in force, so replay and `policy why` can evaluate it again."""
+
+    __tablename__ = "policy_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    modules: Mapped[dict[str, str]] = mapped_column(JSON)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    first_served: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_served: Mapped[datetime] = mapped_column(DateTime(timezone=True))
