@@ -4,6 +4,7 @@ and `GET /admin/api/decisions/{id}/why`."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +33,7 @@ async def decision_event(db: Database, settings: Settings, decision_id: str) -> 
     if row.policy is None:
         raise UnknownDecision(f"decision {decision_id} kept no policy input (it was recorded before inputs were)")
     source = await _version(db, settings, row.policy_version or "")
-    explained = explain(source, row.policy["input"])
+    explained = await asyncio.to_thread(explain, source, row.policy["input"])  # compiling takes a while
     recorded = row.policy.get("decision") or {}
     same = {k: explained.answer.get(k) for k in recorded} == recorded
     return {

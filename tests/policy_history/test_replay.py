@@ -36,20 +36,24 @@ def candidate(tmp_path: Path, risky: list[str]) -> Path:
     return directory
 
 
-def traffic(gw: Any) -> None:
+def traffic(gw: Any, refused_too: bool = False) -> None:
     """Calls whose answers ask for each tool (the demo upstream asks for the tool a `/tool` message names), plain
     calls, and one sending back the result of a `send_email` call whose arguments hold an email address."""
     agent = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
     offered = [{"type": "function", "function": {"name": name, "parameters": {"type": "object"}}} for name in TOOLS]
-    for text in ["/tool lookup_order {}", "/tool lookup_order {}", "/tool send_email {}", "/tool send_email {}", "hi"]:
-        agent.chat.completions.create(model="echo", messages=[{"role": "user", "content": text}], tools=offered)
+    calls = [[{"role": "user", "content": text}] for text in ["/tool lookup_order {}", "/tool send_email {}", "hi"]]
     sent = {"id": "call_1", "type": "function", "function": {"name": "send_email", "arguments": EMAIL_ARGUMENTS}}
     conversation = [
         {"role": "user", "content": "mail the report"},
         {"role": "assistant", "content": None, "tool_calls": [sent]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sent"},
     ]
-    agent.chat.completions.create(model="echo", messages=conversation, tools=offered)
+    for messages in [calls[0], calls[0], calls[1], calls[1], calls[2], conversation]:
+        try:
+            agent.chat.completions.create(model="echo", messages=messages, tools=offered)
+        except openai.APIStatusError:
+            if not refused_too:  # an example policy may deny or hold some: they are recorded all the same
+                raise
 
 
 def uses(row: dict[str, Any], tool: str) -> bool:
@@ -117,8 +121,9 @@ def test_a_full_input_is_kept_as_the_policy_saw_it(gateway_factory: Any, sqlite_
 
 
 def test_a_shadow_policy_records_what_it_would_change_and_never_enforces(
-    gateway_factory: Any, sqlite_url: str, tmp_path: Path
+    gateway_factory: Any, database_url: str, tmp_path: Path
 ) -> None:
+    sqlite_url = database_url  # both stores
     shadow = candidate(tmp_path, ["send_email"])
     gw = gateway_factory(sqlite_url, policy={"dir": str(POLICIES), "timeout_ms": 2000, "shadow": str(shadow)})
     traffic(gw)  # every call went through: the shadow policy is not enforced
@@ -134,8 +139,9 @@ def test_a_shadow_policy_records_what_it_would_change_and_never_enforces(
 
 
 def test_why_names_the_rules_that_fired_and_versions_are_kept(
-    gateway_factory: Any, sqlite_url: str, tmp_path: Path
+    gateway_factory: Any, database_url: str, tmp_path: Path
 ) -> None:
+    sqlite_url = database_url  # both stores
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies)
     clock = FakeClock()
@@ -186,3 +192,18 @@ def test_a_batch_evaluation_answers_as_one_at_a_time_does() -> None:
     for directory in (POLICIES, POLICIES.parent / "docs/examples/finance-approval"):
         program = compile_source(load_source(directory))
         assert decide_many(program, inputs) == [decide(program, doc) for doc in inputs]
+
+
+@pytest.mark.parametrize("example", ["allow-lists", "budgets", "finance-approval", "pii-stays-internal"])
+def test_each_worked_example_replays_its_own_records_exactly(
+    gateway_factory: Any, sqlite_url: str, tmp_path: Path, example: str
+) -> None:
+    directory = POLICIES.parent / "docs/examples" / example
+    gw = gateway_factory(sqlite_url, policy={"dir": str(directory), "timeout_ms": 2000})
+    traffic(gw, refused_too=True)
+    rows = wait_until(lambda: audit_rows(sqlite_url), lambda rows: sum(1 for r in rows if r["policy"]) >= 2)
+    assert rows
+    env = configured(tmp_path, sqlite_url, dir=str(directory))
+    same = cli("policy", "replay", "--dir", str(directory), "--json", env=env)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert json.loads(same.stdout)["changed"] == 0
