@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.base import ChatRequest, Message
+from connectors.echo import EchoConnector
 from gateway.limits.limiter import Limiter, Limits
 from gateway.store.db import Database
 from tests.conftest import POLICIES
@@ -110,18 +112,14 @@ def test_two_hundred_calls_at_once_against_fifty_a_minute(tmp_path, database_url
 
 def test_a_money_budget_for_twenty_calls_holds_across_processes(tmp_path, database_url):
     count, workers = processes(database_url)
-    env0 = configured(tmp_path, database_url, "  - match: {team: research}\n    concurrent: 1000\n")
-    key = agent_key(env0)
-    with replicas(env0, tmp_path, 1, 1) as urls:  # one call first, to learn what a call costs
-        ((status, body),) = asyncio.run(burst(urls, key, 1))
-    assert status == 200, body
-    cost = nano(body["usage"])
+    request = ChatRequest(model="echo", max_tokens=64, messages=[Message(role="user", content=TEXT)])
+    usage = asyncio.run(EchoConnector("echo").complete(request, timeout=5)).usage  # what the demo upstream reports
+    cost = nano({"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens})
     budget = Decimal(20 * cost) / Decimal(1_000_000_000) + Decimal(cost) / Decimal(2_000_000_000)
-    (tmp_path / "gateway.yaml").write_text(
-        (tmp_path / "gateway.yaml").read_text().split("limits:")[0]
-        + f"limits:\n  - match: {{team: research}}\n    name: budget\n    spend_usd: {{per: day, max: {budget}}}\n"
-    )
-    with replicas(env0, tmp_path, count, workers) as urls:
+    limits = f"  - match: {{team: research}}\n    name: budget\n    spend_usd: {{per: day, max: {budget}}}\n"
+    env = configured(tmp_path, database_url, limits)
+    key = agent_key(env)
+    with replicas(env, tmp_path, count, workers) as urls:
         answers = asyncio.run(burst(urls, key, 200))
     ok = [body for status, body in answers if status == 200]
     assert 1 <= len(ok) <= 20, answers[:3]
