@@ -95,6 +95,7 @@ class Ask:
     metered: bool  # tokens and money apply (a model or embeddings call); else requests and calls in flight only
     price: Price | None
     model: str
+    known: bool = True  # the model is a configured route (or priced): an unknown one fails at the route stage
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,8 @@ class Limiter:
         output = 0
         if isinstance(payload, ModelPayload):
             output = payload.request.max_tokens or usage.output_ceiling
-        return Ask(estimate, output, True, self._price(call.target, routes), call.target)
+        known = call.target in routes or call.target in self.limits.prices
+        return Ask(estimate, output, True, self._price(call.target, routes), call.target, known)
 
     def _price(self, alias: str, routes: Mapping[str, RouteConfig]) -> Price | None:
         """The alias's price, or the dearest of its targets' (None if one of them has none)."""
@@ -262,7 +264,7 @@ class Limiter:
         zone = ZoneInfo(self.limits.usage.timezone)
         out = []
         money = any(limit.spend_usd for limit, _ in matched)
-        if ask.metered and money and ask.price is None and self.limits.usage.unknown_price == "deny":
+        if ask.metered and ask.known and money and ask.price is None and self.limits.usage.unknown_price == "deny":
             raise PriceUnknown(ask.model)
         tokens = ask.input_tokens + ask.output_tokens
         spend = _nano(ask.price, ask.input_tokens, ask.output_tokens, up=True)

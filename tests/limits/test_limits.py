@@ -141,6 +141,9 @@ def test_unknown_prices_are_denied_or_free_as_configured(gateway_factory: Any, s
     with pytest.raises(openai.PermissionDeniedError) as refused:
         ask(gw, model="echo")
     assert refused.value.body["code"] == "price_unknown"
+    with pytest.raises(openai.PermissionDeniedError) as unknown:  # no route: the policy says so, not the price
+        ask(gw, model="no-such-model")
+    assert unknown.value.body["code"] == "policy_denied"
     free = gateway_factory(sqlite_url, prices=PRICES, limits=[limit], usage={"unknown_price": "zero"})
     assert ask(free, model="echo").status_code == 200
 
