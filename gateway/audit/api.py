@@ -12,7 +12,7 @@ not an audit reader, 429 too many bad tokens, 503 with Retry-After when the stor
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -73,6 +73,22 @@ async def reader(request: Request, services: Services) -> Reviewer:
         await services.audit.write([refusal(reviewer.name, problem).row()])
         raise AccessDenied(403, "forbidden", f"{problem}: reading the audit log is a right of its own")
     return reviewer
+
+
+def for_readers(
+    handler: Callable[[Request, Services], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An admin endpoint for audit readers only (`reader`): others get the admin APIs' 401/403/429."""
+
+    async def endpoint(request: Request) -> Response:
+        services: Services = request.app.state.pipeline.services
+        try:
+            await reader(request, services)
+        except AccessDenied as exc:
+            return error(exc.status, exc.code, exc.message, exc.headers)
+        return await handler(request, services)
+
+    return endpoint
 
 
 def _exported(reviewer: Reviewer, asked: dict[str, str], count: int, complete: bool) -> AuditEvent:

@@ -11,18 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.audit.api import error, reader
-from gateway.errors import AccessDenied, StoreUnavailable
+from gateway.audit.api import error, for_readers
+from gateway.errors import StoreUnavailable
 from gateway.limits.report import usage_rows
 from gateway.services import Services
 
 
-async def usage(request: Request) -> Response:
-    services: Services = request.app.state.pipeline.services
-    try:
-        await reader(request, services)
-    except AccessDenied as exc:
-        return error(exc.status, exc.code, exc.message, exc.headers)
+async def usage(request: Request, services: Services) -> Response:
     if services.limiter is None:
         return JSONResponse({"usage": []})
     q = request.query_params
@@ -33,4 +28,4 @@ async def usage(request: Request) -> Response:
     return JSONResponse({"usage": rows}, headers={"Cache-Control": "no-store"})
 
 
-routes: list[BaseRoute] = [Route("/admin/api/usage", usage, methods=["GET"])]
+routes: list[BaseRoute] = [Route("/admin/api/usage", for_readers(usage), methods=["GET"])]

@@ -13,18 +13,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.audit.api import error, reader
-from gateway.errors import AccessDenied, ConfigError
+from gateway.audit.api import error, for_readers
+from gateway.errors import ConfigError
 from gateway.policy.explain import decision_event
 from gateway.services import Services
 
 
-async def why(request: Request) -> Response:
-    services: Services = request.app.state.pipeline.services
-    try:
-        await reader(request, services)
-    except AccessDenied as exc:
-        return error(exc.status, exc.code, exc.message, exc.headers)
+async def why(request: Request, services: Services) -> Response:
     decision_id = request.path_params["decision_id"][:64]
     try:
         async with services.db.deadline():
@@ -38,4 +33,4 @@ async def why(request: Request) -> Response:
     return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
 
-routes: list[BaseRoute] = [Route("/admin/api/decisions/{decision_id}/why", why, methods=["GET"])]
+routes: list[BaseRoute] = [Route("/admin/api/decisions/{decision_id}/why", for_readers(why), methods=["GET"])]
