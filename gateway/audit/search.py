@@ -14,24 +14,25 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, func, select
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select
 
 from gateway.audit.records import STORED_FIELDS, as_dict
 from gateway.store.db import Database
 from gateway.store.tables import AuditEventRow
 
 t = AuditEventRow
+PENDING = "approval_pending"  # the outcome of a held call's first attempt: the agent is told to come back
 # what an event says about its call, as the console names it
 OUTCOMES: dict[str, ColumnElement[bool]] = {
     "allowed": and_(t.event == "decision", t.allow.is_(True)),
     "denied": and_(t.event == "decision", t.allow.is_(False)),
-    "held": t.event == "held",
+    "held": or_(t.event == "held", and_(t.event == "outcome", t.error_code == PENDING)),
     "approved": t.event == "approved",
     "rejected": t.event == "rejected",
     "expired": t.event == "expired",
     "redacted": t.event == "redacted",
     "served": and_(t.event == "outcome", t.error_code.is_(None)),
-    "failed": and_(t.event == "outcome", t.error_code.is_not(None)),
+    "failed": and_(t.event == "outcome", t.error_code.is_not(None), t.error_code != PENDING),
 }
 PAGE_MAX = 500
 
@@ -109,10 +110,11 @@ async def search(db: Database, filters: Search, limit: int = 50, before: int | N
     return [as_dict(row) for row in rows]
 
 
-async def after(db: Database, seq: int, limit: int = 200) -> list[dict[str, Any]]:
-    """Events appended after `seq`, oldest first (the live feed)."""
+async def after(db: Database, seq: int, filters: Search | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Events matching `filters` appended after `seq`, oldest first (the live feed)."""
     columns = [getattr(t, name) for name in STORED_FIELDS]
-    query = select(*columns).where(t.seq > seq).order_by(t.seq).limit(limit)
+    conditions = filters.conditions() if filters else []
+    query = select(*columns).where(t.seq > seq, *conditions).order_by(t.seq).limit(limit)
     async with db.engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
     return [as_dict(row) for row in rows]

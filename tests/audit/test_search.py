@@ -39,6 +39,7 @@ ROWS = [
     _event(3, event="held", kind="tool", tool_calls=["transfer_funds"]),
     _event(4, event="outcome", error_code="upstream_error"),
     _event(5, event="redacted", pii=[{"type": "PERSON", "where": ["output"]}], target="claude"),
+    _event(6, event="outcome", error_code="approval_pending"),  # a held call's first answer: come back later
 ]
 
 
@@ -53,17 +54,17 @@ async def test_every_filter(database_url: str) -> None:
     try:
         assert await last_seq(db) == -1
         await log.write(ROWS)
-        assert await _calls(db) == [f"call{n}" for n in range(5, -1, -1)]  # newest first
+        assert await _calls(db) == [f"call{n}" for n in range(6, -1, -1)]  # newest first
         assert await _calls(db, agent="contracts-bot") == ["call2"]
         assert await _calls(db, team="cs", outcome="denied") == ["call1"]
         assert await _calls(db, outcome="allowed") == ["call2", "call0"]
-        assert await _calls(db, outcome="held") == ["call3"]
+        assert await _calls(db, outcome="held") == ["call6", "call3"]
         assert await _calls(db, outcome="failed") == ["call4"]
         assert await _calls(db, outcome="redacted", pii="PERSON") == ["call5"]
         assert await _calls(db, pii="EMAIL_ADDRESS") == ["call2"]
         assert await _calls(db, tool="transfer_funds") == ["call3"]
         assert await _calls(db, target="claude") == ["call5"]
-        assert await _calls(db, event="outcome") == ["call4"]
+        assert await _calls(db, event="outcome") == ["call6", "call4"]
         assert await _calls(db, reason="50% off_CODE") == ["call1"]  # case-insensitive, wildcards literal
         assert await _calls(db, reason="5_%") == []
         assert await _calls(db, request_id="req3") == ["call3"]
@@ -73,8 +74,9 @@ async def test_every_filter(database_url: str) -> None:
 
         first = await search(db, Search(), limit=4)
         rest = await search(db, Search(), limit=4, before=first[-1]["seq"])
-        assert [r["call_id"] for r in first + rest] == [f"call{n}" for n in range(5, -1, -1)]
-        assert [r["call_id"] for r in await after(db, first[1]["seq"])] == ["call5"]
+        assert [r["call_id"] for r in first + rest] == [f"call{n}" for n in range(6, -1, -1)]
+        assert [r["call_id"] for r in await after(db, first[1]["seq"])] == ["call6"]
+        assert [r["call_id"] for r in await after(db, -1, Search(outcome="denied"))] == ["call1"]
         assert await last_seq(db) == first[0]["seq"]
         with pytest.raises(ValueError, match="outcome must be one of"):
             await search(db, Search(outcome="sideways"))
