@@ -1,5 +1,6 @@
 """The activity console under /ui/ for audit readers: the live feed and search (`/ui/activity`), one call whole
-(`/ui/calls/{call_id}`) and each event's inclusion proof.
+(`/ui/calls/{call_id}`) and each event's inclusion proof, and per agent figures for a period (`/ui/overview`,
+its charts inline SVG drawn here: nothing is loaded from elsewhere).
 
 Who sees it is a right of its own: a signed-in reviewer whose groups include one of `audit.readers` (a reviewer
 who only approves is refused, and the refusal audited). Looking is not a governance event; exporting is (it goes
@@ -14,7 +15,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from gateway.approvals.session import ReviewerSession, refuse, services_of
 from gateway.approvals.web import SECURITY_HEADERS, Handler, _message, _render, reviewer_only
 from gateway.audit.api import stream_export
 from gateway.audit.events import EVENT_TYPES
+from gateway.audit.overview import overview
 from gateway.audit.proofs import ProofError, prove
 from gateway.audit.search import OUTCOMES, PENDING, Search, after, last_seq, search
 from gateway.errors import AccessDenied
@@ -206,7 +208,43 @@ async def proof(request: Request, session: ReviewerSession) -> Response:
     return Response(json.dumps(document, indent=2), media_type="application/json", headers=headers)
 
 
+BAR_WIDTH = 520  # the charts' longest bar, in SVG units
+
+
+def bars(items: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
+    """Horizontal bars for (label, value, part of it to mark, e.g. denials), scaled to the largest value."""
+    top = max((value for _, value, _ in items), default=0) or 1
+    return [
+        {"label": label, "value": value, "part": part, "w": BAR_WIDTH * value / top, "pw": BAR_WIDTH * part / top}
+        for label, value, part in items
+    ]
+
+
+async def overview_page(request: Request, session: ReviewerSession) -> Response:
+    services, _, _ = services_of(request)
+    now = services.clock.now().astimezone(UTC).replace(microsecond=0)
+    q = request.query_params
+    try:
+        since = _time(q.get("since", ""), "since") or now - timedelta(days=1)
+        until = _time(q.get("until", ""), "until") or now + timedelta(seconds=1)
+    except BadSearch as exc:
+        return _message(request, 400, "Bad period", str(exc), session)
+    report = await overview(services.db, since, until)
+    context: dict[str, Any] = {
+        "session": session,
+        "page": "overview",
+        "report": report,
+        "since": since.strftime("%Y-%m-%dT%H:%M:%S"),
+        "until": until.strftime("%Y-%m-%dT%H:%M:%S"),
+        "calls_chart": bars([(f"{a.agent}", a.calls, min(a.denials, a.calls)) for a in report.agents[:15]]),
+        "pii_chart": bars([(kind, n, 0) for kind, n in report.pii.most_common(10)]),
+        "bar_width": BAR_WIDTH,
+    }
+    return _render(request, "overview.html", **context)
+
+
 routes: list[BaseRoute] = [
+    Route("/ui/overview", reader_only(overview_page), methods=["GET"]),
     Route("/ui/activity", reader_only(activity_page), methods=["GET"]),
     Route("/ui/activity/events", reader_only(feed), methods=["GET"]),
     Route("/ui/activity/export", reader_only(export), methods=["GET"]),

@@ -6,6 +6,7 @@ approved call's page shows its timeline; an event's inclusion proof, downloaded 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,7 @@ def test_the_activity_console(gateway_factory: Any, sqlite_url: str, tmp_path: P
         _live(gw, carol)
         _search(gw, carol, calls)
         _call_page(gw, carol, calls, tmp_path)
+        _overview(gw, carol, tmp_path)
         _refused(gw, browser)
 
 
@@ -181,6 +183,25 @@ def _call_page(gw: Any, page: Any, calls: dict[str, str], tmp_path: Path) -> Non
     page.goto(f"{gw.url}/ui/calls/{calls['pii']}")
     assert "EMAIL_ADDRESS × 1" in page.locator("#timeline").inner_text()
     assert "jane.doe" not in page.content()  # types and counts, never values
+
+
+def _overview(gw: Any, page: Any, tmp_path: Path) -> None:
+    """The overview's counts are the export's for the same period."""
+    page.goto(f"{gw.url}/ui/overview")
+    since = page.input_value("input[name=since]")
+    exported = cli(tmp_path, gw.settings.database_url, "audit", "export", "--since", since + "+00:00")
+    assert exported.returncode == 0, exported.stderr
+    events = [json.loads(line) for line in exported.stdout.splitlines()]
+    agent = [e for e in events if e["agent"] == "support-bot"]
+    calls = sum(e["event"] == "decision" and e["phase"] == "request" for e in agent)
+    denied = sum(e["event"] == "decision" and not e["allow"] for e in agent)
+    row = page.locator('#agents tr[data-agent="support-bot"]')
+    assert int(row.locator(".calls").inner_text()) == calls > 0
+    assert row.locator(".denied").inner_text().split()[0] == str(denied)
+    assert "claude is not for this agent" in row.locator(".denied").inner_text()
+    assert "EMAIL_ADDRESS × 1" in row.inner_text()
+    assert page.locator("#calls-chart rect.bar").count() >= 1 and page.locator("#pii-chart").is_visible()
+    _shot(page, "activity-overview.png")
 
 
 def _refused(gw: Any, browser: Any) -> None:
