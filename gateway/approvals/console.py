@@ -152,7 +152,9 @@ async def feed(request: Request, session: ReviewerSession) -> Response:
     services, _, _ = services_of(request)
     try:
         wanted = search_of(request)
-        start = int(request.query_params.get("after") or await last_seq(services.db))
+        # a reconnecting browser says the last event it saw; else the page says where its list ends
+        seen = request.headers.get("last-event-id") or request.query_params.get("after")
+        start = int(seen) if seen else await last_seq(services.db)
     except (BadSearch, ValueError) as exc:
         return JSONResponse({"ok": False, "message": str(exc)}, 400)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

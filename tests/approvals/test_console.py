@@ -140,6 +140,10 @@ def _live(gw: Any, page: Any) -> None:
     before = page.locator("#lines tr").count()
     page.click("#pause")  # resume
     assert page.locator("#lines tr").count() > before
+    page.keyboard.press("j")  # the keyboard: the newest line, then open its call
+    newest = page.locator("#lines tr.current").get_attribute("data-call")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ui/calls/{newest}")
 
 
 def _search(gw: Any, page: Any, calls: dict[str, str]) -> None:

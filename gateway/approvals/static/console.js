@@ -74,12 +74,27 @@
       document.getElementById("held-back").textContent = "";
     }
   });
+  // the keyboard, as in the queue: j / k move, Enter opens the call, p or space pause and resume
+  let current = null;
+  function move(step) {
+    const rows = Array.from(body.querySelectorAll("tr"));
+    if (!rows.length) return;
+    const at = current ? rows.indexOf(current) : -1;
+    const next = rows[Math.min(rows.length - 1, Math.max(0, at + step))];
+    if (current) current.classList.remove("current");
+    current = next;
+    current.classList.add("current");
+    current.scrollIntoView({ block: "nearest" });
+  }
   document.addEventListener("keydown", (event) => {
     if (event.target.closest && event.target.closest("input, select, textarea")) return;
-    if (event.key === " " || event.key === "p") {
-      event.preventDefault();
-      button.click();
-    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === " " || event.key === "p") button.click();
+    else if (event.key === "j") move(1);
+    else if (event.key === "k") move(-1);
+    else if (event.key === "Enter" && current) location.href = current.querySelector("a").href;
+    else return;
+    event.preventDefault();
   });
   listen();
 })();
