@@ -1,5 +1,5 @@
-"""The activity console in a real browser (headless Chromium): a call made with the OpenAI SDK shows in the live
-feed within a second; a search by agent, outcome and PII type lists exactly the matching calls; a held and
+"""The activity console in a real browser (headless Chromium), on both stores: a call made with the OpenAI SDK shows in
+the live feed within a second; a search by agent, outcome and PII type lists exactly the matching calls; a held and
 approved call's page shows its timeline; an event's inclusion proof, downloaded from the page, verifies with
 `gateway audit verify --proof`; a reviewer who only approves is refused. Refreshes the README's screenshots
 (docs/images/activity-*.png) when GATEWAY_UPDATE_SCREENSHOTS=1."""
@@ -108,8 +108,8 @@ def _traffic(gw: Any) -> dict[str, str]:
     }
 
 
-def test_the_activity_console(gateway_factory: Any, sqlite_url: str, tmp_path: Path) -> None:
-    gw = gateway_factory(sqlite_url, policy=_policy(tmp_path), approvals=APPROVALS, audit=AUDIT)
+def test_the_activity_console(gateway_factory: Any, database_url: str, tmp_path: Path) -> None:
+    gw = gateway_factory(database_url, policy=_policy(tmp_path), approvals=APPROVALS, audit=AUDIT)
     add_reviewer(gw.settings, "carol", ["compliance"])
     add_reviewer(gw.settings, "bob", ["finance"])
     with chromium() as browser:
