@@ -24,6 +24,7 @@ from gateway.a2a import surface as a2a_surface
 from gateway.a2a.forward import AGENTS
 from gateway.a2a.hub import AgentHub
 from gateway.approvals import api as approvals_api
+from gateway.approvals import console as approvals_console
 from gateway.approvals import web as approvals_web
 from gateway.approvals.cipher import PayloadCipher
 from gateway.approvals.notifier import WebhookNotifier
@@ -273,6 +274,7 @@ def create_app(settings: Settings, own_process: bool = False, clock: Clock | Non
             *held.routes,
             *ops.routes,
             *approvals_web.routes,
+            *approvals_console.routes,
             *approvals_api.routes,
             *audit_api.routes,
             *limits_api.routes,

@@ -50,7 +50,11 @@ from gateway.approvals.session import (
 from gateway.errors import AccessDenied, ApprovalRefused, GatewayError, StoreUnavailable
 
 HERE = Path(__file__).parent
-STATIC = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+STATIC = {
+    "app.js": "text/javascript; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
@@ -172,6 +176,7 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
         "default_status": "pending",
         "notice": None,
         "session": None,
+        "readers": services.settings.audit.readers,  # the groups that see the activity console
         **context,
     }
     return HTMLResponse(_env.get_template(template).render(**context), status, headers=SECURITY_HEADERS)
@@ -252,7 +257,7 @@ def reviewer_only(handler: Handler, write: bool = False) -> Callable[[Request], 
         try:
             session = await current(request)
             if session is None:
-                if _wants_json(request) or request.url.path == "/ui/events":
+                if _wants_json(request) or request.url.path.endswith("/events"):
                     return JSONResponse(
                         rendering.admin_body(AccessDenied(401, "unauthenticated", "sign in first")), 401
                     )

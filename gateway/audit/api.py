@@ -1,11 +1,13 @@
 """`GET /admin/api/audit/export`: the audit log for compliance tools, streamed in bounded memory.
 
 The same filters as `gateway audit export` (`format=jsonl|csv`, `since`, `until`, `agent`, `team`, `event`,
-`decision=allow|deny`). Reading the log is a right of its own: a reviewer's token (`Authorization: Bearer
-rvt_...`, `gateway reviewers token NAME`) of a group listed in `audit.readers`. Each export is itself an audit
-event (who, which filters, how many events); bad tokens are limited as sign-ins are. Errors are the admin
-APIs' (`gateway.rendering`): 400 bad filter, 401 no or unknown token, 403 an agent key or a reviewer who is
-not an audit reader, 429 too many bad tokens, 503 with Retry-After when the store cannot be read.
+`decision=allow|deny`), and the activity console's (`target`, `outcome`, `pii`, `tool`, `reason`, `decision_id`,
+`request_id`, `call_id`: `gateway.audit.search`), so a search in the console exports as it reads. Reading the log is
+a right of its own: a reviewer's token (`Authorization: Bearer rvt_...`, `gateway reviewers token NAME`) of a group
+listed in `audit.readers`. Each export is itself an audit event (who, which filters, how many events); bad tokens
+are limited as sign-ins are. Errors are the admin APIs' (`gateway.rendering`): 400 bad filter, 401 no or unknown
+token, 403 an agent key or a reviewer who is not an audit reader, 429 too many bad tokens, 503 with Retry-After when
+the store cannot be read.
 
     curl -H "Authorization: Bearer $TOKEN" "https://gateway.example.com/admin/api/audit/export?since=2026-01-01"
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -27,11 +30,13 @@ from gateway.approvals.session import token_reviewer
 from gateway.audit.events import AuditEvent
 from gateway.audit.export import FORMATS, MEDIA_TYPES, chunks
 from gateway.audit.records import Filters
+from gateway.audit.search import OUTCOMES, Search
 from gateway.errors import AccessDenied, StoreUnavailable
 from gateway.model import new_id
 from gateway.services import Services
 
-QUERY = ("format", "since", "until", "agent", "team", "event", "decision")
+NARROWING = ("target", "outcome", "pii", "tool", "reason", "decision_id", "request_id", "call_id")
+QUERY = ("format", "since", "until", "agent", "team", "event", "decision", *NARROWING)
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -61,6 +66,25 @@ def filters_of(request: Request) -> Filters:
     return Filters(
         _time(request, "since"), _time(request, "until"), q.get("agent"), q.get("team"), q.get("event"), allow
     )
+
+
+def narrowing_of(request: Request) -> ColumnElement[bool] | None:
+    """The console's filters beyond `Filters` (`gateway.audit.search`), as one condition, or None."""
+    q = request.query_params
+    if q.get("outcome") and q["outcome"] not in OUTCOMES:
+        raise BadFilter(f"outcome must be one of {', '.join(OUTCOMES)}")
+    asked = {name: q.get(name, "").strip() for name in NARROWING}
+    conditions = Search(
+        target=asked["target"],
+        outcome=asked["outcome"],
+        pii=asked["pii"],
+        tool=asked["tool"],
+        reason=asked["reason"],
+        decision_id=asked["decision_id"],
+        request_id=asked["request_id"],
+        call_id=asked["call_id"],
+    ).conditions()
+    return and_(*conditions) if conditions else None
 
 
 async def reader(request: Request, services: Services) -> Reviewer:
@@ -113,15 +137,21 @@ async def export(request: Request) -> Response:
         reviewer = await reader(request, services)
     except AccessDenied as exc:
         return error(exc.status, exc.code, exc.message, exc.headers)
+    return await stream_export(request, services, reviewer)
+
+
+async def stream_export(request: Request, services: Services, reviewer: Reviewer) -> Response:
+    """The export the request's query asks for, streamed, and audited once it ends (the admin API and the
+    activity console's "export these" both come here)."""
     fmt = request.query_params.get("format", "jsonl")
     if fmt not in FORMATS:
         return error(400, "invalid_request", "format must be jsonl or csv")
     try:
-        filters = filters_of(request)
+        filters, where = filters_of(request), narrowing_of(request)
     except BadFilter as exc:
         return error(400, "invalid_request", str(exc))
-    asked = {k: v for k, v in request.query_params.items() if k in QUERY}
-    stream = chunks(services.audit, filters, fmt)
+    asked = {k: v for k, v in request.query_params.items() if k in QUERY and v}
+    stream = chunks(services.audit, filters, fmt, where=where)
     try:  # the first piece before the status line: a store that cannot be read is a 503, not a broken 200
         first = await anext(stream, None)
     except (SQLAlchemyError, OSError, StoreUnavailable) as exc:

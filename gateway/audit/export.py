@@ -15,6 +15,8 @@ import json
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from gateway.audit.records import STORED_FIELDS, AuditLog, Filters
 
 FORMATS = ("jsonl", "csv")
@@ -51,12 +53,14 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
 
 
-async def chunks(log: AuditLog, filters: Filters, fmt: str, size: int = 256) -> AsyncGenerator[tuple[str, int], None]:
+async def chunks(
+    log: AuditLog, filters: Filters, fmt: str, size: int = 256, where: ColumnElement[bool] | None = None
+) -> AsyncGenerator[tuple[str, int], None]:
     """The export as text chunks of up to `size` events, with how many each holds (fewer, larger writes;
-    memory stays bounded whatever the number of events)."""
+    memory stays bounded whatever the number of events). `where` narrows it further (the console's search)."""
     rows = Rows(fmt)
     batch, count = [rows.header()], 0
-    async for event in log.read(filters=filters):
+    async for event in log.read(filters=filters, where=where):
         batch.append(rows.line(event))
         count += 1
         if count >= size:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -32,6 +32,13 @@ class AuditEventRow(Base):
     Append-only; never holds raw content or PII."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (  # the console's searches (`gateway.audit.search`), newest first under a filter
+        Index("ix_audit_events_agent_seq", "agent", "seq"),
+        Index("ix_audit_events_team_seq", "team", "seq"),
+        Index("ix_audit_events_target_seq", "target", "seq"),
+        Index("ix_audit_events_event_seq", "event", "seq"),
+        Index("ix_audit_events_request_id", "request_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     decision_id: Mapped[str] = mapped_column(String(32), unique=True)

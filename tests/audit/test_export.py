@@ -147,6 +147,27 @@ def test_the_http_export_streams_for_audit_readers_only_and_is_audited(gateway_f
     assert any(r["event"] == "refused" and "bob is not an audit reader" in r["reasons"][0] for r in rows)
 
 
+def test_the_http_export_takes_the_consoles_filters(gateway_factory, sqlite_url):
+    gw = gateway_factory(sqlite_url, audit={"signing_key_env": "GATEWAY_TEST_AUDIT_KEY", "readers": ["audit"]})
+    asyncio.run(fill(sqlite_url, 5))
+    auth = {"Authorization": f"Bearer {_token(sqlite_url, 'alice', ['audit'])}"}
+    url = f"{gw.url}/admin/api/audit/export"
+
+    def seqs(**params: str) -> list[int]:
+        got = httpx.get(url, params=params, headers=auth, timeout=10)
+        assert got.status_code == 200, got.text
+        return [json.loads(x)["seq"] for x in got.text.splitlines()]
+
+    assert seqs(outcome="denied") == [1, 3]
+    assert seqs(outcome="denied", request_id="r3") == [3]
+    assert seqs(reason="MISSING AGENT", agent="support-bot") == [0, 1, 2, 3, 4]
+    assert seqs(pii="PERSON") == []
+    bad = httpx.get(url, params={"outcome": "sideways"}, headers=auth, timeout=10)
+    assert bad.status_code == 400 and "outcome must be one of" in bad.json()["error"]["message"]
+    exports = [r for r in audit_rows(sqlite_url) if r["target"] == "audit.export"]
+    assert exports[1]["detail"] == "filters: outcome=denied, request_id=r3"
+
+
 def test_bad_tokens_on_the_audit_export_are_limited_and_a_store_outage_is_a_503(gateway_factory, sqlite_url):
     gw = gateway_factory(sqlite_url, audit={"signing_key_env": "GATEWAY_TEST_AUDIT_KEY", "readers": ["audit"]})
     reviewer = _token(sqlite_url, "alice", ["audit"])
