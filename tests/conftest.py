@@ -23,6 +23,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.settings import Settings
 from gateway.store.db import Database
 from gateway.store.keys import KeyStore
+from tests.a2a.agents import A2AAgent
 from tests.helpers import close_clients
 from tests.processes import free_port
 from tests.upstreams import AnthropicUpstream, OpenAIUpstream
@@ -215,6 +216,16 @@ class Gateway:
         self.url = server.url
         self.key = key
         self.clock = clock
+
+
+@pytest.fixture
+def a2a_agent() -> Iterator[A2AAgent]:
+    """A stand-in A2A agent served on loopback (tests/a2a/agents.py), for any test that puts one behind the gateway."""
+    agent = A2AAgent()
+    thread = ServerThread(agent)
+    agent.bind(thread.url)
+    with thread:
+        yield agent
 
 
 @pytest.fixture

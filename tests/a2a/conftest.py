@@ -59,15 +59,6 @@ deny contains "interns may not call other agents" if {
 
 
 @pytest.fixture
-def a2a_agent() -> Iterator[A2AAgent]:
-    agent = A2AAgent()
-    thread = ServerThread(agent)
-    agent.bind(thread.url)
-    with thread:
-        yield agent
-
-
-@pytest.fixture
 def plain_agent() -> Iterator[tuple[str, list[Any]]]:
     app, seen = http_agent()
     with ServerThread(app) as thread:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,6 @@ from tests.mcp.servers import TOKEN, bank_server, http_app
 from tests.processes import cli, gateway_env
 
 TEXT = "please summarise the quarterly figures for me"
-
-
-@pytest.fixture
-def planner() -> Iterator[A2AAgent]:
-    agent = A2AAgent()
-    thread = ServerThread(agent)
-    agent.bind(thread.url)
-    with thread:
-        yield agent
 
 
 def chat(gw: Any, model: str = "gpt", max_tokens: int = 7) -> Any:
@@ -169,13 +159,13 @@ def test_audit_readers_see_usage_over_the_api_and_metrics_show_it(gateway_factor
 
 
 async def test_mcp_and_a2a_agents_get_json_rpc_refusals(
-    gateway_factory: Any, sqlite_url: str, planner: A2AAgent, monkeypatch: Any
+    gateway_factory: Any, sqlite_url: str, a2a_agent: A2AAgent, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("TEST_MCP_TOKEN", TOKEN)
     with ServerThread(http_app(bank_server())) as bank:
         upstream = {"url": f"{bank.url}/mcp", "headers_env": {"x-upstream-token": "TEST_MCP_TOKEN"}, "pin": "auto"}
         servers = {"bank": upstream}
-        agents = {"planner": {"url": planner.url, "timeout_s": 10}}
+        agents = {"planner": {"url": a2a_agent.url, "timeout_s": 10}}
         limits = [{"match": {"agent": "support-bot"}, "requests": {"per": "1h", "max": 1}}]
         gw = await asyncio.to_thread(gateway_factory, sqlite_url, limits=limits, mcp_servers=servers, agents=agents)
         async with connect(f"{gw.url}/mcp/bank", gw.key, "auto") as client:

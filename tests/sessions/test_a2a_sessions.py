@@ -4,7 +4,6 @@ earlier agent answer carried PII."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import httpx
 import pytest
 
 from tests.a2a.agents import A2AAgent
-from tests.conftest import ServerThread
 
 POLICY = """package gateway
 
@@ -31,18 +29,9 @@ deny contains concat("", ["an agent answer of this ", input.session.named_by, " 
 
 
 @pytest.fixture
-def agent() -> Iterator[A2AAgent]:
-    upstream = A2AAgent()
-    thread = ServerThread(upstream)
-    upstream.bind(thread.url)
-    with thread:
-        yield upstream
-
-
-@pytest.fixture
-def gw(gateway_factory: Any, sqlite_url: str, tmp_path: Path, agent: A2AAgent) -> Any:
+def gw(gateway_factory: Any, sqlite_url: str, tmp_path: Path, a2a_agent: A2AAgent) -> Any:
     (tmp_path / "policy.rego").write_text(POLICY)
-    agents = {"planner": {"url": agent.url, "timeout_s": 10}}
+    agents = {"planner": {"url": a2a_agent.url, "timeout_s": 10}}
     return gateway_factory(sqlite_url, policy={"dir": str(tmp_path), "timeout_ms": 2000}, agents=agents)
 
 
