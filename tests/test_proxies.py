@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app
+from gateway.clock import FakeClock
 from gateway.proxies import TrustedProxies
 from gateway.settings import Settings, load_settings
 from tests.approvals import PASSWORD, add_reviewer, allow_all_policy
@@ -99,8 +100,9 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[Any]:
-    """The app with its lifespan; `open(peer)` gives a client whose requests come from `peer`."""
-    app = create_app(settings)
+    """The app with its lifespan; `open(peer)` gives a client whose requests come from `peer`. Its clock stands
+    still: a test's attempts all fall in one window of the sign-in limits, whenever the minute turns."""
+    app = create_app(settings, clock=FakeClock())
     clients: list[httpx.AsyncClient] = []
 
     def open_client(peer: str) -> httpx.AsyncClient:
