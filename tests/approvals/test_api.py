@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.clock import FakeClock
 from tests.approvals import add_reviewer, allow_all_policy, approval, held, hold, refusals
 
 
@@ -133,7 +134,8 @@ def test_bad_tokens_do_not_lock_out_a_good_one(gateway_factory: Any, sqlite_url:
 def test_the_bad_token_limit_holds_across_workers(gateway_factory: Any, database_url: str) -> None:
     """Two gateways on one store (two workers, or two replicas) count one address's bad tokens together."""
     approvals = {"key_env": "GATEWAY_TEST_APPROVALS_KEY", "login_attempts": 3}
-    one, two = gateway_factory(database_url, approvals=approvals), gateway_factory(database_url, approvals=approvals)
+    clock = FakeClock()  # one clock that stands still: the five tries never span a window's end
+    one, two = (gateway_factory(database_url, clock, approvals=approvals) for _ in range(2))
     statuses = [call(gw, "GET", "", f"rvt_guess{i}").status_code for i, gw in enumerate([one, two, one, two, one])]
     assert statuses == [401, 401, 401, 429, 429]
 
