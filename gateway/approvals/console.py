@@ -29,8 +29,19 @@ from gateway.audit.api import stream_export
 from gateway.audit.events import EVENT_TYPES
 from gateway.audit.overview import overview
 from gateway.audit.proofs import ProofError, prove
-from gateway.audit.search import OUTCOMES, PENDING, Search, after, last_seq, search
+from gateway.audit.search import (
+    OUTCOMES,
+    PENDING,
+    Search,
+    after,
+    events_of,
+    last_seq,
+    search,
+    search_calls,
+    session_calls,
+)
 from gateway.errors import AccessDenied
+from gateway.limits.config import Price
 
 PAGE = 50
 POLL_S = 0.25  # the live feed's look at the store: a call shows within a second, on any replica
@@ -99,21 +110,86 @@ def pii_counts(event: dict[str, Any]) -> list[tuple[str, int, str]]:
 
 
 def line(event: dict[str, Any]) -> dict[str, Any]:
-    """One event as a line of the feed (also sent as JSON to the live page)."""
+    """One event as a step of a call's timeline."""
     tokens = (event["input_tokens"] or 0) + (event["output_tokens"] or 0)
     return {
         "seq": event["seq"],
         "ts": event["ts"][:19].replace("T", " "),
-        "call_id": event["call_id"],
-        "agent": event["agent"] or "—",
-        "team": event["team"] or "",
-        "kind": f"{event['surface']} · {event['kind']}",
-        "target": event["target"] or "—",
-        "outcome": outcome_of(event),
-        "pii": " ".join(sorted({str(p.get("type", "?")) for p in event.get("pii") or []})),
         "tokens": str(tokens) if tokens else "",
-        "latency": f"{event['total_ms']:.0f} ms" if event["total_ms"] else "",
-        "reasons": "; ".join(event["reasons"] or []),
+    }
+
+
+def fell_back(events: list[dict[str, Any]]) -> bool:
+    """The call was answered by another target than the first it tried (a fallback), or tried one again."""
+    attempts = max((e.get("attempts") or [] for e in events), key=len, default=[])
+    return len(attempts) > 1
+
+
+def call_outcomes(events: list[dict[str, Any]]) -> list[str]:
+    """What happened to a call, in the order it happened: allowed or denied, redacted, held and how that ended,
+    fell back, and how it ended (served or failed); each named once."""
+    seen: list[str] = []
+    for event in events:
+        name = outcome_of(event)
+        if event["event"] == "decision" and event["phase"] == "response":
+            # the call's end: its answer was let through (served), or refused
+            name = "denied" if not event["allow"] else "failed" if event["error_code"] else "served"
+        if name in ("refused", "released", "shadow") or name in seen:
+            continue
+        seen.append(name)
+    if fell_back(events):
+        end = len(seen) - 1 if seen and seen[-1] in ("served", "failed", "denied") else len(seen)
+        seen.insert(end, "fell back")
+    return seen
+
+
+def _verdict(outcomes: list[str]) -> str:
+    """The one word a call's line leads with."""
+    for word in ("denied", "failed", "rejected", "expired", "served"):
+        if word in outcomes:
+            return word
+    if "held" in outcomes and "approved" not in outcomes:
+        return "held"
+    return outcomes[-1] if outcomes else "allowed"
+
+
+def cost(prices: dict[str, Price], target: str | None, model: str | None, tokens: tuple[int, int]) -> float | None:
+    """US dollars of a call's tokens at the configured price of its route alias (or upstream model)."""
+    price = prices.get(target or "") or prices.get(model or "")
+    if price is None or not any(tokens):
+        return None
+    return (tokens[0] * price.input + tokens[1] * price.output) / 1_000_000
+
+
+def call_line(seq: int, events: list[dict[str, Any]], prices: dict[str, Price]) -> dict[str, Any]:
+    """One call as a line of the feed (also sent as JSON to the live page): who, what, how it ended, what it
+    found, what it cost and took. `seq` places it (its newest event the list matched)."""
+    first = next((e for e in events if e["event"] == "decision"), events[0])
+    last = events[-1]
+    outcomes = call_outcomes(events)
+    used = max(((e["input_tokens"] or 0, e["output_tokens"] or 0) for e in events), key=sum)
+    model = next((e["upstream_model"] for e in events if e["upstream_model"]), None)
+    spent = cost(prices, first["target"], model, used)
+    injection = max((float((e.get("injection") or {}).get("score") or 0) for e in events), default=0.0)
+    total_ms = max(e["total_ms"] or 0 for e in events)
+    reasons = [r for e in events if e["event"] == "decision" for r in e["reasons"] or []]
+    return {
+        "seq": seq,
+        "last": last["seq"],
+        "ts": first["ts"][:19].replace("T", " "),
+        "call_id": first["call_id"],
+        "agent": first["agent"] or "—",
+        "team": first["team"] or "",
+        "kind": f"{first['surface']} · {first['kind']}",
+        "target": first["target"] or "—",
+        "outcome": _verdict(outcomes),
+        "outcomes": outcomes,
+        "pii": " ".join(sorted({str(p.get("type", "?")) for e in events for p in e.get("pii") or []})),
+        "injection": f"{injection:.2f}" if injection else "",
+        "tokens": str(sum(used)) if any(used) else "",
+        "cost": f"${spent:.4f}" if spent is not None else "",
+        "latency": f"{total_ms:.0f} ms" if total_ms else "",
+        "reasons": "; ".join(dict.fromkeys(reasons)),
     }
 
 
@@ -126,20 +202,22 @@ async def activity_page(request: Request, session: ReviewerSession) -> Response:
     try:
         wanted = search_of(request)
         before = int(request.query_params["before"]) if request.query_params.get("before") else None
-        rows = await search(services.db, wanted, limit=PAGE, before=before)
+        found = await search_calls(services.db, wanted, limit=PAGE, before=before)
     except (BadSearch, ValueError) as exc:
         return _message(request, 400, "Bad search", str(exc), session)
+    prices = services.settings.prices
+    lines = [call_line(seq, events, prices) for seq, events in found if events]
     query = wanted.query()
     context: dict[str, Any] = {
         "session": session,
         "page": "activity",
         "search": wanted,
-        "lines": [line(row) for row in rows],
+        "lines": lines,
         "outcomes": list(OUTCOMES),
         "event_types": EVENT_TYPES,
         "newest": await last_seq(services.db) if before is None else None,
         "feed_url": _url("/ui/activity/events", query),
-        "older": _url("/ui/activity", {**query, "before": str(rows[-1]["seq"])}) if len(rows) == PAGE else None,
+        "older": _url("/ui/activity", {**query, "before": str(found[-1][0])}) if len(found) == PAGE else None,
         "newer": _url("/ui/activity", query) if before is not None else None,
         "export": {fmt: _url("/ui/activity/export", {**query, "format": fmt}) for fmt in ("jsonl", "csv")},
         "since": request.query_params.get("since", ""),
@@ -158,20 +236,29 @@ async def feed(request: Request, session: ReviewerSession) -> Response:
     except (BadSearch, ValueError) as exc:
         return JSONResponse({"ok": False, "message": str(exc)}, 400)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_feed(services.db, wanted, start), media_type="text/event-stream", headers=headers)
+    prices = services.settings.prices
+    feed = _feed(services.db, wanted, start, prices)
+    return StreamingResponse(feed, media_type="text/event-stream", headers=headers)
 
 
-async def _feed(db: Any, wanted: Search, seq: int) -> AsyncIterator[str]:
-    """New events as `call` events (a JSON line each, its `id` the event's seq, so a reconnecting browser
-    resumes after the last it saw), a comment while there are none, and an end after FEED_LIFETIME_S."""
+async def _feed(db: Any, wanted: Search, seq: int, prices: dict[str, Price]) -> AsyncIterator[str]:
+    """Calls with new matching events as `call` events: the call's whole line as it stands (the page puts it on
+    top, in place of its older line), its `id` the newest event's seq, so a reconnecting browser resumes after
+    the last it saw; a comment while there are none, and an end after FEED_LIFETIME_S."""
     loop = asyncio.get_running_loop()
     deadline, quiet = loop.time() + FEED_LIFETIME_S, 0
     yield "retry: 1000\n: connected\n\n"
     while loop.time() < deadline:
         found = await after(db, seq, wanted)
+        newest: dict[str, int] = {}
         for event in found:
-            seq = event["seq"]
-            yield f"id: {seq}\nevent: call\ndata: {json.dumps(line(event))}\n\n"
+            newest.pop(event["call_id"], None)
+            newest[event["call_id"]] = event["seq"]
+        calls = await events_of(db, list(newest))
+        for call, last in newest.items():
+            seq = last
+            if calls.get(call):
+                yield f"id: {seq}\nevent: call\ndata: {json.dumps(call_line(last, calls[call], prices))}\n\n"
         quiet = 0 if found else quiet + 1
         if quiet and quiet % 60 == 0:
             yield ": keep-alive\n\n"
@@ -192,7 +279,15 @@ async def call_page(request: Request, session: ReviewerSession) -> Response:
         return _message(request, 404, "Not found", f"No audit event belongs to call {call_id[:64]}.", session)
     first = events[0]
     steps = [{"e": e, "outcome": outcome_of(e), "pii": pii_counts(e), "line": line(e)} for e in events]
-    context: dict[str, Any] = {"session": session, "page": "activity", "call": first, "steps": steps}
+    chain = await session_calls(services.db, first["session"]) if first.get("session") else []
+    context: dict[str, Any] = {
+        "session": session,
+        "page": "activity",
+        "call": first,
+        "steps": steps,
+        "summary": call_line(events[-1]["seq"], events, services.settings.prices),
+        "chain": chain,
+    }
     return _render(request, "call.html", **context)
 
 
@@ -231,7 +326,7 @@ async def overview_page(request: Request, session: ReviewerSession) -> Response:
         until = _time(q.get("until", ""), "until") or now + timedelta(seconds=1)
     except BadSearch as exc:
         return _message(request, 400, "Bad period", str(exc), session)
-    report = await overview(services.db, since, until)
+    report = await overview(services.db, since, until, services.settings.prices)
     context: dict[str, Any] = {
         "session": session,
         "page": "overview",

@@ -79,6 +79,8 @@ class AuditEvent(BaseModel):
     # a decision's policy input and the policy's answer, for replay and `policy why` (`audit.keep_input`); only
     # in a decision's leaf when present, so events written before it was kept hash as they did
     policy: dict[str, Any] | None = None
+    session: str | None = None  # the call's session, hashed with its agent (`gateway.sessions.store.session_id`)
+    injection: dict[str, Any] | None = None  # {"score", "where", "signals"} of the untrusted content the call read
 
     def row(self) -> dict[str, Any]:
         """The event as the audit table stores it."""
@@ -119,4 +121,6 @@ EXPORT_FIELDS = [
     "actor",
     "pii",
     "policy",
+    "session",
+    "injection",
 ]

@@ -23,6 +23,7 @@ from gateway.audit.events import AuditEvent
 from gateway.enforcement import Plan
 from gateway.model import Attempt, Call, Decision, Origin, Principal, new_id
 from gateway.pii.findings import Finding, Findings
+from gateway.sessions.store import session_id
 
 ANSWER_FIELDS = {"allow", "reasons", "hold", "redact", "redact_modes", "route", "hosted_tools", "hosted_unallowed"}
 ANSWER_FIELDS |= {"redact_output", "error"}
@@ -49,6 +50,7 @@ class Journal:
         self.approval_id: str | None = None  # the approval this call was held on, if any
         self.delivered = 0  # characters of text and tool arguments a stream handed the agent
         self.handed = 0  # how many of `events` were already written ahead (`flush`)
+        self.injection: dict[str, Any] | None = None  # injection signals of the untrusted content the call read
 
     @property
     def decision_id(self) -> str | None:
@@ -111,18 +113,21 @@ class Journal:
     def _event(self, decision_id: str, principal: Principal | None, call: Call | None) -> AuditEvent:
         """An event of this call: who called, what they asked for."""
         o = self.origin
+        agent = principal.agent if principal else None
         return AuditEvent(
             decision_id=decision_id,
             call_id=o.call_id,
             request_id=o.request_id,
             ts=datetime.fromtimestamp(o.started, UTC),
-            agent=principal.agent if principal else None,
+            agent=agent,
             team=principal.team if principal else None,
             key_id=principal.key_id if principal else None,
             end_user=principal.end_user if principal else o.end_user,
             surface=o.surface,
             kind=call.kind if call else "model",
             target=call.target if call else None,
+            session=session_id(agent, o.session) if agent and o.session else None,
+            injection=self.injection,
         )
 
     def _rejection(self, principal: Principal | None, call: Call | None) -> AuditEvent:

@@ -32,7 +32,8 @@ def utc_iso(value: datetime | str) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-OPTIONAL_FIELDS = frozenset({"policy"})  # added after the log began: in a leaf only when the event has them
+# added after the log began: in a leaf only when the event has them
+OPTIONAL_FIELDS = frozenset({"policy", "session", "injection"})
 
 
 def leaf_document(event: Mapping[str, Any], seq: int) -> dict[str, Any]:

@@ -6,6 +6,10 @@ page, so a page costs the same however deep it is. Indexes on (agent, seq), (tea
 
     found = await search(db, Search(agent="support-bot", outcome="denied"), limit=50)
     more = await search(db, Search(agent="support-bot", outcome="denied"), limit=50, before=found[-1]["seq"])
+
+The console lists calls, not events (`search_calls`): a call matches when one of its events does, and is placed by
+its newest matching event; a page is the calls whose newest match is below `before`, so a call is on one page
+only, however many of its events match. Each call comes with all its events (`events_of`), oldest first.
 """
 
 from __future__ import annotations
@@ -22,18 +26,6 @@ from gateway.store.tables import AuditEventRow
 
 t = AuditEventRow
 PENDING = "approval_pending"  # the outcome of a held call's first attempt: the agent is told to come back
-# what an event says about its call, as the console names it
-OUTCOMES: dict[str, ColumnElement[bool]] = {
-    "allowed": and_(t.event == "decision", t.allow.is_(True)),
-    "denied": and_(t.event == "decision", t.allow.is_(False)),
-    "held": or_(t.event == "held", and_(t.event == "outcome", t.error_code == PENDING)),
-    "approved": t.event == "approved",
-    "rejected": t.event == "rejected",
-    "expired": t.event == "expired",
-    "redacted": t.event == "redacted",
-    "served": and_(t.event == "outcome", t.error_code.is_(None)),
-    "failed": and_(t.event == "outcome", t.error_code.is_not(None), t.error_code != PENDING),
-}
 PAGE_MAX = 500
 
 
@@ -46,6 +38,22 @@ def _like(text: str) -> str:
 def _json_has(column: Any, fragment: str) -> ColumnElement[bool]:
     """The column's JSON text holds `fragment` (SQLAlchemy writes JSON with `json.dumps`, on both stores)."""
     return cast(column, String).like(_like(fragment), escape="\\")
+
+
+# what an event says about its call, as the console names it
+OUTCOMES: dict[str, ColumnElement[bool]] = {
+    "allowed": and_(t.event == "decision", t.allow.is_(True)),
+    "denied": and_(t.event == "decision", t.allow.is_(False)),
+    "held": or_(t.event == "held", and_(t.event == "outcome", t.error_code == PENDING)),
+    "approved": t.event == "approved",
+    "rejected": t.event == "rejected",
+    "expired": t.event == "expired",
+    "redacted": t.event == "redacted",
+    "served": and_(t.event == "outcome", t.error_code.is_(None)),
+    "failed": and_(t.event == "outcome", t.error_code.is_not(None), t.error_code != PENDING),
+    # more than one attempt: a fallback to another target, or a retry (the list's JSON text has two objects)
+    "fell back": and_(t.event.in_(("decision", "outcome")), _json_has(t.attempts, "}, {")),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Search:
     decision_id: str = ""
     request_id: str = ""
     call_id: str = ""
+    session: str = ""
 
     def conditions(self) -> list[ColumnElement[bool]]:
         exact = {
@@ -75,6 +84,7 @@ class Search:
             "decision_id": t.decision_id,
             "request_id": t.request_id,
             "call_id": t.call_id,
+            "session": t.session,
         }
         found = [column == getattr(self, name) for name, column in exact.items() if getattr(self, name)]
         found += [t.ts >= self.since] if self.since else []
@@ -125,3 +135,67 @@ async def last_seq(db: Database) -> int:
     async with db.engine.connect() as conn:
         value = (await conn.execute(select(func.max(t.seq)))).scalar()
     return -1 if value is None else int(value)
+
+
+SCAN_BATCH = 400  # events read at a time while gathering a page of calls
+
+
+async def search_calls(
+    db: Database, filters: Search, limit: int = 50, before: int | None = None
+) -> list[tuple[int, list[dict[str, Any]]]]:
+    """Up to `limit` calls with an event matching `filters`, newest first: (the seq of the call's newest matching
+    event, all the call's events oldest first). Only calls whose newest match is below `before` (a page's
+    `before` is the last call's seq of the page above it)."""
+    limit = max(1, min(limit, PAGE_MAX))
+    order: dict[str, int] = {}  # call id: its newest matching seq, in page order
+    cursor = before
+    async with db.engine.connect() as conn:
+        while len(order) < limit:
+            query = select(t.call_id, t.seq).where(t.seq.is_not(None), *filters.conditions())
+            if cursor is not None:
+                query = query.where(t.seq < cursor)
+            rows = (await conn.execute(query.order_by(t.seq.desc()).limit(SCAN_BATCH))).all()
+            fresh = [(row.call_id, int(row.seq)) for row in rows if row.call_id not in order]
+            shown = await _matched_above(conn, filters, {call for call, _ in fresh}, before)
+            for call, seq in fresh:
+                if call not in order and call not in shown and len(order) < limit:
+                    order[call] = seq
+            if len(rows) < SCAN_BATCH:
+                break
+            cursor = int(rows[-1].seq)
+    events = await events_of(db, list(order))
+    return [(seq, events.get(call, [])) for call, seq in order.items()]
+
+
+async def _matched_above(conn: Any, filters: Search, calls: set[str], before: int | None) -> set[str]:
+    """Of `calls`, those with a matching event at or above `before`: they were listed on an earlier page."""
+    if before is None or not calls:
+        return set()
+    query = select(t.call_id).where(t.call_id.in_(calls), t.seq >= before, *filters.conditions()).distinct()
+    return {row.call_id for row in (await conn.execute(query)).all()}
+
+
+async def events_of(db: Database, calls: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every event of each call, oldest first."""
+    out: dict[str, list[dict[str, Any]]] = {call: [] for call in calls}
+    if not calls:
+        return out
+    columns = [getattr(t, name) for name in STORED_FIELDS]
+    query = select(*columns).where(t.call_id.in_(calls), t.seq.is_not(None)).order_by(t.seq)
+    async with db.engine.connect() as conn:
+        for row in (await conn.execute(query)).mappings().all():
+            out[row["call_id"]].append(as_dict(row))
+    return out
+
+
+async def session_calls(db: Database, session: str, limit: int = 200) -> list[dict[str, Any]]:
+    """The request decisions of a session's calls, oldest first (one per call: the console's sequence)."""
+    columns = [getattr(t, name) for name in STORED_FIELDS]
+    query = (
+        select(*columns)
+        .where(t.session == session, t.event == "decision", t.phase == "request", t.seq.is_not(None))
+        .order_by(t.seq)
+        .limit(limit)
+    )
+    async with db.engine.connect() as conn:
+        return [as_dict(row) for row in (await conn.execute(query)).mappings().all()]

@@ -38,6 +38,7 @@ class AuditEventRow(Base):
         Index("ix_audit_events_target_seq", "target", "seq"),
         Index("ix_audit_events_event_seq", "event", "seq"),
         Index("ix_audit_events_request_id", "request_id"),
+        Index("ix_audit_events_session_seq", "session", "seq"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -73,6 +74,8 @@ class AuditEventRow(Base):
     actor: Mapped[str | None] = mapped_column(String(200))
     pii: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the decision's input and answer (replay, why)
+    session: Mapped[str | None] = mapped_column(String(64))  # the call's session (`gateway.sessions` id), if any
+    injection: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # injection signals of what the call read
     # the event's place in the Merkle tree and its leaf hash (`gateway.audit.leaf`), set by the writer
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     leaf_hash: Mapped[str | None] = mapped_column(String(64))
@@ -216,6 +219,8 @@ class SessionSummary(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # the session's most suspicious passage of untrusted content, sealed: shown to the reviewer of a call it led to
+    flagged: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class ReviewerSignIn(Base):

@@ -1,6 +1,7 @@
 """The activity console in a real browser (headless Chromium), on both stores: a call made with the OpenAI SDK shows in
-the live feed within a second; a search by agent, outcome and PII type lists exactly the matching calls; a held and
-approved call's page shows its timeline; an event's inclusion proof, downloaded from the page, verifies with
+the live feed within a second, as one line however many events it has; a search by agent, outcome and PII type lists
+exactly the matching calls; the page of a call that was held, approved, redacted and fell back shows its whole
+timeline and its session's calls in order; an event's inclusion proof, downloaded from the page, verifies with
 `gateway audit verify --proof`; a reviewer who only approves is refused. Refreshes the README's screenshots
 (docs/images/activity-*.png) when GATEWAY_UPDATE_SCREENSHOTS=1."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,10 @@ import rego.v1
 
 default hold := null
 
-hold := {"reason": "tool calls need sign-off", "approvers": "finance"} if input.call.target == "gpt-tool"
+hold := {"reason": "tool calls need sign-off", "approvers": "finance"} if {
+	input.call.target in {"gpt-tool", "flaky"}
+	input.call.phase == "request"
+}
 
 default reasons := []
 
@@ -44,6 +49,7 @@ decision := {
 	"route": null,
 }
 """
+PRICE = {"input": 2.5, "output": 10.0}  # of the gpt route: the overview's spend
 AUDIT = {"readers": ["compliance"], "signing_key_env": "GATEWAY_TEST_AUDIT_KEY", "checkpoint_every": 1}
 
 
@@ -84,11 +90,29 @@ def _approve(gw: Any, approval_id: str) -> None:
     run(gw.settings, work)
 
 
+SESSION = {"X-Gateway-Session": "case-7"}
+
+
+def _held_in_session(gw: Any) -> None:
+    """A call held while its agent waits, approved by bob: it is then redacted and falls back to a second target."""
+    body = {"model": "flaky", "messages": [{"role": "user", "content": "Refund jane.doe@example.com today"}]}
+    headers = {"Authorization": f"Bearer {gw.key}", **SESSION}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(httpx.post, f"{gw.url}/v1/chat/completions", json=body, headers=headers, timeout=30)
+        deadline = time.monotonic() + 10
+        while not (held := [r for r in _rows(gw) if r["target"] == "flaky" and r["event"] == "held"]):
+            assert time.monotonic() < deadline, "the call was not held"
+            time.sleep(0.05)
+        _approve(gw, held[0]["approval_id"])
+        assert answer.result().status_code == 200, answer.result().text
+
+
 def _traffic(gw: Any) -> dict[str, str]:
     """One call of each kind; the call ids by what happened to them."""
-    sdk = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0))
+    sdk = track(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=gw.key, max_retries=0, default_headers=SESSION))
     messages = [{"role": "user", "content": "Write to jane.doe@example.com about the refund"}]
     sdk.chat.completions.create(model="gpt", messages=messages)
+    _held_in_session(gw)
     with pytest.raises(openai.PermissionDeniedError):
         sdk.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}])
     held = httpx.post(
@@ -105,11 +129,14 @@ def _traffic(gw: Any) -> dict[str, str]:
         "pii": first[("gpt", "decision")],
         "denied": first[("claude", "decision")],
         "held": first[("gpt-tool", "held")],
+        "fell back": first[("flaky", "held")],
     }
 
 
 def test_the_activity_console(gateway_factory: Any, database_url: str, tmp_path: Path) -> None:
-    gw = gateway_factory(database_url, policy=_policy(tmp_path), approvals=APPROVALS, audit=AUDIT)
+    gw = gateway_factory(
+        database_url, policy=_policy(tmp_path), approvals=APPROVALS, audit=AUDIT, prices={"gpt": PRICE}
+    )
     add_reviewer(gw.settings, "carol", ["compliance"])
     add_reviewer(gw.settings, "bob", ["finance"])
     with chromium() as browser:
@@ -119,6 +146,7 @@ def test_the_activity_console(gateway_factory: Any, database_url: str, tmp_path:
         calls = _traffic(gw)
         _live(gw, carol)
         _search(gw, carol, calls)
+        _whole_call(gw, carol, calls)
         _call_page(gw, carol, calls, tmp_path)
         _overview(gw, carol, tmp_path)
         _refused(gw, browser)
@@ -133,6 +161,9 @@ def _live(gw: Any, page: Any) -> None:
     assert reply.headers["x-gateway-decision-id"]
     page.wait_for_selector(f'#lines tr[data-call="{call}"]', timeout=1000)
     assert time.monotonic() - answered < 1.0
+    page.wait_for_timeout(600)  # the call's later events (its outcome) replace its line: one line a call
+    assert page.locator(f'#lines tr[data-call="{call}"]').count() == 1
+    assert len(_calls(page)) == page.locator("#lines tr").count()
     _shot(page, "activity-live.png")
     page.click("#pause")
     sdk.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "again"}])
@@ -154,8 +185,8 @@ def _search(gw: Any, page: Any, calls: dict[str, str]) -> None:
     page.select_option("select[name=outcome]", "allowed")
     page.click("#search button[type=submit]")
     page.wait_for_url("**pii=EMAIL_ADDRESS**")
-    assert _calls(page) == {calls["pii"]}
-    assert page.locator("#lines td", has_text="EMAIL_ADDRESS").count() == 1
+    assert _calls(page) == {calls["pii"], calls["fell back"]}  # the held call was allowed, then held
+    assert page.locator("#lines td", has_text="EMAIL_ADDRESS").count() == 2
     _shot(page, "activity-search.png")
     page.goto(f"{gw.url}/ui/activity?agent=someone-else")
     assert _calls(page) == set() and page.locator("#no-lines").is_visible()
@@ -168,6 +199,24 @@ def _search(gw: Any, page: Any, calls: dict[str, str]) -> None:
     assert exported and exported[-1]["actor"] == "carol"  # the export is audited
 
 
+def _whole_call(gw: Any, page: Any, calls: dict[str, str]) -> None:
+    """Held, approved, redacted, fell back, served: on the call's line and its page, with its session's calls."""
+    page.goto(f"{gw.url}/ui/activity?outcome=fell+back")
+    assert _calls(page) == {calls["fell back"]}
+    outcomes = page.locator("#lines tr").first.get_attribute("data-outcomes") or ""
+    assert outcomes.split(",") == ["allowed", "redacted", "held", "approved", "fell back", "served"], outcomes
+    page.goto(f"{gw.url}/ui/calls/{calls['fell back']}")
+    events = page.eval_on_selector_all("#timeline .step", "steps => steps.map(s => s.dataset.event)")
+    assert events[:4] == ["decision", "redacted", "held", "approved"] and events[-1] in ("outcome", "decision"), events
+    timeline = page.locator("#timeline").inner_text()
+    assert "tool calls need sign-off" in timeline and "EMAIL_ADDRESS" in timeline and "claude-ok" in timeline
+    assert "jane.doe" not in page.content()
+    chain = page.eval_on_selector_all("#session li", "items => items.map(i => i.dataset.call)")
+    assert chain == [calls["pii"], calls["fell back"], calls["denied"]], chain  # the session's calls, in order
+    assert page.locator("#session li.this").get_attribute("data-call") == calls["fell back"]
+    _shot(page, "activity-call.png")
+
+
 def _call_page(gw: Any, page: Any, calls: dict[str, str], tmp_path: Path) -> None:
     page.goto(f"{gw.url}/ui/calls/{calls['held']}")
     events = page.eval_on_selector_all("#timeline .step", "steps => steps.map(s => s.dataset.event)")
@@ -177,7 +226,6 @@ def _call_page(gw: Any, page: Any, calls: dict[str, str], tmp_path: Path) -> Non
         "checked the invoice" in page.locator("#timeline").inner_text()
         or "bob" in page.locator("#timeline").inner_text()
     )
-    _shot(page, "activity-call.png")
     with page.expect_download() as download:
         page.locator("#timeline .proof").first.click()
     proof = tmp_path / "proof.json"
@@ -203,7 +251,16 @@ def _overview(gw: Any, page: Any, tmp_path: Path) -> None:
     assert int(row.locator(".calls").inner_text()) == calls > 0
     assert row.locator(".denied").inner_text().split()[0] == str(denied)
     assert "claude is not for this agent" in row.locator(".denied").inner_text()
-    assert "EMAIL_ADDRESS × 1" in row.inner_text()
+    emails = sum(p["type"] == "EMAIL_ADDRESS" for e in agent if e["event"] == "decision" for p in e["pii"])
+    assert f"EMAIL_ADDRESS × {emails}" in row.inner_text() and emails >= 2
+    tokens = {}  # a call's tokens are on its events (the outcome's, when there is one): counted once a call
+    for e in agent:
+        if e["target"] == "gpt":
+            tokens[e["call_id"]] = max(
+                tokens.get(e["call_id"], (0, 0)), (e["input_tokens"] or 0, e["output_tokens"] or 0)
+            )
+    spend = sum(i * PRICE["input"] + o * PRICE["output"] for i, o in tokens.values()) / 1_000_000
+    assert row.locator(".spend").inner_text() == f"${spend:.4f}" and spend > 0
     assert page.locator("#calls-chart rect.bar").count() >= 1 and page.locator("#pii-chart").is_visible()
     _shot(page, "activity-overview.png")
 

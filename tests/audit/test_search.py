@@ -10,7 +10,7 @@ import pytest
 
 from gateway.audit.events import AuditEvent
 from gateway.audit.records import AuditLog
-from gateway.audit.search import Search, after, last_seq, search
+from gateway.audit.search import Search, after, last_seq, search, search_calls, session_calls
 from gateway.model import new_id
 from gateway.store.db import Database
 
@@ -92,3 +92,32 @@ def test_a_search_is_a_shareable_query() -> None:
         "outcome": "denied",
         "since": "2026-03-01T00:00:00+00:00",
     }
+
+
+async def test_calls_are_listed_once_each_by_their_newest_match(database_url: str) -> None:
+    """Pages of calls: a call with several matching events is on one page only, placed by its newest match,
+    and comes with all its events (matching or not); `session` lists a session's calls; "fell back" finds calls
+    that tried more than one target."""
+    db = Database(database_url)
+    await db.migrate()
+    log = AuditLog(db)
+    tried = [{"provider": "down", "model": "x", "status": None}, {"provider": "oai", "model": "gpt", "status": 200}]
+    rows = []
+    for n in range(5):  # calls a0..a4, each: a decision, then an outcome (event order: a0, a0, a1, a1, ...)
+        rows.append(_event(n, call_id=f"a{n}", session="s1" if n % 2 else None))
+        rows.append(_event(n, call_id=f"a{n}", event="outcome", attempts=tried if n == 3 else []))
+    rows.append(_event(9, call_id="a0", event="redacted", pii=[{"type": "PERSON"}]))  # a0's newest event: last
+    try:
+        await log.write(rows)
+        first = await search_calls(db, Search(agent="support-bot"), limit=2)
+        assert [events[0]["call_id"] for _, events in first] == ["a0", "a4"]
+        assert [e["event"] for e in first[0][1]] == ["decision", "outcome", "redacted"]  # all its events, in order
+        rest = await search_calls(db, Search(agent="support-bot"), limit=10, before=first[-1][0])
+        assert [events[0]["call_id"] for _, events in rest] == ["a3", "a2", "a1"]  # a0 is not listed again
+        by_event = await search_calls(db, Search(event="decision"), limit=10)
+        assert [events[0]["call_id"] for _, events in by_event] == ["a4", "a3", "a2", "a1", "a0"]
+        assert [events[0]["call_id"] for _, events in await search_calls(db, Search(outcome="fell back"))] == ["a3"]
+        assert [c["call_id"] for c in await session_calls(db, "s1")] == ["a1", "a3"]
+    finally:
+        await log.aclose()
+        await db.aclose()

@@ -7,10 +7,11 @@
   const body = document.getElementById("lines");
   const live = document.getElementById("live");
   if (!button || !body) return;
-  const columns = ["ts", "agent", "kind", "target", "outcome", "pii", "tokens", "latency", "reasons"];
+  const columns = ["ts", "agent", "kind", "target", "outcome", "pii", "injection", "tokens", "cost", "latency", "reasons"];
   let paused = false;
   let waiting = [];
   let source = null;
+  let current = null; // the line the keyboard is on
 
   function cell(row, name) {
     const td = document.createElement("td");
@@ -20,22 +21,37 @@
       a.textContent = row.ts;
       td.appendChild(a);
     } else if (name === "outcome") {
+      td.className = "outcomes";
       const pill = document.createElement("span");
       pill.className = "pill outcome-" + row.outcome;
       pill.textContent = row.outcome;
       td.appendChild(pill);
+      row.outcomes.filter((o) => o !== row.outcome).forEach((o) => {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = o;
+        td.append(" ", tag);
+      });
     } else {
       td.textContent = name === "agent" && row.team ? row.agent + " (" + row.team + ")" : row[name];
-      if (name === "tokens" || name === "latency") td.className = "num";
+      if (["tokens", "cost", "latency", "injection"].includes(name)) td.className = "num";
     }
     return td;
   }
 
+  // a call's line is sent again each time it has a new event: it replaces the line shown, on top
   function show(row) {
     const tr = document.createElement("tr");
+    body.querySelectorAll("tr").forEach((old) => {
+      if (old.dataset.call === row.call_id) {
+        if (old === current) current = tr;
+        old.remove();
+      }
+    });
     tr.dataset.seq = row.seq;
     tr.dataset.call = row.call_id;
-    tr.className = "new";
+    tr.dataset.outcomes = row.outcomes.join(",");
+    tr.className = current === tr ? "new current" : "new";
     columns.forEach((name) => tr.appendChild(cell(row, name)));
     body.insertBefore(tr, body.firstChild);
     const empty = document.getElementById("no-lines");
@@ -58,6 +74,7 @@
       const row = JSON.parse(event.data);
       button.dataset.after = row.seq;
       if (paused) {
+        waiting = waiting.filter((w) => w.call_id !== row.call_id);
         waiting.push(row);
         document.getElementById("held-back").textContent = waiting.length + " new";
       } else show(row);
@@ -75,7 +92,6 @@
     }
   });
   // the keyboard, as in the queue: j / k move, Enter opens the call, p or space pause and resume
-  let current = null;
   function move(step) {
     const rows = Array.from(body.querySelectorAll("tr"));
     if (!rows.length) return;
