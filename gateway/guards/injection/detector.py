@@ -14,7 +14,7 @@ from pathlib import Path
 from .encoded import encoded_hits
 from .exfiltration import exfiltration_hits
 from .hidden import hidden_hits
-from .hits import Hit
+from .hits import Cues, Hit
 from .instructions import instruction_hits, role_spoof_hits
 from .model import WEIGHTS, LinearModel, logistic
 from .report import DEFAULT_THRESHOLD, EMPTY, InjectionReport, Passage, build_report
@@ -54,15 +54,15 @@ class InjectionDetector:
 
     def judge(self, text: str) -> float:
         """How much a short text reads as an instruction to the assistant: the best segment's score."""
-        lowered = text.lower()
-        hits = [*instruction_hits(text, lowered), *role_spoof_hits(text, lowered)]
+        cues = Cues.of(text)
+        hits = [*instruction_hits(text, cues), *role_spoof_hits(text, cues)]
         return self._passages("", text, hits)[0]
 
     def _scan_part(self, where: str, text: str) -> tuple[float, list[Passage]]:
-        lowered = text.lower()
+        cues = Cues.of(text)
         hits = [
-            *instruction_hits(text, lowered),
-            *role_spoof_hits(text, lowered),
+            *instruction_hits(text, cues),
+            *role_spoof_hits(text, cues),
             *hidden_hits(text),
             *exfiltration_hits(text),
             *encoded_hits(text, self.judge),
@@ -77,6 +77,9 @@ class InjectionDetector:
         kept: list[Passage] = []
         for (start, end), span_hits in zip(spans, overlapping[:-1], strict=True):
             probability = logistic(self._model.margin(text[start:end]))
+            if not span_hits and probability < MODEL_FIRES and probability < self.threshold:
+                best = max(best, probability)
+                continue
             if span_hits:
                 start = min(start, *(hit.start for hit in span_hits))
                 end = max(end, *(hit.end for hit in span_hits))

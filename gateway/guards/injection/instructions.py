@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .hits import Hit, Rule, pattern_hits
+from .hits import Cues, Hit, Rule, pattern_hits
 
 _I = re.IGNORECASE
 _GAP = r"[^.!?\n]{0,40}?"
@@ -29,7 +29,7 @@ _INSTRUCTION = (
             _I,
         ),
         0.95,
-        ("ignor", "disregard", "forget", "override", "bypass", "skip", "abandon", "drop"),
+        ("ignore", "disregard", "forget", "override", "bypass", "skip", "abandon", "drop"),
     ),
     Rule(
         re.compile(
@@ -38,7 +38,7 @@ _INSTRUCTION = (
             _I,
         ),
         0.8,
-        ("instruction", "task", "directive", "orders"),
+        ("instruction", "instructions", "task", "directive", "orders"),
     ),
     Rule(
         re.compile(
@@ -48,23 +48,7 @@ _INSTRUCTION = (
             _I,
         ),
         0.85,
-        (
-            "ai:",
-            "ai,",
-            "ai!",
-            "ai :",
-            "ai agent",
-            "a.i.",
-            "assistant",
-            "llm",
-            "language model",
-            "chatbot",
-            "chat bot",
-            "gpt",
-            "claude",
-            "gemini",
-            "copilot",
-        ),
+        ("ai", "a.i.", "assistant", "llm", "model", "chatbot", "bot", "gpt", "chatgpt", "claude", "gemini", "copilot"),
     ),
     Rule(
         re.compile(
@@ -73,7 +57,7 @@ _INSTRUCTION = (
             _I,
         ),
         0.9,
-        ("if you are",),
+        ("ai", "a.i.", "llm", "model", "assistant", "chatbot", "bot", "gpt", "claude", "agent"),
     ),
     Rule(
         re.compile(
@@ -84,7 +68,7 @@ _INSTRUCTION = (
             _I,
         ),
         0.9,
-        ("you are now", "anything now", "act as", "behave as", "respond as"),
+        ("now", "act", "behave", "respond"),
     ),
     Rule(
         re.compile(
@@ -113,7 +97,20 @@ _INSTRUCTION = (
             _I,
         ),
         0.45,
-        ("your respon", "your repl", "your answer", "your output", "your complet", "your final", "your generat"),
+        (
+            "response",
+            "responses",
+            "reply",
+            "replies",
+            "answer",
+            "answers",
+            "output",
+            "outputs",
+            "completion",
+            "completions",
+            "final",
+            "generated",
+        ),
     ),
     Rule(
         re.compile(r"\b(?:when|before|after|while)\s+(?:responding|answering|replying)\b", _I),
@@ -137,7 +134,7 @@ _ROLE_SPOOF = (
             _I,
         ),
         0.9,
-        ("<|", "inst]", "<<sys", "<</sys", "_of_turn>", "<bos", "<eos", "bos|", "eos|"),
+        ("<|", "inst]", "<<sys", "<</sys", "_of_turn>", "<bos", "<eos"),
     ),
     Rule(
         re.compile(
@@ -147,22 +144,7 @@ _ROLE_SPOOF = (
             _I,
         ),
         0.75,
-        (
-            "<system",
-            "</system",
-            "<tool",
-            "</tool",
-            "<function",
-            "</function",
-            "<assistant",
-            "</assistant",
-            "<user",
-            "</user",
-            "<instruction",
-            "</instruction",
-            "<developer",
-            "</developer",
-        ),
+        ("system", "tool", "tools", "function", "assistant", "user", "instruction", "instructions", "developer"),
     ),
     Rule(
         re.compile(
@@ -172,12 +154,12 @@ _ROLE_SPOOF = (
             _I | re.MULTILINE,
         ),
         0.45,
-        ("system", "developer", "assistant", "#instruction", "# instruction", "#response", "# response"),
+        ("system", "developer", "assistant", "instruction", "instructions", "response"),
     ),
     Rule(
         re.compile(r"(?:^|\n\n)(?:human|user)\s*:[^\n]{0,400}\n+\s*(?:assistant|ai)\s*:", _I),
         0.6,
-        ("assistant:", "assistant :", "ai:", "ai :"),
+        ("assistant", "ai"),
     ),
 )
 
@@ -192,15 +174,15 @@ _EXFILTRATION_TEXT = (
             _I,
         ),
         0.7,
-        ("conversation", "chat", "history", "previous messages", "system prompt", "context window"),
+        ("conversation", "chat", "history", "messages", "prompt", "context"),
     ),
 )
 
 
-def instruction_hits(text: str, lowered: str) -> Iterator[Hit]:
-    yield from pattern_hits(text, lowered, _INSTRUCTION, "instruction")
-    yield from pattern_hits(text, lowered, _EXFILTRATION_TEXT, "exfiltration")
+def instruction_hits(text: str, cues: Cues) -> Iterator[Hit]:
+    yield from pattern_hits(text, cues, _INSTRUCTION, "instruction")
+    yield from pattern_hits(text, cues, _EXFILTRATION_TEXT, "exfiltration")
 
 
-def role_spoof_hits(text: str, lowered: str) -> Iterator[Hit]:
-    yield from pattern_hits(text, lowered, _ROLE_SPOOF, "role_spoof")
+def role_spoof_hits(text: str, cues: Cues) -> Iterator[Hit]:
+    yield from pattern_hits(text, cues, _ROLE_SPOOF, "role_spoof")
