@@ -2,7 +2,9 @@
 
 Each part's text is cut into sentence- or line-sized segments. A segment's score is the noisy-or of the
 model's probability and the strongest hit of each heuristic signal that overlaps it; a part's score is its
-best segment's. Hits that overlap no segment stand as passages of their own.
+best segment's. Hits that overlap no segment stand as passages of their own. The model's probability is the
+higher of the segment's and of its trailing clauses' (`trailing_clauses`), so a request appended to text cut off
+mid-sentence is scored on its own words.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .hits import Cues, Hit
 from .instructions import instruction_hits, role_spoof_hits
 from .model import WEIGHTS, LinearModel, logistic
 from .report import DEFAULT_THRESHOLD, EMPTY, InjectionReport, Passage, build_report
-from .segments import segments
+from .segments import segments, trailing_clauses
 
 MODEL_FIRES = 0.5  # the `model` signal is named when the model alone gives a segment this much
 MAX_PART = 1_048_576  # characters of one part that are scanned; the rest is not read
@@ -73,10 +75,11 @@ class InjectionDetector:
         """The best score of any span, and the spans worth keeping: flagged, or with a signal that fired."""
         spans = list(segments(text))
         overlapping = _overlaps(spans, hits)
+        clauses = trailing_clauses(text, spans)
         best = 0.0
         kept: list[Passage] = []
-        for (start, end), span_hits in zip(spans, overlapping[:-1], strict=True):
-            probability = logistic(self._model.margin(text[start:end]))
+        for index, ((start, end), span_hits) in enumerate(zip(spans, overlapping[:-1], strict=True)):
+            start, probability = self._probability(text, start, end, clauses.get(index, ()))
             if not span_hits and probability < MODEL_FIRES and probability < self.threshold:
                 best = max(best, probability)
                 continue
@@ -91,6 +94,15 @@ class InjectionDetector:
             kept.append(_passage(where, hit.start, hit.end, [hit], 0.0))
             best = max(best, kept[-1].score)
         return best, kept
+
+    def _probability(self, text: str, start: int, end: int, clauses: Iterable[int]) -> tuple[int, float]:
+        """The model's probability for a segment or, when higher, for one of its trailing clauses (and its start)."""
+        best = start, logistic(self._model.margin(text[start:end]))
+        for clause in clauses:
+            probability = logistic(self._model.margin(text[clause:end]))
+            if probability > best[1]:
+                best = clause, probability
+        return best
 
 
 def _overlaps(spans: list[tuple[int, int]], hits: list[Hit]) -> list[list[Hit]]:

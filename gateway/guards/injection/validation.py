@@ -4,6 +4,10 @@
 benign contexts; a model fitted on the rest scores the held-out attacks inserted (start, middle, end) into
 the held-out contexts, and the held-out contexts whole and as windows. `scripts/train-injection --validate`
 prints true- and false-positive rates at several thresholds.
+
+The threshold rule reads the false-positive rate of the whole texts and windows. A third rate is printed beside
+it, not used by the rule: each held-out context with the first sentence of another inserted at start, middle
+and end (the bench's `inserted` cut). It is higher, because a few sentences repeat across many samples.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from .corpus import HOST, POSITIONS, Attack, Benign, Split, insert
+from .corpus import HOST, POSITIONS, Attack, Benign, Split, all_segments, insert
 from .detector import InjectionDetector
 from .training import train
 
@@ -40,10 +44,11 @@ def folds(
         yield fit_attacks, held_attacks, fit_benign, held_benign
 
 
-def validate(split: Split) -> dict[float, tuple[float, float]]:
-    """Threshold -> (TPR, FPR) over all folds, scores pooled."""
+def validate(split: Split) -> dict[float, tuple[float, float, float]]:
+    """Threshold -> (TPR, FPR, FPR of the inserted cut) over all folds, scores pooled."""
     positive_scores: list[float] = []
     negative_scores: list[float] = []
+    inserted_scores: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "weights.json"
         for fit_attacks, held_attacks, fit_benign, held_benign in folds(split):
@@ -51,8 +56,14 @@ def validate(split: Split) -> dict[float, tuple[float, float]]:
             detector = InjectionDetector(threshold=0.0, weights=path)
             positive_scores += _attack_scores(detector, held_attacks, held_benign)
             negative_scores += _benign_scores(detector, held_benign)
+            inserted_scores += _inserted_scores(detector, held_benign)
     return {
-        threshold: (_share(positive_scores, threshold), _share(negative_scores, threshold)) for threshold in THRESHOLDS
+        threshold: (
+            _share(positive_scores, threshold),
+            _share(negative_scores, threshold),
+            _share(inserted_scores, threshold),
+        )
+        for threshold in THRESHOLDS
     }
 
 
@@ -73,6 +84,16 @@ def _benign_scores(detector: InjectionDetector, docs: tuple[Benign, ...]) -> lis
     texts = [text for doc in docs for text in (doc.context, *doc.extras)]
     texts += [text[i : i + WINDOW] for text in list(texts) for i in range(0, max(len(text) - WINDOW, 0) + 1, STEP)]
     return [detector.scan([("sample", text)]).score for text in texts]
+
+
+def _inserted_scores(detector: InjectionDetector, docs: tuple[Benign, ...]) -> list[float]:
+    scores = []
+    for doc in docs:
+        for other in (d for d in docs if d is not doc and d.source == doc.source):
+            sentence = next(iter(all_segments(other.context)), "")
+            for position in POSITIONS:
+                scores.append(detector.scan([("sample", insert(doc.context, sentence, position, doc.source)[0])]).score)
+    return scores
 
 
 def _share(scores: list[float], threshold: float) -> float:
