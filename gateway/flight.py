@@ -4,6 +4,7 @@
       -> authenticate: + principal, - the key
       -> parse:        + call, - the body
       -> inspect:      + findings
+      -> screen:       (injection signals of the untrusted content, on the journal)
       -> recall:       + session (the summary of what the call's session saw before it)
       -> limit:        + reservation (its share of the caller's limits, given back when the call ends)
       -> decide:       + plan

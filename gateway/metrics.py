@@ -52,6 +52,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.injection_scans = Counter(
+            "gateway_injection_scans",
+            "Scans of untrusted content for prompt injection (guards.injection), by whether a part was flagged",
+            ["flagged"],
+            registry=self.registry,
+        )
         self.audit_failures = Counter(
             "gateway_audit_failures",
             "Audit records the store refused (written to the error log)",
@@ -110,6 +116,9 @@ class Metrics:
         if error:
             self.policy_failures.labels(error).inc()
         self.decision_seconds.observe(seconds)
+
+    def injection(self, flagged: bool) -> None:
+        self.injection_scans.labels(str(flagged).lower()).inc()
 
     def render(self) -> bytes:
         """The exposition; under `gateway serve --workers N` (PROMETHEUS_MULTIPROC_DIR set by `serve`) the counters

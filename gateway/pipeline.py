@@ -1,6 +1,7 @@
 """The request path, written down once (the stage diagram of DESIGN.md):
 
-    request stages    authenticate -> parse -> inspect -> recall -> limit -> decide -> redact -> record -> hold -> route
+    request stages    authenticate -> parse -> inspect -> screen -> recall -> limit -> decide -> redact -> record
+                      -> hold -> route
                       (Flight, ...) -> Flight; `record` makes the decision durable before anything acts on it
     forward           to the route's targets; a whole answer or a stream
     response stages   redact (scrub, restore pseudonyms) -> decide (response phase; may hold)   parts -> parts
@@ -50,6 +51,7 @@ from gateway.stages.parse import parse
 from gateway.stages.record import record
 from gateway.stages.redact import redact, redact_response
 from gateway.stages.route import route
+from gateway.stages.screen import screen
 from gateway.tracing import call_attributes, end_span
 
 RequestStage = Callable[[Flight, Services, Journal], Awaitable[Flight]]
@@ -59,6 +61,7 @@ REQUEST_STAGES: tuple[RequestStage, ...] = (
     authenticate,
     parse,
     inspect,
+    screen,
     recall,
     limit,
     decide,

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, model_validator
 
 from gateway.errors import ConfigError
+from gateway.guards.injection.report import DEFAULT_THRESHOLD
 from gateway.limits.config import LimitConfig, Price, UsageConfig, check_limits
 from gateway.model import RedactionMode
 
@@ -198,6 +199,26 @@ class SessionsConfig(_Strict):
     max_entries: int = Field(default=50, ge=1, le=1000)  # distinct PII (type, source) and target entries kept each
 
 
+UntrustedSource = Literal["tool_results", "mcp_results", "agent_answers"]
+UNTRUSTED_SOURCES: tuple[UntrustedSource, ...] = ("tool_results", "mcp_results", "agent_answers")
+
+
+class InjectionGuardConfig(_Strict):
+    """Prompt-injection signals on the untrusted content agents read (`input.injection`, docs/injection.md)."""
+
+    enabled: bool = True  # false: nothing is scanned, input.injection is null
+    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)  # a part at or above it is flagged
+    # where it looks: tool results in a model call's messages, MCP tool results, other agents' answers (A2A)
+    where: list[UntrustedSource] = Field(default_factory=lambda: list(UNTRUSTED_SOURCES))
+    max_chars: int = Field(default=200_000, ge=1, le=10_000_000)  # of one call's untrusted text; the rest is not read
+
+
+class GuardsConfig(_Strict):
+    """Guardrails beyond PII."""
+
+    injection: InjectionGuardConfig = Field(default_factory=InjectionGuardConfig)
+
+
 class McpServerConfig(_Strict):
     """One MCP server behind the gateway, proxied at `/mcp/{name}`: a streamable HTTP upstream (`url`) or a
     stdio server the gateway launches, supervises and restarts (`command`). Credentials stay server-side."""
@@ -274,6 +295,7 @@ class Settings(_Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
     mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)  # tools, at /mcp/{name}

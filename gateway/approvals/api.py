@@ -111,7 +111,8 @@ async def show(request: Request, reviewer: Reviewer, queue: ApprovalQueue) -> Re
     services, _, _ = services_of(request)
     payload = await queue.payload(approval.approval_id)
     action, masked = await visible(services, reviewer, payload.get("action"))
-    body = {**approval_json(approval), "action": action, "pii_masked": masked}
+    flagged, masked_too = await visible(services, reviewer, payload.get("flagged") or [])
+    body = {**approval_json(approval), "action": action, "flagged": flagged, "pii_masked": masked or masked_too}
     return JSONResponse(body, headers=NO_STORE)
 
 

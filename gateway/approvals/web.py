@@ -193,8 +193,11 @@ async def _item(request: Request, session: ReviewerSession, approval: Approval) 
     try:
         payload = await queue.payload(approval.approval_id)
         action, masked = await visible(services, reviewer, payload.get("action"))
+        flagged, masked_too = await visible(services, reviewer, payload.get("flagged") or [])
+        masked = masked or masked_too
     except GatewayError as exc:
         action, masked, error = None, False, f"the held action cannot be shown: {exc.message}"
+        flagged = []
     text = json.dumps(action, indent=2, ensure_ascii=False, default=str)
     hidden, count = hidden_chars(text)
     voted = any(v.get("reviewer") == reviewer.name for v in approval.votes)
@@ -208,6 +211,7 @@ async def _item(request: Request, session: ReviewerSession, approval: Approval) 
     return {
         "a": approval,
         "action": reveal(text),
+        "flagged": flagged,
         "hidden": hidden,
         "hidden_count": count,
         "masked": masked,

@@ -51,6 +51,7 @@ class Journal:
         self.delivered = 0  # characters of text and tool arguments a stream handed the agent
         self.handed = 0  # how many of `events` were already written ahead (`flush`)
         self.injection: dict[str, Any] | None = None  # injection signals of the untrusted content the call read
+        self.flagged: list[dict[str, Any]] = []  # its flagged passages, with their context, for a reviewer
 
     @property
     def decision_id(self) -> str | None:

@@ -75,6 +75,7 @@ def build_input(
     session: dict[str, Any] | None = None,
     redactable: frozenset[str] = frozenset(),
     usage: dict[str, Any] | None = None,
+    injection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     p = call.principal
     call_doc: dict[str, Any] = {
@@ -100,4 +101,5 @@ def build_input(
         "routes": routes,
         "session": session,  # what the call's session saw before it (gateway.sessions), null outside one
         "usage": usage,  # the caller's limits and what this call may use (gateway.limits), null when none apply
+        "injection": injection,  # injection signals of the untrusted content (guards.injection), null when off
     }

@@ -22,7 +22,7 @@ from gateway.errors import StoreUnavailable
 from gateway.flight import Flight
 from gateway.model import Call, ToolPayload
 from gateway.pii.findings import Finding
-from gateway.sessions.summary import ANSWER_SOURCES, Observation, Source, empty
+from gateway.sessions.summary import ANSWER_SOURCES, Observation, Source, empty, nothing_untrusted
 
 if TYPE_CHECKING:
     from gateway.services import Services
@@ -46,7 +46,21 @@ def session_doc(named_by: str, summary: dict[str, Any] | None, now: datetime) ->
     """`input.session` for a call in a session: what was seen before it (`new`: nothing yet, as of `now`)."""
     if summary is None:
         return {"named_by": named_by, "new": True, **empty(now)}
-    return {"named_by": named_by, "new": False, **summary}
+    return {"named_by": named_by, "new": False, "injection": nothing_untrusted(), **summary}
+
+
+def _injection(journal: Journal) -> dict[str, Any] | None:
+    """What the call's scan found, for its session (`flagged`: a part was at or above the threshold)."""
+    if journal.injection is None:
+        return None
+    return {**journal.injection, "flagged": bool(journal.injection["where"])}
+
+
+def _sealed(services: Services, journal: Journal) -> bytes | None:
+    """The call's flagged passages, sealed for a reviewer of a later call of the session (none without a queue)."""
+    if not journal.flagged or services.approvals is None:
+        return None
+    return services.approvals.cipher.seal({"flagged": journal.flagged})
 
 
 async def recall(flight: Flight, services: Services, journal: Journal) -> Flight:
@@ -55,8 +69,8 @@ async def recall(flight: Flight, services: Services, journal: Journal) -> Flight
         return flight
     call = flight.need_call()
     findings = flight.findings.items if flight.findings else ()
-    seen = Observation(pii=_counts(findings, "request"), target=_target(call), calls=1)
-    before = await store.observe(call.principal.agent, key, seen)
+    seen = Observation(pii=_counts(findings, "request"), target=_target(call), calls=1, injection=_injection(journal))
+    before = await store.observe(call.principal.agent, key, seen, _sealed(services, journal))
     return replace(flight, session=session_doc(key[0], before, services.clock.now()))
 
 
@@ -66,7 +80,8 @@ def _outcome(flight: Flight, journal: Journal) -> Observation:
     pii = _counts(journal.output_findings, source) if source else {}
     denied = any(e.event == "decision" and not e.allow for e in journal.events)
     held = journal.approval_id is not None or (flight.plan is not None and flight.plan.action == "hold")
-    return Observation(pii=pii, denied=denied, held=held)
+    answered = _injection(journal) if source in ("tool_result", "agent_answer") else None  # a model's: at recall
+    return Observation(pii=pii, denied=denied, held=held, injection=answered)
 
 
 async def remember(flight: Flight, journal: Journal, services: Services) -> None:
@@ -77,8 +92,9 @@ async def remember(flight: Flight, journal: Journal, services: Services) -> None
     seen = _outcome(flight, journal)
     if seen.empty:
         return
+    sealed = _sealed(services, journal) if seen.injection is not None else None
     try:
         with anyio.CancelScope(shield=True):  # the call may be ending in a cancellation (the agent left)
-            await store.observe(flight.call.principal.agent, key, seen)
+            await store.observe(flight.call.principal.agent, key, seen, sealed)
     except StoreUnavailable:
         log.warning("session of request %s: its outcome could not be recorded", flight.origin.request_id)

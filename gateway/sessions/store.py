@@ -49,12 +49,15 @@ class SessionStore:
         self.config = config
         self.clock = clock  # sessions expire by it
 
-    async def observe(self, agent: str, key: SessionKey, seen: Observation) -> dict[str, Any] | None:
-        """Add `seen` to the session; returns the summary as it was before (None: a new or expired session)."""
+    async def observe(
+        self, agent: str, key: SessionKey, seen: Observation, flagged: bytes | None = None
+    ) -> dict[str, Any] | None:
+        """Add `seen` to the session; returns the summary as it was before (None: a new or expired session).
+        `flagged` (sealed passages of untrusted content that scored high) replaces the session's, if given."""
         sid = session_id(agent, key)
         for attempt in range(TRIES):
             try:
-                before = await self._once(sid, agent, seen)
+                before = await self._once(sid, agent, seen, flagged)
             except (IntegrityError, DBAPIError) as exc:  # a racing insert, or SQLite's busy snapshot: read again
                 if attempt == TRIES - 1:
                     raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
@@ -66,9 +69,11 @@ class SessionStore:
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise StoreUnavailable("the session summary kept changing under this call; try again")
 
-    async def _once(self, sid: str, agent: str, seen: Observation) -> object:
+    async def _once(self, sid: str, agent: str, seen: Observation, flagged: bytes | None) -> object:
         now = self.clock.now()
         values: dict[str, Any] = {"updated_at": now, "expires_at": now + timedelta(seconds=self.config.ttl_s)}
+        if flagged is not None:
+            values["flagged"] = flagged
         table = SessionSummary
         async with self.db.deadline(), self.db.sessions.begin() as session:
             # take the row's write lock first (PostgreSQL: the row; SQLite: the database), so writers of one
@@ -92,6 +97,7 @@ class SessionStore:
                 return before
             if not live:
                 values["created_at"] = now
+                values.setdefault("flagged", None)  # an expired session's passages go with it
             done = await session.execute(
                 update(table)
                 .where(table.session_id == sid, table.version == row.version)
@@ -101,6 +107,19 @@ class SessionStore:
             if getattr(done, "rowcount", 0) != 1:
                 return _CONFLICT
         return before
+
+    async def flagged(self, agent: str, key: SessionKey) -> bytes | None:
+        """The session's sealed flagged passages (None: none, or the session is unknown or expired)."""
+        table = SessionSummary
+        query = select(table.flagged, table.expires_at).where(table.session_id == session_id(agent, key))
+        try:
+            async with self.db.deadline(), self.db.engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable("the session store is unavailable; try again shortly") from exc
+        if row is None or _aware(row.expires_at) <= self.clock.now():
+            return None
+        return bytes(row.flagged) if row.flagged is not None else None
 
     async def read(self, agent: str, key: SessionKey) -> dict[str, Any] | None:
         """The session's summary now (None: unknown or expired), without adding to it."""

@@ -28,15 +28,21 @@ class Observation:
     calls: int = 0
     denied: bool = False
     held: bool = False
+    injection: dict[str, Any] | None = None  # a scan's `input.injection` (score, where, signals) and `flagged`
 
     @property
     def empty(self) -> bool:
-        return not (self.pii or self.target or self.calls or self.denied or self.held)
+        return not (self.pii or self.target or self.calls or self.denied or self.held or self.injection)
 
 
 def stamp(when: datetime) -> str:
     """RFC 3339 with a numeric offset (regopy's `time.parse_rfc3339_ns` rejects a trailing `Z`)."""
     return when.isoformat(timespec="seconds")
+
+
+def nothing_untrusted() -> dict[str, Any]:
+    """A session's `injection` before any untrusted content scored (and for summaries kept before it was)."""
+    return {"score": 0.0, "flagged": False, "signals": []}
 
 
 def empty(now: datetime) -> dict[str, Any]:
@@ -49,6 +55,7 @@ def empty(now: datetime) -> dict[str, Any]:
         "pii": [],
         "targets": [],
         "truncated": False,
+        "injection": nothing_untrusted(),
     }
 
 
@@ -77,6 +84,13 @@ def apply(before: dict[str, Any] | None, seen: Observation, now: datetime, max_e
     if seen.target is not None:
         kind, target, server = seen.target
         kept = _count(after["targets"], {"kind": kind, "target": target, "server": server}, 1, max_entries) and kept
+    if seen.injection is not None:
+        was = after.get("injection") or nothing_untrusted()
+        after["injection"] = {
+            "score": max(float(was["score"]), float(seen.injection["score"])),
+            "flagged": bool(was["flagged"] or seen.injection.get("flagged")),
+            "signals": sorted(set(was["signals"]) | set(seen.injection["signals"]))[:max_entries],
+        }
     after["truncated"] = after["truncated"] or not kept
     after["pii"].sort(key=lambda e: (e["type"], e["source"]))
     return after

@@ -28,6 +28,9 @@ from gateway.services import Services
 from gateway.settings import PolicyConfig
 from gateway.stages.hold import hold_response
 from gateway.stages.redact import redact_more, redact_more_carried
+from gateway.stages.screen import screen_answer
+
+NOTHING_UNTRUSTED = {"score": 0.0, "where": [], "signals": []}  # input.injection of a call that read nothing untrusted
 
 
 def _late(phase: Phase, config: PolicyConfig, version: str) -> Decision:
@@ -74,7 +77,10 @@ async def _decide(flight: Flight, services: Services, journal: Journal, phase: P
     routes = list(services.settings.routes)
     redactable = services.capabilities.redactable
     usage = flight.reservation.document() if flight.reservation is not None else None
-    input_doc = build_input(call, phase, routes, calls, upstream, findings, internal, flight.session, redactable, usage)
+    injection = (journal.injection or dict(NOTHING_UNTRUSTED)) if services.injection is not None else None
+    input_doc = build_input(
+        call, phase, routes, calls, upstream, findings, internal, flight.session, redactable, usage, injection
+    )
     decision = await evaluate(services.policy, input_doc, services.settings.policy, services.metrics)
     enforced = plan(decision, _capabilities(flight, services, phase)).model_copy(update={"input": input_doc})
     if phase == "request" and isinstance(call.payload, ModelPayload):
@@ -178,6 +184,7 @@ async def decide_response(
                 continue
         elif isinstance(part, StreamEnd):
             journal.usage(part.usage)
+            screen_answer(flight, services, journal, "".join(text))
             enforced = await _decide(flight, services, journal, "response", held)
             if enforced.action == "hold":
                 reply = _reply(start, text, held, part)

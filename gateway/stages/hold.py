@@ -85,6 +85,22 @@ def _held(flight: Flight, services: Services, plan: Plan, action: dict[str, Any]
     )
 
 
+async def flagged(flight: Flight, services: Services, journal: Journal) -> list[dict[str, Any]]:
+    """The untrusted passages a reviewer should see with this hold: this call's flagged ones, else those its
+    session kept (a tool call made after an earlier call brought injected content back); [] when none."""
+    if journal.flagged:
+        return journal.flagged
+    store, key, session = services.sessions, flight.origin.session, flight.session or {}
+    if store is None or key is None or services.approvals is None or not session.get("injection", {}).get("flagged"):
+        return []
+    try:
+        sealed = await store.flagged(flight.need_call().principal.agent, key)
+        kept = services.approvals.cipher.open(sealed) if sealed is not None else {}
+    except GatewayError:  # the store is down, or the key changed: the hold goes on without them
+        return []
+    return list(kept.get("flagged") or [])
+
+
 async def hold(flight: Flight, services: Services, journal: Journal) -> Flight:
     """Request phase. A call not held passes; one held goes ahead only with a redeemed approval."""
     plan, origin = flight.plan, flight.origin
@@ -103,7 +119,9 @@ async def hold(flight: Flight, services: Services, journal: Journal) -> Flight:
         journal.approval_id = approval.approval_id
         return replace(flight, approval=approval)
     if approval is None:
-        approval = await queue.hold(_held(flight, services, plan, action))
+        approval = await queue.hold(
+            _held(flight, services, plan, action, flagged=await flagged(flight, services, journal))
+        )
     journal.approval_id = approval.approval_id
     if origin.respond_async:
         raise ApprovalPending(approval.summary(_base(services)), plan.decision_id)
@@ -186,7 +204,8 @@ async def hold_response(
         journal.approval_id = redeemed.approval_id
         return
     if approval is None:
-        held = _held(flight, services, plan, action, phase="response", calls=calls, reply=reply)
+        passages = await flagged(flight, services, journal)
+        held = _held(flight, services, plan, action, phase="response", calls=calls, reply=reply, flagged=passages)
         approval = await queue.hold(held)
     journal.approval_id = approval.approval_id
     if flight.origin.respond_async and not flight.need_call().stream:

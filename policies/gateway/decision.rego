@@ -15,6 +15,10 @@
 # - personal data and secrets the model emits that the caller did not send are taken out of what comes back
 #   (every type the gateway redacts but data.gateway.unredacted_types); the caller's own values come back as sent
 #   (not on reads of what the gateway kept, which was governed when it was first answered, nor on listings)
+# - after untrusted content read like instructions to the model (input.injection this call, or
+#   input.session.injection earlier in its session: a tool result, an MCP result, another agent's answer), the
+#   tool calls the model asks for that act on the world (data.gateway.consequential_tools: sending, paying,
+#   deleting, fetching URLs) are held for a reviewer; everything else goes on, with the score in the audit event
 # - nothing is allowed while the lists of data.json are not loaded (an OPA server that lost its data)
 package gateway
 
@@ -23,12 +27,60 @@ import rego.v1
 decision := {
 	"allow": count(deny) == 0,
 	"reasons": sort([r | some r in deny]), # regopy and OPA iterate sets in different orders
-	"hold": null,
+	"hold": hold,
 	"redact": redact,
 	"route": null,
 	"hosted_tools": hosted_tools,
 	"redact_output": redact_output,
 }
+
+default hold := null
+
+hold := {
+	"reason": concat("", [
+		"tool '", sort(consequential_calls)[0], "' asked for after untrusted content read like instructions to the model",
+		" (injection score ", format_number(injection_score), ")",
+	]),
+	"approvers": null,
+} if {
+	count(consequential_calls) > 0
+	injected
+}
+
+# a list data.json may leave out (a copy from before it existed): then no tool is consequential
+consequential_calls contains call.name if {
+	about_to_act
+	some call in input.call.tool_calls
+	call.name in data.gateway.consequential_tools
+}
+
+# the calls a model asks for (its answer), and a call the agent makes (an MCP tools/call); not the calls of a
+# chat's last assistant turn, which ran already (their results are what the request brings)
+about_to_act if {
+	input.call.kind == "model"
+	input.call.phase == "response"
+}
+
+about_to_act if {
+	input.call.kind == "tool"
+	input.call.phase == "request"
+}
+
+injected if count(input.injection.where) > 0 # this call's untrusted content, at or above guards.injection.threshold
+
+injected if input.session.injection.flagged # earlier in its session
+
+injection_score := max([this_score, session_score])
+
+default this_score := 0
+
+this_score := input.injection.score
+
+default session_score := 0
+
+session_score := input.session.injection.score
+
+format_number(x) := sprintf("%.2f", [x])
 
 default redact_output := []
 

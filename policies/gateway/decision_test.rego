@@ -208,3 +208,79 @@ test_a_call_without_hosted_tools_names_none if {
 		with input.routes as routes(0)
 	d.hosted_tools == []
 }
+
+# prompt injection: consequential tool calls after untrusted content that reads like instructions are held
+injected(score) := {"score": score, "where": ["messages[2]"], "signals": ["instruction"]}
+
+clean(_) := {"score": 0.12, "where": [], "signals": []}
+
+session_after(flagged) := {
+	"named_by": "mcp", "new": false, "calls": 2, "denied": false, "held": false, "pii": [], "targets": [],
+	"injection": {"score": 0.91, "flagged": flagged, "signals": ["instruction"]},
+}
+
+send_email(_) := [{"id": "c1", "name": "send_email", "arguments": {"to": "x@example.com"}}]
+
+test_a_consequential_tool_call_after_injected_content_is_held if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", send_email(0))
+		with input.routes as routes(0)
+		with input.injection as injected(0.93)
+	d.allow
+	d.hold.reason == "tool 'send_email' asked for after untrusted content read like instructions to the model (injection score 0.93)"
+}
+
+test_the_same_call_without_injected_content_goes_on if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", send_email(0))
+		with input.routes as routes(0)
+		with input.injection as clean(0)
+	d.allow
+	d.hold == null
+}
+
+test_a_harmless_tool_call_after_injected_content_goes_on if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", [{"id": "c1", "name": "get_weather", "arguments": {}}])
+		with input.routes as routes(0)
+		with input.injection as injected(0.93)
+	d.hold == null
+}
+
+test_an_mcp_tool_call_after_injected_content_earlier_in_the_session_is_held if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as tool_call("send_email")
+		with input.routes as routes(0)
+		with input.injection as clean(0)
+		with input.session as session_after(true)
+	d.allow
+	d.hold.reason == "tool 'send_email' asked for after untrusted content read like instructions to the model (injection score 0.91)"
+}
+
+test_an_mcp_tool_call_in_a_session_whose_content_was_not_flagged_goes_on if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as tool_call("send_email")
+		with input.routes as routes(0)
+		with input.injection as clean(0)
+		with input.session as session_after(false)
+	d.hold == null
+}
+
+test_the_tool_calls_a_request_reports_back_on_are_not_held if {
+	# they ran already: the request brings their results (which may be what scored)
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "request", send_email(0))
+		with input.routes as routes(0)
+		with input.injection as injected(0.93)
+	d.hold == null
+}
+
+test_no_tool_is_consequential_when_data_json_has_no_list if {
+	d := gateway.decision with input.principal as principal("support-bot")
+		with input.call as model_call("echo", "response", send_email(0))
+		with input.routes as routes(0)
+		with input.injection as injected(0.93)
+		with data.gateway.consequential_tools as null
+	d.allow
+	d.hold == null
+}

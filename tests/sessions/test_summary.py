@@ -21,7 +21,20 @@ def test_a_new_session_counts_its_first_call() -> None:
         "pii": [{"type": "EMAIL_ADDRESS", "source": "request", "count": 2}],
         "targets": [{"kind": "tool", "target": "lookup", "server": "bank", "count": 1}],
         "truncated": False,
+        "injection": {"score": 0.0, "flagged": False, "signals": []},
     }
+
+
+def test_injected_content_sticks_at_its_highest_score() -> None:
+    """The session keeps the highest injection score seen, whether any part was flagged, and every signal."""
+    flagged = {"score": 0.93, "where": ["tool_result"], "signals": ["instruction", "model"], "flagged": True}
+    first = apply(None, Observation(injection=flagged), NOW, 50)
+    mild = {"score": 0.2, "where": [], "signals": ["role_spoof"], "flagged": False}
+    second = apply(first, Observation(injection=mild), NOW, 50)
+    assert second["injection"] == {"score": 0.93, "flagged": True, "signals": ["instruction", "model", "role_spoof"]}
+    assert apply(None, Observation(injection=mild), NOW, 50)["injection"]["flagged"] is False
+    old = {k: v for k, v in first.items() if k != "injection"}  # a summary kept before injection was
+    assert apply(old, Observation(injection=mild), NOW, 50)["injection"]["score"] == 0.2
 
 
 def test_counts_add_up_flags_stick_and_before_is_untouched() -> None:

@@ -1,0 +1,123 @@
+"""Stage 2c (and 8): prompt-injection signals on the untrusted content a call carries or brings back
+(`guards.injection`, docs/injection.md). Nothing is changed or refused here: the policy sees the result as
+`input.injection` and decides (the default policy holds consequential tool calls after injected content).
+
+Untrusted is what the principal did not write: tool results in a model call's messages (`tool_results`), what
+an MCP tool returns (`mcp_results`) and what another agent answers (`agent_answers`). The system prompt and the
+user's own turns are the principal's words and are not scanned. The flagged passages, with some text either
+side, are kept on the call's journal for a reviewer, should the call (or a later one in its session) be held.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gateway.audit.journal import Journal
+from gateway.flight import Flight
+from gateway.guards.injection import InjectionReport
+from gateway.model import ModelPayload
+from gateway.services import Services
+
+AROUND = 200  # characters shown either side of a flagged passage
+PASSAGE_MAX = 1_000  # characters of one flagged passage shown (the detector's are sentence-sized)
+KEPT = 3  # flagged passages kept for the reviewer
+
+
+def excerpts(report: InjectionReport, texts: dict[str, str]) -> list[dict[str, Any]]:
+    """The report's flagged passages, each with the text around it, as a reviewer's page shows them."""
+    out: list[dict[str, Any]] = []
+    for passage in report.passages[:KEPT]:
+        text = texts.get(passage.where, "")
+        end = min(passage.end, passage.start + PASSAGE_MAX)
+        out.append(
+            {
+                "where": passage.where,
+                "score": passage.score,
+                "signals": list(passage.signals),
+                "before": text[max(0, passage.start - AROUND) : passage.start],
+                "text": text[passage.start : end],
+                "after": text[end : end + AROUND],
+                "cut_before": passage.start > AROUND,
+                "cut_after": end + AROUND < len(text),
+            }
+        )
+    return out
+
+
+def _bounded(parts: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
+    """The parts up to `budget` characters in all, the newest first (what the model reads last matters most)."""
+    kept: list[tuple[str, str]] = []
+    for where, text in reversed(parts):
+        if budget <= 0:
+            break
+        kept.append((where, text[:budget]))
+        budget -= len(text)
+    return list(reversed(kept))
+
+
+def scan(services: Services, journal: Journal, parts: list[tuple[str, str]]) -> None:
+    """Scan `parts` (where, text) and record what was found on the call's journal (what the policy and audit
+    event see, and the passages a reviewer would)."""
+    detector, config = services.injection, services.settings.guards.injection
+    if detector is None or not parts:
+        return
+    parts = _bounded(parts, config.max_chars)
+    report = detector.scan(parts)
+    journal.injection = report.document()
+    if report.flagged:
+        journal.flagged = excerpts(report, dict(parts))
+    services.metrics.injection(report.flagged)
+
+
+def request_parts(flight: Flight, services: Services) -> list[tuple[str, str]]:
+    """The untrusted texts a model call carries: the tool results in its messages (`messages[i]`)."""
+    payload = flight.need_call().payload
+    if "tool_results" not in services.settings.guards.injection.where or not isinstance(payload, ModelPayload):
+        return []
+    out = []
+    for i, message in enumerate(payload.request.messages):
+        if message.role == "tool":
+            text = "\n".join(p for p in message.parts if p) if message.parts is not None else message.text()
+            if text:
+                out.append((f"messages[{i}]", text))
+    return out
+
+
+async def screen(flight: Flight, services: Services, journal: Journal) -> Flight:
+    """Request phase: the tool results a model call carries."""
+    scan(services, journal, request_parts(flight, services))
+    return flight
+
+
+ANSWER_SOURCES = {"tool": ("mcp_results", "tool_result"), "agent": ("agent_answers", "agent_answer")}
+
+
+def _readable(text: str) -> str:
+    """An answer as its reader reads it: the prose of a JSON document (an MCP result's content, an agent's
+    message parts: its strings with a space in them or longer than a word), unescaped; any other text as it is."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    return "\n\n".join(value for value in _strings(document) if " " in value.strip() or len(value) > 32)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _strings(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _strings(item)]
+    return []
+
+
+def screen_answer(flight: Flight, services: Services, journal: Journal, text: str) -> None:
+    """Response phase: what an MCP tool or another agent answered (untrusted for the agent that reads it)."""
+    source = ANSWER_SOURCES.get(flight.need_call().kind)
+    if source is None or source[0] not in services.settings.guards.injection.where or not text:
+        return
+    scan(services, journal, [(source[1], _readable(text))])
