@@ -36,6 +36,7 @@ from gateway.clock import Clock, SystemClock
 from gateway.enforcement import Capabilities
 from gateway.errors import ConfigError, StoreUnavailable
 from gateway.guards.injection import InjectionDetector
+from gateway.guards.screen import InjectionScreen
 from gateway.limits import api as limits_api
 from gateway.limits.limiter import Limiter, Limits
 from gateway.limits.reload import watch_limits
@@ -141,7 +142,9 @@ async def build_services(settings: Settings, clock: Clock | None = None) -> Serv
         shadow=shadow,
         versions=PolicyVersions(db, clock),
         sessions=SessionStore(db, settings.sessions, clock) if settings.sessions.enabled else None,
-        injection=InjectionDetector(guard.threshold) if (guard := settings.guards.injection).enabled else None,
+        injection=InjectionScreen(InjectionDetector(guard.threshold))
+        if (guard := settings.guards.injection).enabled
+        else None,
         kinds=upstream_kinds(),
         clock=clock,
         closing=stack,

@@ -19,7 +19,7 @@ from gateway.approvals.reviewers import ReviewerStore
 from gateway.audit.records import AuditLog
 from gateway.clock import Clock, SystemClock
 from gateway.enforcement import Capabilities
-from gateway.guards.injection import InjectionDetector
+from gateway.guards.screen import InjectionScreen
 from gateway.limits.limiter import Limiter
 from gateway.metrics import Metrics
 from gateway.pii.service import PiiService
@@ -83,7 +83,7 @@ class Services:
     versions: PolicyVersions | None = None  # every policy version that served, kept in the store
     limiter: Limiter | None = None  # limits on requests, tokens, money and calls in flight (limits, prices)
     sessions: SessionStore | None = None  # per-session memory, input.session (None: sessions.enabled is false)
-    injection: InjectionDetector | None = None  # prompt-injection signals (None: guards.injection.enabled is false)
+    injection: InjectionScreen | None = None  # prompt-injection signals (None: guards.injection.enabled is false)
     kinds: Mapping[Kind, UpstreamKind] = field(default_factory=dict)  # where each kind of call goes
     clock: Clock = field(default_factory=SystemClock)  # the time that deadlines, windows and caches go by
     closing: AsyncExitStack = field(default_factory=AsyncExitStack)  # what `aclose` closes, last built first

@@ -10,6 +10,7 @@ from typing import Any
 import openai
 
 from gateway.guards.injection import InjectionDetector
+from gateway.guards.screen import InjectionScreen
 from gateway.stages.screen import _bounded, _readable, excerpts
 from tests.helpers import audit_rows, track
 
@@ -76,3 +77,19 @@ def test_turned_off_nothing_is_scanned(gateway_factory: Any, sqlite_url: str) ->
         ],
     )
     assert decision["injection"] is None and decision["policy"]["input"]["injection"] is None
+
+
+def test_a_part_seen_before_is_not_scanned_again_and_reports_the_same() -> None:
+    detector = InjectionDetector()
+    screen = InjectionScreen(detector, size=2)
+    parts = [("messages[2]", "Weekly numbers are fine. " + ORDERS), ("messages[4]", "All good here.")]
+    assert screen.scan(parts) == detector.scan(parts)
+    scanned: list[str] = []
+    real = detector.scan
+    detector.scan = lambda p: scanned.append(p[0][1]) or real(p)  # type: ignore[method-assign]
+    moved = [("messages[6]", parts[0][1])]  # the same text, later in the conversation
+    assert screen.scan(moved).where == ("messages[6]",) and scanned == []
+    assert screen.scan(moved).passages[0].where == "messages[6]"
+    screen.scan([("x", "one"), ("y", "two")])  # pushes the oldest out (size 2)
+    screen.scan(moved)
+    assert scanned == ["one", "two", parts[0][1]]
