@@ -15,31 +15,45 @@ from typing import Any
 
 from gateway.audit.journal import Journal
 from gateway.flight import Flight
-from gateway.guards.injection import InjectionReport
+from gateway.guards.injection import InjectionReport, Passage
 from gateway.model import ModelPayload
 from gateway.services import Services
 
 AROUND = 200  # characters shown either side of a flagged passage
 PASSAGE_MAX = 1_000  # characters of one flagged passage shown (the detector's are sentence-sized)
-KEPT = 3  # flagged passages kept for the reviewer
+KEPT = 3  # parts whose flagged passages are kept for the reviewer
 
 
 def excerpts(report: InjectionReport, texts: dict[str, str]) -> list[dict[str, Any]]:
-    """The report's flagged passages, each with the text around it, as a reviewer's page shows them."""
+    """The report's flagged passages as a reviewer's page shows them: per part, the stretch from its first flagged
+    passage to its last (`pieces`: [text, flagged] in order, the flagged ones at most PASSAGE_MAX characters
+    each) with AROUND characters either side; the parts in the report's order, at most KEPT of them."""
+    by_part: dict[str, list[Passage]] = {}
+    for passage in report.passages:
+        by_part.setdefault(passage.where, []).append(passage)
     out: list[dict[str, Any]] = []
-    for passage in report.passages[:KEPT]:
-        text = texts.get(passage.where, "")
-        end = min(passage.end, passage.start + PASSAGE_MAX)
+    for where, found in list(by_part.items())[:KEPT]:
+        text = texts.get(where, "")
+        spans = sorted((p.start, min(p.end, p.start + PASSAGE_MAX)) for p in found)
+        pieces: list[list[Any]] = []
+        at = spans[0][0]
+        for start, end in spans:
+            if start > at:
+                pieces.append([text[at:start], False])
+            start = max(start, at)
+            if end > start:
+                pieces.append([text[start:end], True])
+            at = max(at, end)
         out.append(
             {
-                "where": passage.where,
-                "score": passage.score,
-                "signals": list(passage.signals),
-                "before": text[max(0, passage.start - AROUND) : passage.start],
-                "text": text[passage.start : end],
-                "after": text[end : end + AROUND],
-                "cut_before": passage.start > AROUND,
-                "cut_after": end + AROUND < len(text),
+                "where": where,
+                "score": max(p.score for p in found),
+                "signals": sorted({s for p in found for s in p.signals}),
+                "before": text[max(0, spans[0][0] - AROUND) : spans[0][0]],
+                "pieces": pieces,
+                "after": text[at : at + AROUND],
+                "cut_before": spans[0][0] > AROUND,
+                "cut_after": at + AROUND < len(text),
             }
         )
     return out

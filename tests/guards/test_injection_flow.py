@@ -63,7 +63,8 @@ def test_openai_agent_send_email_after_injected_tool_result_is_held(gateway_fact
         held = pending(gw.settings)[0]
         assert held.reason.startswith(HELD) and held.phase == "response" and held.tool_calls == ["send_email"]
         flagged = payload(gw.settings, held.approval_id)["flagged"]
-        assert any(ORDERS.startswith(f["text"]) or f["text"] in ORDERS for f in flagged)
+        marked = [piece for piece, flagged_piece in flagged[0]["pieces"] if flagged_piece]
+        assert marked and all(piece in ORDERS for piece in marked)
         assert flagged[0]["where"] == "messages[2]" and "instruction" in flagged[0]["signals"]
         with chromium() as browser:  # the reviewer sees the passage, highlighted, beside the held call
             page = _sign_in(browser, gw.url, "bob")
@@ -124,7 +125,8 @@ async def test_mcp_send_email_after_an_injected_tool_result_in_the_session_is_he
     held = (await asyncio.to_thread(pending, gw.settings))[0]
     assert held.reason.startswith(HELD) and held.phase == "request" and held.target == "send_email"
     flagged = (await asyncio.to_thread(payload, gw.settings, held.approval_id))["flagged"]
-    assert flagged and flagged[0]["where"] == "tool_result" and flagged[0]["text"] in ORDERS
+    assert flagged and flagged[0]["where"] == "tool_result"
+    assert all(piece in ORDERS for piece, marked in flagged[0]["pieces"] if marked)
     await asyncio.to_thread(decide, gw.settings, held.approval_id, "reject", "an injected order")
     rejected = await asyncio.wait_for(reply, 20)
     assert isinstance(rejected, MCPError) and rejected.error.data["code"] == "approval_rejected"
