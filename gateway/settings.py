@@ -199,8 +199,8 @@ class SessionsConfig(_Strict):
     max_entries: int = Field(default=50, ge=1, le=1000)  # distinct PII (type, source) and target entries kept each
 
 
-UntrustedSource = Literal["tool_results", "mcp_results", "agent_answers"]
-UNTRUSTED_SOURCES: tuple[UntrustedSource, ...] = ("tool_results", "mcp_results", "agent_answers")
+UntrustedSource = Literal["tool_results", "documents", "mcp_results", "agent_answers"]
+UNTRUSTED_SOURCES: tuple[UntrustedSource, ...] = ("tool_results", "documents", "mcp_results", "agent_answers")
 
 
 class InjectionGuardConfig(_Strict):
@@ -208,7 +208,8 @@ class InjectionGuardConfig(_Strict):
 
     enabled: bool = True  # false: nothing is scanned, input.injection is null
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0)  # a part at or above it is flagged
-    # where it looks: tool results in a model call's messages, MCP tool results, other agents' answers (A2A)
+    # where it looks: tool results in a model call's messages, the text documents and search results it passes
+    # (Anthropic `document` and `search_result` blocks), MCP tool results, other agents' answers (A2A)
     where: list[UntrustedSource] = Field(default_factory=lambda: list(UNTRUSTED_SOURCES))
     max_chars: int = Field(default=200_000, ge=1, le=10_000_000)  # of one call's untrusted text; the rest is not read
 

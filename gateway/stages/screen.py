@@ -84,12 +84,46 @@ def scan(services: Services, journal: Journal, parts: list[tuple[str, str]]) -> 
     services.metrics.injection(report.flagged)
 
 
+def _document_text(block: dict[str, Any]) -> str:
+    """The text of an Anthropic `document` (a text source, or content blocks) or `search_result` block; "" for
+    one the gateway cannot read as text (a PDF, an image)."""
+    source = block.get("source")
+    if block.get("type") == "document" and isinstance(source, dict):
+        if source.get("type") == "text" and isinstance(source.get("data"), str):
+            return str(source["data"])
+        content = source.get("content") if source.get("type") == "content" else None
+    else:
+        content = block.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n\n".join(str(b["text"]) for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
+    return ""
+
+
+def documents(value: Any) -> list[str]:
+    """The texts of the documents and search results anywhere in `value` (a request's unmodelled blocks)."""
+    if isinstance(value, list):
+        return [found for item in value for found in documents(item)]
+    if not isinstance(value, dict):
+        return []
+    if value.get("type") in ("document", "search_result"):
+        text = _document_text(value)
+        return [text] if text else []
+    return [found for item in value.values() for found in documents(item)]
+
+
 def request_parts(flight: Flight, services: Services) -> list[tuple[str, str]]:
-    """The untrusted texts a model call carries: the tool results in its messages (`messages[i]`)."""
-    payload = flight.need_call().payload
-    if "tool_results" not in services.settings.guards.injection.where or not isinstance(payload, ModelPayload):
+    """The untrusted texts a model call carries: the tool results in its messages (`messages[i]`) and the
+    documents it passes (`documents[k]`)."""
+    payload, where = flight.need_call().payload, services.settings.guards.injection.where
+    if not isinstance(payload, ModelPayload):
         return []
     out = []
+    if "documents" in where:
+        out += [(f"documents[{k}]", text) for k, text in enumerate(documents(payload.request.passthrough))]
+    if "tool_results" not in where:
+        return out
     for i, message in enumerate(payload.request.messages):
         if message.role == "tool":
             text = "\n".join(p for p in message.parts if p) if message.parts is not None else message.text()

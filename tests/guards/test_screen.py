@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
 import openai
 
 from gateway.guards.injection import InjectionDetector
@@ -107,3 +108,15 @@ def test_a_part_seen_before_is_not_scanned_again_and_reports_the_same() -> None:
     screen.scan([("x", "one"), ("y", "two")])  # pushes the oldest out (size 2)
     screen.scan(moved)
     assert scanned == ["one", "two", parts[0][1]]
+
+
+def test_a_document_the_agent_passes_is_scanned(gateway_factory: Any, sqlite_url: str) -> None:
+    """Anthropic `document` blocks (text) reach the provider whole, and are read for injection."""
+    gw = gateway_factory(sqlite_url)
+    sdk = track(anthropic.Anthropic(base_url=gw.url, api_key=gw.key, max_retries=0))
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Q3. " + ORDERS}}
+    content = [document, {"type": "text", "text": "Summarise this report"}]
+    sdk.messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": content}])  # type: ignore[list-item]
+    rows = audit_rows(gw.settings.database_url)
+    decision = next(r for r in rows if r["event"] == "decision" and r["phase"] == "request")
+    assert decision["injection"]["where"] == ["documents[0]"]
