@@ -32,6 +32,9 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_KEY")
+for name, value in (os.getenv("WRK_HEADERS") or ""):gmatch("([^:\\n]+): ([^\\n]*)") do
+  wrk.headers[name] = value  -- a peer's own headers (Portkey's provider and upstream)
+end
 local n = tonumber(os.getenv("WRK_FIRST"))
 local at = wrk.body:find('"content": "', 1, true)
 local function word(i)  -- i in letters (no digit: nothing for the PII recognizers to find)
@@ -179,8 +182,16 @@ class Load:
         return None if not self.cpu_ms else 1000 / self.cpu_ms
 
 
-def wrk(url: str, body_file: Path, key: str, concurrency: int, seconds: float, workdir: Path) -> Load:
-    """`concurrency` keep-alive connections posting `body_file` to `url` for `seconds`.
+def wrk(
+    url: str,
+    body_file: Path,
+    key: str,
+    concurrency: int,
+    seconds: float,
+    workdir: Path,
+    headers: dict[str, str] | None = None,
+) -> Load:
+    """`concurrency` keep-alive connections posting `body_file` to `url` for `seconds`, with `headers` too.
 
     Each call's first message starts with a word (in letters) no other call of any run has had: the gateway
     remembers the findings of texts it has inspected (an agent resends its conversation), so a prompt sent
@@ -194,6 +205,7 @@ def wrk(url: str, body_file: Path, key: str, concurrency: int, seconds: float, w
     command = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "30s", "-s", str(script), url]
     first = str(time.time_ns() // 1000 % 10**13)  # exact in a Lua number (below 2**53)
     env = {**os.environ, "WRK_BODY_FILE": str(body_file), "WRK_KEY": key, "WRK_FIRST": first}
+    env["WRK_HEADERS"] = "".join(f"{name}: {value}\n" for name, value in (headers or {}).items())
     done = subprocess.run(
         command,
         env=env,
@@ -224,10 +236,11 @@ def measure(
     seconds: float,
     workdir: Path,
     pids: list[int],
+    headers: dict[str, str] | None = None,
 ) -> Load:
     """A `wrk` run with the CPU time the server processes `pids` spent on it."""
     before = cpu_seconds(pids)
-    load = wrk(url, body_file, key, concurrency, seconds, workdir)
+    load = wrk(url, body_file, key, concurrency, seconds, workdir, headers)
     spent = cpu_seconds(pids) - before
     load.cpu_ms = spent * 1000 / load.requests if load.requests else None
     return load

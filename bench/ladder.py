@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The cost of each governance step, rung by rung, side by side with LiteLLM's proxy.
+"""The cost of each governance step, rung by rung, side by side with LiteLLM's proxy and Portkey's gateway.
 
 Each rung is a gateway (a child process pinned to one core) in front of a static upstream
 (bench/static_upstream.py, ~0.03 ms an answer); `wrk` (on the other cores, with the upstream) posts one chat
@@ -25,6 +25,7 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
                     a call also waits for the next poll, and each poll costs the gateway ~4 ms of CPU (counted
                     in its CPU ms/req).
     litellm         LiteLLM's proxy, pass-through (installed by this script into bench/.litellm-venv)
+    portkey         Portkey's gateway (node), pass-through (installed by this script into bench/.portkey)
 
     python bench/ladder.py                              # every rung, 8 s per concurrency
     python bench/ladder.py --rungs passthrough policy --seconds 5 --concurrency 1 16
@@ -32,7 +33,7 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
     python bench/ladder.py --profile /tmp/p --raw       # + its collapsed stacks instead (to add up)
     python bench/ladder.py --ttft                       # + time to first token of a stream, full pipeline
 
-Needs `wrk` (apt-get install wrk); py-spy (pip) for --profile.
+Needs `wrk` (apt-get install wrk); py-spy (pip) for --profile; node and npm for portkey.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from harness import (
     wait_ready,
 )
 from litellm_proxy import litellm_server
+from portkey_gateway import portkey_server
 from reviewer_bot import held_policies, reviewer_bot
 from streams import ttft
 
@@ -82,6 +84,7 @@ RUNGS = [
     "shadow-sqlite",
     "held",
     "litellm",
+    "portkey",
 ]
 LIMITS = [  # every kind of limit, none ever reached: what counting costs
     {
@@ -118,6 +121,7 @@ SPECS = {
     "shadow-sqlite": Rung("shadow-sqlite", 500, shadow=True),
     "held": Rung("held", 500, held=True),
     "litellm": Rung("litellm"),
+    "portkey": Rung("portkey"),
 }
 
 
@@ -214,32 +218,38 @@ def floor(workdir: Path, upstream: int) -> Iterator[tuple[str, str, int]]:
 
 
 @contextmanager
-def server(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path) -> Iterator[tuple[str, str, int]]:
-    """The rung's server (with its reviewer bot for `held`): (its chat completions URL, a key, its pid)."""
+def server(
+    rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path
+) -> Iterator[tuple[str, str, int, dict[str, str]]]:
+    """The rung's server (with its reviewer bot for `held`): (its chat completions URL, a key, its pid, the
+    headers each call needs besides the key)."""
     if rung.name == "litellm":
         with litellm_server(workdir, upstream) as found:
-            yield found
+            yield (*found, {})
+    elif rung.name == "portkey":
+        with portkey_server(workdir / rung.name, upstream) as peer:
+            yield peer
     elif rung.name == "floor":
         with floor(workdir / rung.name, upstream) as found:
-            yield found
+            yield (*found, {})
     else:
         with gateway(workdir / rung.name, upstream, rung, args) as found:
             if not rung.held:
-                yield found
+                yield (*found, {})
                 return
             base = found[0].removesuffix("/v1/chat/completions")
             with reviewer_bot(workdir / rung.name / "gateway.yaml", base, workdir / rung.name, args.poll_ms):
-                yield found
+                yield (*found, {})
 
 
 def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path) -> dict[int, Load]:
     body = body_file(workdir, rung.prompt_chars)
-    with server(rung, upstream, args, workdir) as (url, key, pid):
-        measure(url, body, key, 16, args.warmup, workdir, family(pid))
+    with server(rung, upstream, args, workdir) as (url, key, pid, headers):
+        measure(url, body, key, 16, args.warmup, workdir, family(pid), headers)
         loads = {}
         for c in args.concurrency:
             with profiled(args.profile, rung.name, pid, c, args.seconds, args.raw):
-                loads[c] = measure(url, body, key, c, args.seconds, workdir, family(pid))
+                loads[c] = measure(url, body, key, c, args.seconds, workdir, family(pid), headers)
         if args.ttft and rung.name in ("pii-500", "audit-sqlite"):
             args.ttft_rows.append(f"{rung.name:<15} {ttft(url, key, body)}")
         return loads
