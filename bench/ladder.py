@@ -31,6 +31,7 @@ same concurrency; req/s per core is 1000 / the server's CPU ms per request.
     python bench/ladder.py --rungs passthrough policy --seconds 5 --concurrency 1 16
     python bench/ladder.py --profile bench/flames       # + a py-spy flame graph of each rung at c=16
     python bench/ladder.py --profile /tmp/p --raw       # + its collapsed stacks instead (to add up)
+    python bench/ladder.py --profile /tmp/p --profile-at 1   # profile the c=1 run instead
     python bench/ladder.py --ttft                       # + time to first token of a stream, full pipeline
 
 Needs `wrk` (apt-get install wrk); py-spy (pip) for --profile; node and npm for portkey.
@@ -152,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres", default=os.environ.get("GATEWAY_TEST_POSTGRES_URL"), help="for audit-postgres")
     parser.add_argument("--profile", type=Path, help="write a py-spy flame graph of each rung at c=16 here")
     parser.add_argument("--raw", action="store_true", help="--profile writes py-spy's collapsed stacks (.txt)")
+    parser.add_argument("--profile-at", type=int, default=16, help="--profile at this concurrency (default 16)")
     parser.add_argument("--ttft", action="store_true", help="measure a stream's time to first token too")
     parser.add_argument("--poll-ms", type=float, default=10.0, help="held: the reviewer bot's pause between polls")
     return parser.parse_args(argv)
@@ -248,7 +250,7 @@ def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path)
         measure(url, body, key, 16, args.warmup, workdir, family(pid), headers)
         loads = {}
         for c in args.concurrency:
-            with profiled(args.profile, rung.name, pid, c, args.seconds, args.raw):
+            with profiled(args.profile if c == args.profile_at else None, rung.name, pid, args.seconds, args.raw):
                 loads[c] = measure(url, body, key, c, args.seconds, workdir, family(pid), headers)
         if args.ttft and rung.name in ("pii-500", "audit-sqlite"):
             args.ttft_rows.append(f"{rung.name:<15} {ttft(url, key, body)}")
@@ -256,12 +258,10 @@ def run_rung(rung: Rung, upstream: int, args: argparse.Namespace, workdir: Path)
 
 
 @contextmanager
-def profiled(
-    folder: Path | None, name: str, pid: int, concurrency: int, seconds: float, raw: bool = False
-) -> Iterator[None]:
-    """A py-spy flame graph of `pid` while the block runs (at c=16 only); `raw`: its collapsed stacks instead,
-    a line per stack with its sample count (to add up with a script)."""
-    if folder is None or concurrency != 16:
+def profiled(folder: Path | None, name: str, pid: int, seconds: float, raw: bool = False) -> Iterator[None]:
+    """A py-spy flame graph of `pid` while the block runs; `raw`: its collapsed stacks instead, a line per stack
+    with its sample count (to add up with a script)."""
+    if folder is None:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
