@@ -162,7 +162,7 @@ class AuditLog:
             while self._pending:
                 batch, self._pending = self._pending, []
                 alone = len(batch) == 1
-                stored = await self._commit([row for rows, _, _ in batch for row in rows], spill=alone)
+                stored = await self._commit([row for rows, _, _ in batch for row in rows], spill=alone, inline=alone)
                 if self.metrics:  # audit lag: from the oldest hand-over in the batch to its commit
                     self.metrics.audit_lag.observe(time.perf_counter() - batch[0][2])
                 for rows, done, _ in batch:
@@ -177,15 +177,18 @@ class AuditLog:
                     done.set_result(False)
             self._pending = []
 
-    async def _commit(self, rows: list[dict[str, Any]], retries: int | None = None, spill: bool = True) -> bool:
+    async def _commit(
+        self, rows: list[dict[str, Any]], retries: int | None = None, spill: bool = True, inline: bool = False
+    ) -> bool:
         """Append `rows` in one transaction, retrying connection failures; False (and spilled, if `spill`)
-        when they cannot be stored."""
+        when they cannot be stored. `inline`: on SQLite, on the event loop if the store is free (a batch of one
+        call's rows: under load, batches go to the writer's thread, where the next batch gathers meanwhile)."""
         retries = self.retries if retries is None else retries
         for attempt in range(retries + 1):
             try:
                 if self.db.file_replaced():
                     raise OSError("the SQLite store's file was deleted or replaced under the gateway")
-                await self._store(rows)
+                await self._store(rows, inline)
                 return True
             except (SQLAlchemyError, OSError) as exc:  # the store, the driver, the network or the disk
                 await self._drop_connection()
@@ -202,7 +205,7 @@ class AuditLog:
                 return False
         return False
 
-    async def _store(self, rows: list[dict[str, Any]]) -> None:
+    async def _store(self, rows: list[dict[str, Any]], inline: bool = False) -> None:
         def append(conn: Connection) -> None:
             before, frontier = tree.append(conn, rows, self.signer)
             if self.signer and frontier.size // self.checkpoint_every > before // self.checkpoint_every:
@@ -211,7 +214,7 @@ class AuditLog:
         if self.db.sqlite_file is not None:
             if self._sqlite is None:
                 self._sqlite = SqliteThread(self.db.sqlite_file)
-            await self._sqlite.run(append)
+            await self._sqlite.run(append, inline)
             return
         async with self.db.deadline():
             if self._conn is None:

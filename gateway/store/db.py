@@ -127,12 +127,15 @@ def _inode(path: Path) -> int | None:
         return None
 
 
+BUSY_TIMEOUT_MS = 10_000  # how long a SQLite connection waits for another's write lock
+
+
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets exports read while the gateway writes; busy_timeout makes other processes wait, not fail."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
