@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
+from gateway.store import sqlite_thread
 from gateway.store.sqlite_thread import SqliteThread
 
 
@@ -81,3 +82,18 @@ async def test_no_inline_transaction_while_one_is_on_the_thread(writer: SqliteTh
     release.set()
     assert {await on_thread, await second} != {threading.get_ident()}
     assert rows(tmp_path / "store.db") == [1, 2]
+
+
+async def test_the_log_is_checkpointed_off_the_commit_path_and_stays_bounded(
+    writer: SqliteThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sqlite_thread, "CHECKPOINT_EVERY", 8)
+    monkeypatch.setattr(sqlite_thread, "RESTART_PAST", 0)  # restart the log at every checkpoint
+    for value in range(400):
+        await writer.run(insert(value))
+        if writer._checkpoint is not None:
+            await asyncio.wrap_future(writer._checkpoint)
+    driver = writer._conn.connection.driver_connection  # type: ignore[union-attr]
+    assert driver.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # never inside a commit
+    assert (tmp_path / "store.db-wal").stat().st_size < 20 * 4096  # restarted: ~8 commits of frames at most
+    assert rows(tmp_path / "store.db") == list(range(400))
