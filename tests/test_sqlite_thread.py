@@ -14,6 +14,11 @@ from gateway.store import sqlite_thread
 from gateway.store.sqlite_thread import SqliteThread
 
 
+@pytest.fixture(autouse=True)
+def idle_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_thread, "IDLE_S", -1.0)  # every free store counts as idle (tested apart below)
+
+
 @pytest.fixture
 async def writer(tmp_path: Path):
     file = tmp_path / "store.db"
@@ -97,3 +102,9 @@ async def test_the_log_is_checkpointed_off_the_commit_path_and_stays_bounded(
     assert driver.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)  # never inside a commit
     assert (tmp_path / "store.db-wal").stat().st_size < 20 * 4096  # restarted: ~8 commits of frames at most
     assert rows(tmp_path / "store.db") == list(range(400))
+
+
+async def test_a_store_busy_a_moment_ago_keeps_its_thread(writer: SqliteThread, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(sqlite_thread, "IDLE_S", 60.0)  # under load: the next batch gathers while one commits
+    await writer.run(insert(1), inline=False)
+    assert await writer.run(insert(2)) != threading.get_ident()

@@ -5,14 +5,15 @@ Through aiosqlite every statement is a hop to its worker thread and back (with S
 around each); a batch of the audit log (lock the head, insert, update the head, commit) is five. Here the
 whole transaction is at most one hop: the event loop hands a function over and gets the result back.
 
-And mostly none. A transaction of this writer is a fraction of a millisecond of CPU (WAL, `synchronous=NORMAL`:
-no fsync at commit); the hop around it cost about as much again (a thread woken, the GIL handed over and back,
-the loop woken by the result), and on one core the thread bought no parallelism. So when no transaction of this
-writer is on its thread, `run` first takes SQLite's write lock on the event loop without waiting
-(`BEGIN IMMEDIATE` with no busy timeout): if it gets the lock, the whole transaction runs there, inline, and
-cannot find the store busy half-way. If another connection holds the lock (another process, the async engine),
-nothing of the work has run, and it goes to the thread, which waits its turn (`busy_timeout`) as before, so the
-event loop never waits on a lock.
+And none when the store is idle. A transaction of this writer is a fraction of a millisecond of CPU (WAL,
+`synchronous=NORMAL`: no fsync at commit); at low load the hop around it cost about as much again (a thread
+woken, the GIL handed over and back, the loop woken by the result). So when no transaction of this writer is on
+its thread and none ended in the last `IDLE_S`, `run` first takes SQLite's write lock on the event loop without
+waiting (`BEGIN IMMEDIATE` with no busy timeout): if it gets the lock, the whole transaction runs there, inline,
+and cannot find the store busy half-way. Under load the thread stays: while one batch commits there, the next
+gathers (group commit), and a commit's fixed cost (a signature, the head row, ~14 pages of log) is shared. If
+another connection holds the lock (another process, the async engine), nothing of the work has run, and it goes
+to the thread, which waits its turn (`busy_timeout`) as before, so the event loop never waits on a lock.
 
 Nor on a checkpoint. SQLite copies its write-ahead log back into the database file when a commit takes the log
 past 1,000 pages (`wal_autocheckpoint`), inside that commit: ~6 ms, with two fsyncs, every ~70 calls at
@@ -31,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +45,7 @@ from gateway.store.db import BUSY_TIMEOUT_MS, sqlite_pragmas
 
 T = TypeVar("T")
 CHECKPOINT_EVERY = 64  # commits between two checkpoints (a commit of one call's events adds ~14 pages)
+IDLE_S = 0.001  # no commit for this long: the store is idle, and a transaction may run inline
 RESTART_PAST = 4000  # pages: a log this long is restarted (writers wait for that checkpoint, the event loop never)
 
 log = logging.getLogger("gateway.store")
@@ -57,6 +60,7 @@ class SqliteThread:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._conn: Connection | None = None  # used by one thread at a time: the loop only when `_hops` is 0
         self._hops = 0  # work handed to the thread and not yet back
+        self._ended = 0.0  # when the last transaction ended (time.perf_counter)
         self._waits = True  # the connection's busy_timeout is BUSY_TIMEOUT_MS (False: 0, for the inline attempt)
         self._checkpoints = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
         self._checkpoint_conn: sqlite3.Connection | None = None  # used on the checkpoint thread only
@@ -66,7 +70,7 @@ class SqliteThread:
     async def run(self, work: Callable[[Connection], T], inline: bool = True) -> T:
         """Run `work` in one transaction, inline if the store is free (and `inline`), else on the thread; an error
         rolls it back and drops the connection."""
-        if inline and self.inline and not self._hops:
+        if inline and self.inline and not self._hops and time.perf_counter() - self._ended > IDLE_S:
             conn = self._locked()
             if conn is not None:
                 return self._finish(conn, work)
@@ -78,6 +82,7 @@ class SqliteThread:
             return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
         finally:
             self._hops -= 1
+            self._ended = time.perf_counter()
 
     def _locked(self) -> Connection | None:
         """The connection in a transaction that holds SQLite's write lock, taken without waiting; None when another
@@ -106,6 +111,7 @@ class SqliteThread:
             result = work(conn)
             conn.commit()
             self._committed()
+            self._ended = time.perf_counter()
             return result
         except BaseException as exc:
             with contextlib.suppress(Exception):
