@@ -137,7 +137,7 @@ async def last_seq(db: Database) -> int:
     return -1 if value is None else int(value)
 
 
-SCAN_BATCH = 400  # events read at a time while gathering a page of calls
+SCAN_MAX = 5000  # events read at a time while gathering a page of calls (the first read is a page)
 
 
 async def search_calls(
@@ -148,21 +148,21 @@ async def search_calls(
     `before` is the last call's seq of the page above it)."""
     limit = max(1, min(limit, PAGE_MAX))
     order: dict[str, int] = {}  # call id: its newest matching seq, in page order
-    cursor = before
+    cursor, batch = before, limit  # a first read of a page: PostgreSQL walks the seq index for so few
     async with db.engine.connect() as conn:
         while len(order) < limit:
             query = select(t.call_id, t.seq).where(t.seq.is_not(None), *filters.conditions())
             if cursor is not None:
                 query = query.where(t.seq < cursor)
-            rows = (await conn.execute(query.order_by(t.seq.desc()).limit(SCAN_BATCH))).all()
+            rows = (await conn.execute(query.order_by(t.seq.desc()).limit(batch))).all()
             fresh = [(row.call_id, int(row.seq)) for row in rows if row.call_id not in order]
             shown = await _matched_above(conn, filters, {call for call, _ in fresh}, before)
             for call, seq in fresh:
                 if call not in order and call not in shown and len(order) < limit:
                     order[call] = seq
-            if len(rows) < SCAN_BATCH:
+            if len(rows) < batch:
                 break
-            cursor = int(rows[-1].seq)
+            cursor, batch = int(rows[-1].seq), min(batch * 4, SCAN_MAX)
     events = await events_of(db, list(order))
     return [(seq, events.get(call, [])) for call, seq in order.items()]
 
