@@ -46,7 +46,19 @@ from gateway.limits.config import Price
 PAGE = 50
 POLL_S = 0.25  # the live feed's look at the store: a call shows within a second, on any replica
 FEED_LIFETIME_S = 600.0  # then the browser reconnects (and the session is checked again)
-TEXT_FILTERS = ("agent", "team", "target", "outcome", "event", "pii", "tool", "reason", "decision_id", "request_id")
+TEXT_FILTERS = (
+    "agent",
+    "team",
+    "target",
+    "outcome",
+    "event",
+    "pii",
+    "tool",
+    "reason",
+    "decision_id",
+    "request_id",
+    "session",
+)
 
 
 def reader_only(handler: Handler) -> Any:

@@ -2,12 +2,12 @@
 
 The same filters as `gateway audit export` (`format=jsonl|csv`, `since`, `until`, `agent`, `team`, `event`,
 `decision=allow|deny`), and the activity console's (`target`, `outcome`, `pii`, `tool`, `reason`, `decision_id`,
-`request_id`, `call_id`: `gateway.audit.search`), so a search in the console exports as it reads. Reading the log is
-a right of its own: a reviewer's token (`Authorization: Bearer rvt_...`, `gateway reviewers token NAME`) of a group
-listed in `audit.readers`. Each export is itself an audit event (who, which filters, how many events); bad tokens
-are limited as sign-ins are. Errors are the admin APIs' (`gateway.rendering`): 400 bad filter, 401 no or unknown
-token, 403 an agent key or a reviewer who is not an audit reader, 429 too many bad tokens, 503 with Retry-After when
-the store cannot be read.
+`request_id`, `call_id`, `session`: `gateway.audit.search`), so a search in the console exports as it reads. Reading
+the log is a right of its own: a reviewer's token (`Authorization: Bearer rvt_...`, `gateway reviewers token NAME`)
+of a group listed in `audit.readers`. Each export is itself an audit event (who, which filters, how many events);
+bad tokens are limited as sign-ins are. Errors are the admin APIs' (`gateway.rendering`): 400 bad filter, 401 no or
+unknown token, 403 an agent key or a reviewer who is not an audit reader, 429 too many bad tokens, 503 with
+Retry-After when the store cannot be read.
 
     curl -H "Authorization: Bearer $TOKEN" "https://gateway.example.com/admin/api/audit/export?since=2026-01-01"
 """
@@ -35,7 +35,7 @@ from gateway.errors import AccessDenied, StoreUnavailable
 from gateway.model import new_id
 from gateway.services import Services
 
-NARROWING = ("target", "outcome", "pii", "tool", "reason", "decision_id", "request_id", "call_id")
+NARROWING = ("target", "outcome", "pii", "tool", "reason", "decision_id", "request_id", "call_id", "session")
 QUERY = ("format", "since", "until", "agent", "team", "event", "decision", *NARROWING)
 
 
@@ -83,6 +83,7 @@ def narrowing_of(request: Request) -> ColumnElement[bool] | None:
         decision_id=asked["decision_id"],
         request_id=asked["request_id"],
         call_id=asked["call_id"],
+        session=asked["session"],
     ).conditions()
     return and_(*conditions) if conditions else None
 

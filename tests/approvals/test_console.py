@@ -214,6 +214,14 @@ def _whole_call(gw: Any, page: Any, calls: dict[str, str]) -> None:
     chain = page.eval_on_selector_all("#session li", "items => items.map(i => i.dataset.call)")
     assert chain == [calls["pii"], calls["fell back"], calls["denied"]], chain  # the session's calls, in order
     assert page.locator("#session li.this").get_attribute("data-call") == calls["fell back"]
+    page.click("#session-search")  # the session's calls in the activity list
+    page.wait_for_url("**/ui/activity?session=**")
+    assert _calls(page) == {calls["pii"], calls["fell back"], calls["denied"]}
+    with page.expect_download() as download:  # "export these": the session's events, and only those
+        page.click("#export-jsonl")
+    exported = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+    assert exported and {e["call_id"] for e in exported} == {calls["pii"], calls["fell back"], calls["denied"]}
+    page.goto(f"{gw.url}/ui/calls/{calls['fell back']}")
     _shot(page, "activity-call.png")
 
 
