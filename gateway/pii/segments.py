@@ -21,13 +21,14 @@ Segment = tuple[str, int, str, Path]  # where, index, text, path (how to write i
 _WHERE = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool_result"}
 
 
-def _strings(value: Any, path: Path) -> list[tuple[Path, str]]:
+def strings(value: Any, path: Path = ()) -> list[tuple[Path, str]]:
+    """Every string in a JSON value, with the path to it, in document order."""
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, dict):
-        return [found for key, item in value.items() for found in _strings(item, (*path, key))]
+        return [found for key, item in value.items() for found in strings(item, (*path, key))]
     if isinstance(value, list):
-        return [found for i, item in enumerate(value) for found in _strings(item, (*path, i))]
+        return [found for i, item in enumerate(value) for found in strings(item, (*path, i))]
     return []
 
 
@@ -57,7 +58,7 @@ def _end_user(user: str | None) -> list[Segment]:
 
 
 def _passthrough(passthrough: dict[str, dict[str, Any]]) -> list[Segment]:
-    return [("other", 0, text, ("passthrough", *path)) for path, text in _strings(passthrough, ())]
+    return [("other", 0, text, ("passthrough", *path)) for path, text in strings(passthrough)]
 
 
 def _set(value: Any, path: Path, text: str) -> Any:

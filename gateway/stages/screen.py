@@ -17,6 +17,7 @@ from gateway.audit.journal import Journal
 from gateway.flight import Flight
 from gateway.guards.injection import InjectionReport, Passage
 from gateway.model import ModelPayload
+from gateway.pii.segments import strings
 from gateway.services import Services
 
 AROUND = 200  # characters shown either side of a flagged passage
@@ -150,17 +151,8 @@ def _readable(text: str) -> str:
         document = json.loads(text)
     except ValueError:
         return text
-    return "\n\n".join(value for value in _strings(document) if " " in value.strip() or len(value) > 32)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [found for item in value.values() for found in _strings(item)]
-    if isinstance(value, list):
-        return [found for item in value for found in _strings(item)]
-    return []
+    prose = (value for _, value in strings(document) if " " in value.strip() or len(value) > 32)
+    return "\n\n".join(prose)
 
 
 def screen_answer(flight: Flight, services: Services, journal: Journal, text: str) -> None:
